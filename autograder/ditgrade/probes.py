@@ -1,0 +1,34 @@
+"""Probes: grader-written operations that run student code and return plain data.
+
+A probe runs in the student's (sandboxed) process, on the student's namespace ``ns``. It takes
+plain inputs (numpy arrays, numbers, strings) from the grader, calls student code, and returns
+plain data (arrays, tensors, numbers, strings) that ``ditgrade.codec`` can encode. A probe never
+judges: expected values exist only in the grader's process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from .student import get_student
+
+PROBES: dict[str, Callable[..., Any]] = {}
+
+
+def probe(fn: Callable[..., Any]) -> Callable[..., Any]:
+    PROBES[fn.__name__] = fn
+    return fn
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(a, copy=True))
+
+
+@probe
+def patchify(ns: dict, z: np.ndarray, p: int) -> Any:
+    """The student's patchify(z, p) on a fresh tensor."""
+    return get_student(ns, "patchify")(_tensor(z), p)
