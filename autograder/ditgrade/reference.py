@@ -4,7 +4,6 @@ GENERATED from assignment/dit_assignment.ipynb by `ditgrade build`: do not edit 
 The graders import it; student processes never see it.
 """
 
-import math
 
 import numpy as np
 import torch
