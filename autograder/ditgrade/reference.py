@@ -4,7 +4,6 @@ GENERATED from assignment/dit_assignment.ipynb by `ditgrade build`: do not edit 
 The graders import it; student processes never see it.
 """
 
-
 import numpy as np
 import torch
 import torch.nn as nn
@@ -12,9 +11,9 @@ import torch.nn.functional as F
 
 
 def patchify(z, p):
-    """Split a latent into a row-major sequence of flattened p x p patches.
+    """Cut a latent into a row-major sequence of flattened p x p patches.
 
-    z: [B, C, H, W] -> [B, (H//p)*(W//p), C*p*p], each token in (C, p, p) order.
+    z: [B, C, H, W]  ->  tokens: [B, (H // p) * (W // p), C * p * p], each token in (C, p, p) order.
     """
     if z.dim() != 4:
         raise ValueError(f"patchify expects a 4-D latent [B, C, H, W], got shape {tuple(z.shape)}")
@@ -28,7 +27,10 @@ def patchify(z, p):
 
 
 def unpatchify(tokens, p, c, h, w):
-    """Inverse of patchify: [B, (h//p)*(w//p), c*p*p] -> [B, c, h, w]."""
+    """Inverse of patchify.
+
+    tokens: [B, (h // p) * (w // p), c * p * p]  ->  [B, c, h, w]
+    """
     if tokens.dim() != 3:
         raise ValueError(f"unpatchify expects tokens [B, L, D], got shape {tuple(tokens.shape)}")
     if h % p or w % p:
@@ -36,30 +38,35 @@ def unpatchify(tokens, p, c, h, w):
     B, L, D = tokens.shape
     gh, gw = h // p, w // p
     if L != gh * gw or D != c * p * p:
-        raise ValueError(f"tokens {tuple(tokens.shape)} do not fit c={c}, h={h}, w={w}, p={p}: "
-                         f"expected L={gh * gw} and D={c * p * p}")
+        raise ValueError(
+            f"tokens {tuple(tokens.shape)} do not fit c={c}, h={h}, w={w}, p={p}: "
+            f"expected L={gh * gw} and D={c * p * p}"
+        )
     x = tokens.reshape(B, gh, gw, c, p, p)
     x = x.permute(0, 3, 1, 4, 2, 5)  # [B, c, gh, p, gw, p]
     return x.reshape(B, c, h, w)
 
 
 def sequence_length(h, w, p):
-    """Number of patch tokens for an h x w latent: (h//p) * (w//p)."""
+    """Number of tokens for an h x w latent cut into p x p patches."""
     return (h // p) * (w // p)
 
 
 def modulate(x, shift, scale):
-    """Adaptive LayerNorm's affine step: x [B, L, D], shift/scale [B, D]."""
+    """Adaptive LayerNorm's affine step. x: [B, L, D]; shift, scale: [B, D] -> [B, L, D]"""
     return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
 
 
 def gated_residual(x, gate, sublayer_out):
-    """x + gate * f(x), the gate [B, D] broadcast over the L tokens."""
+    """x + gate * sublayer_out. x, sublayer_out: [B, L, D]; gate: [B, D] -> [B, L, D]"""
     return x + gate.unsqueeze(1) * sublayer_out
 
 
 class AdaLNZero(nn.Sequential):
-    """c [B, cond_dim] -> six [B, d_model] modulation vectors, all zero at initialisation."""
+    """c: [B, cond_dim] -> six [B, d_model] modulation vectors, all zero at initialisation.
+
+    Order: shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp.
+    """
 
     def __init__(self, cond_dim, d_model):
         super().__init__(nn.SiLU(), nn.Linear(cond_dim, 6 * d_model))
@@ -67,40 +74,11 @@ class AdaLNZero(nn.Sequential):
         nn.init.zeros_(self[1].bias)
 
     def forward(self, c):
-        # Order: shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp.
         return tuple(super().forward(c).chunk(6, dim=-1))
 
 
-def count_parameters(model):
-    """Total number of parameters."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def estimate_dit_params(hidden_size, depth):
-    """The lesson's back-of-envelope count: 18 d^2 per block."""
-    return 18 * hidden_size**2 * depth
-
-
-def exact_dit_params(depth, hidden_size, patch_size, in_channels=4, out_channels=8, num_classes=1000):
-    """Exact parameter count of diffusers' DiTTransformer2DModel for this config."""
-    d = hidden_size
-    linear = lambda i, o: i * o + o  # noqa: E731
-    patch_embed = in_channels * patch_size**2 * d + d  # Conv2d(C, d, p, stride=p); pos-embed is a buffer
-    timestep_mlp = linear(256, d) + linear(d, d)  # sinusoidal 256 -> d -> d
-    class_table = (num_classes + 1) * d  # +1 for the "null" class used by guidance
-    attention = 4 * linear(d, d)  # q, k, v, out
-    mlp = linear(d, 4 * d) + linear(4 * d, d)
-    adaln = linear(d, 6 * d)
-    block = timestep_mlp + class_table + attention + mlp + adaln  # diffusers: embedders live per block
-    final = linear(d, 2 * d) + linear(d, patch_size**2 * out_channels)  # proj_out_1 (shift, scale), proj_out_2
-    return patch_embed + depth * block + final
-
-
 class Attention(nn.Module):
-    """Multi-head self-attention with one fused qkv projection (facebookresearch/DiT's names).
-
-    x: [B, L, D] -> [B, L, D]
-    """
+    """Multi-head self-attention with one fused qkv projection (given). x: [B, L, D] -> [B, L, D]"""
 
     def __init__(self, dim, num_heads):
         super().__init__()
@@ -117,7 +95,7 @@ class Attention(nn.Module):
 
 
 class Mlp(nn.Module):
-    """Pointwise feed-forward network: Linear -> tanh-GELU -> Linear. x: [B, L, D] -> [B, L, D]"""
+    """Linear -> tanh-GELU -> Linear (given). x: [B, L, D] -> [B, L, D]"""
 
     def __init__(self, dim, hidden_dim):
         super().__init__()
@@ -147,19 +125,47 @@ class DiTBlock(nn.Module):
         return x
 
 
+def count_parameters(model):
+    """Total number of parameters of an nn.Module."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def estimate_dit_params(hidden_size, depth):
+    """The lesson's back-of-envelope count: 18 * d^2 per block, times depth."""
+    return 18 * hidden_size**2 * depth
+
+
+def exact_dit_params(depth, hidden_size, patch_size, in_channels=4, out_channels=8, num_classes=1000):
+    """Exact parameter count of diffusers' DiTTransformer2DModel for this configuration."""
+    d = hidden_size
+
+    def linear(n_in, n_out):
+        return n_in * n_out + n_out
+
+    patch_embed = in_channels * patch_size**2 * d + d  # Conv2d(C, d, p, stride=p)
+    timestep_mlp = linear(256, d) + linear(d, d)  # sinusoidal features -> d -> d
+    class_table = (num_classes + 1) * d  # + the null class
+    attention = 4 * linear(d, d)  # q, k, v, out
+    mlp = linear(d, 4 * d) + linear(4 * d, d)
+    adaln = linear(d, 6 * d)
+    block = timestep_mlp + class_table + attention + mlp + adaln
+    head = linear(d, 2 * d) + linear(d, patch_size**2 * out_channels)
+    return patch_embed + depth * block + head
+
+
 def find_conv2d(model):
-    """Every nn.Conv2d (subclasses too) at any depth, as (name, module) in named_modules() order."""
+    """Every nn.Conv2d (subclasses too) at any depth, as (name, module), in named_modules() order."""
     return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
 
 def convs_in_blocks(model, blocks_attr="transformer_blocks"):
-    """Names of the Conv2d modules that live inside getattr(model, blocks_attr)."""
+    """Names of the Conv2d modules inside getattr(model, blocks_attr)."""
     getattr(model, blocks_attr)  # an AttributeError here names the missing container
     return [name for name, _ in find_conv2d(model) if name == blocks_attr or name.startswith(blocks_attr + ".")]
 
 
 def cfg_combine(eps_cond, eps_uncond, scale):
-    """Classifier-free guidance: move from the unconditional prediction towards the conditional one."""
+    """Classifier-free guidance: eps_uncond + scale * (eps_cond - eps_uncond)."""
     return eps_uncond + scale * (eps_cond - eps_uncond)
 
 
