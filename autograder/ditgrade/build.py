@@ -11,6 +11,7 @@ them into a temporary folder and fails on any drift.
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 import shutil
 import subprocess
@@ -78,6 +79,14 @@ def reference_from_notebook(solution_nb: Path) -> str:
     return REFERENCE_HEADER + "\n" + body
 
 
+def _stable_cell_ids(notebook: Path) -> None:
+    """otter gives the cells it inserts random ids; derive every id from position and content instead."""
+    nb = nbformat.read(notebook, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        cell.id = hashlib.sha1(f"{i}:{cell.cell_type}:{cell.source}".encode()).hexdigest()[:8]
+    nbformat.write(nb, notebook)
+
+
 def _bound_names(import_source: str) -> set[str]:
     node = ast.parse(import_source).body[0]
     return {(a.asname or a.name).split(".")[0] for a in node.names}
@@ -96,6 +105,7 @@ def build(out_root: Path = paths.REPO_ROOT, master: Path = paths.MASTER_NOTEBOOK
             if dst.exists():
                 shutil.rmtree(dst)
             shutil.copytree(src, dst)
+            _stable_cell_ids(dst / master.name)
     reference = out_root / "autograder" / "ditgrade" / "reference.py"
     reference.parent.mkdir(parents=True, exist_ok=True)
     reference.write_text(reference_from_notebook(out_root / "solutions" / master.name))
