@@ -38,12 +38,13 @@ def _to_numpy(value: Any) -> np.ndarray | None:
     except ImportError:  # the grader always has torch; keep the codec importable without it
         torch = None
     if torch is not None and isinstance(value, torch.Tensor):
-        # Bypass subclass overrides: go through the base class's methods explicitly.
-        t = torch.Tensor.detach(value)
-        t = torch.Tensor.cpu(t)
-        if t.dtype == torch.bfloat16:
-            t = torch.Tensor.float(t)
-        return np.array(torch.Tensor.numpy(torch.Tensor.contiguous(t)), copy=True)
+        # Read the data itself, past any subclass's __torch_function__ or overridden methods.
+        with torch._C.DisableTorchFunctionSubclass():
+            t = torch.Tensor.detach(value)
+            t = torch.Tensor.cpu(t)
+            if t.dtype == torch.bfloat16:
+                t = torch.Tensor.float(t)
+            return np.array(torch.Tensor.numpy(torch.Tensor.contiguous(t)), copy=True)
     if isinstance(value, np.ndarray):
         return value
     if isinstance(value, np.generic):
