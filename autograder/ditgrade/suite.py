@@ -29,6 +29,7 @@ HIDDEN_MODULES = (
     "ditgrade.hidden.q3_params",
     "ditgrade.hidden.q4_convs",
     "ditgrade.hidden.q5_sampling",
+    "ditgrade.hidden.q5_gpu",
 )
 
 
