@@ -1,0 +1,175 @@
+"""Comparisons for hidden tests: turn a student's (decoded) result into a pass or a readable Fail.
+
+Everything here runs in the grader's process on plain data that came back through the codec:
+numpy arrays, numbers, strings, lists, tuples, dicts. Probes wrap a value they could not judge the
+type of as ``{"type": <type name>, "value": <data or None>, "dtype": ..., "shape": ...}``
+(see ``ditgrade.probes.describe``); ``tensor_of`` unwraps that, and every helper raises
+``suite.Fail`` with feedback that names the input (``where``) and the difference, never the test.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
+
+from .suite import Fail
+
+TENSOR_TYPES = ("Tensor", "Parameter")
+
+
+def fmt_shape(shape: Any) -> str:
+    return "[" + ", ".join(str(int(s)) for s in shape) + "]"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+def tensor_of(res: Any, what: str, where: str = "", *, expected: str = "torch.Tensor") -> np.ndarray:
+    """The array inside a probe's ``describe(...)`` wrapper, or Fail naming what came back instead."""
+    ctx = f" (for {where})" if where else ""
+    if isinstance(res, dict) and "type" in res:
+        typ = str(res.get("type"))
+        value = res.get("value")
+        if typ in TENSOR_TYPES or (expected == "numpy array" and typ == "ndarray"):
+            if isinstance(value, np.ndarray):
+                return value
+            extra = res.get("note") or "its data could not be read"
+            raise Fail(f"{what} returned a tensor the grader cannot read{ctx}: {extra}")
+        raise Fail(f"{what} returned {_article(typ)} {typ}{ctx}, expected {_article(expected)} {expected}")
+    if isinstance(res, np.ndarray):
+        return res
+    raise Fail(f"{what} returned {_article(type(res).__name__)} {type(res).__name__}{ctx}, "
+               f"expected {_article(expected)} {expected}")
+
+
+def dtype_of(res: Any) -> str | None:
+    """The torch dtype name a probe reported for a tensor result (e.g. 'float16'), or None."""
+    if isinstance(res, dict):
+        d = res.get("dtype")
+        return str(d) if d is not None else None
+    return None
+
+
+def check_shape(actual: np.ndarray, expected_shape: tuple[int, ...], what: str, where: str = "") -> None:
+    if tuple(actual.shape) != tuple(expected_shape):
+        ctx = f" for {where}" if where else ""
+        raise Fail(f"{what} has shape {fmt_shape(actual.shape)}{ctx}, expected {fmt_shape(expected_shape)}")
+
+
+def _fmt_num(x: Any) -> str:
+    try:
+        return f"{float(x):.6g}"
+    except (TypeError, ValueError):
+        return repr(x)
+
+
+def assert_close(actual: Any, expected: np.ndarray, what: str, where: str = "", *, rtol: float = 1e-5,
+                 atol: float = 1e-6, index_note: Any = None) -> None:
+    """Fail unless ``actual`` has ``expected``'s shape and |actual - expected| <= atol + rtol * |expected|.
+
+    ``index_note(idx) -> str`` may add a description of the first mismatching index (e.g. the
+    token's grid position).
+    """
+    ctx = f" for {where}" if where else ""
+    if not isinstance(actual, np.ndarray):
+        raise Fail(f"{what} is {_article(type(actual).__name__)} {type(actual).__name__}{ctx}, expected an array")
+    expected = np.asarray(expected)
+    check_shape(actual, expected.shape, what, where)
+    if actual.dtype.kind not in "biuf":
+        raise Fail(f"{what} has dtype {actual.dtype}{ctx}, expected a numeric dtype")
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    finite_expected = np.isfinite(e)
+    bad_nan = ~np.isfinite(a) & finite_expected
+    if bad_nan.any():
+        idx = tuple(int(i) for i in np.argwhere(bad_nan)[0])
+        note = f" ({index_note(idx)})" if index_note else ""
+        raise Fail(f"{what} contains {int(bad_nan.sum())} NaN/inf value(s){ctx}; the first at index "
+                   f"{list(idx)}{note}")
+    close = np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
+    if not close.all():
+        idx = tuple(int(i) for i in np.argwhere(~close)[0])
+        err = np.abs(a - e)[finite_expected]
+        note = f" ({index_note(idx)})" if index_note else ""
+        raise Fail(
+            f"{what} differs from the expected values{ctx}: {int((~close).sum())} of {close.size} entries "
+            f"mismatch, max abs error {float(err.max()):.3g} (tolerance {atol:g} + {rtol:g}*|expected|); "
+            f"first mismatch at index {list(idx)}{note}: got {_fmt_num(a[idx])}, expected {_fmt_num(e[idx])}"
+        )
+
+
+def assert_equal(actual: Any, expected: np.ndarray, what: str, where: str = "", *, index_note: Any = None) -> None:
+    """Exact equality (shape and every value)."""
+    assert_close(actual, expected, what, where, rtol=0.0, atol=0.0, index_note=index_note)
+
+
+def as_number(value: Any, what: str, where: str = "") -> float | int:
+    """A plain number from a student's result (int, float, 0-d array, 1-element tensor), or Fail."""
+    ctx = f" for {where}" if where else ""
+    if isinstance(value, dict) and "type" in value:  # a probe's describe() wrapper
+        inner = value.get("value")
+        if inner is None or isinstance(inner, dict):
+            raise Fail(f"{what} returned {_article(str(value['type']))} {value['type']}{ctx}, expected a number")
+        value = inner
+    if isinstance(value, bool):
+        raise Fail(f"{what} returned a bool ({value}){ctx}, expected a number")
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf":
+        return value.reshape(()).item()
+    raise Fail(f"{what} returned {_article(type(value).__name__)} {type(value).__name__}{ctx}, expected a number")
+
+
+def assert_count(value: Any, expected: int, what: str, where: str = "") -> None:
+    """An integer count: the value must equal ``expected`` exactly (an integral float is accepted)."""
+    n = as_number(value, what, where)
+    ctx = f" for {where}" if where else ""
+    if isinstance(n, float) and not np.isfinite(n):
+        raise Fail(f"{what} returned {n}{ctx}, expected {expected:,}")
+    if n != expected:
+        shown = f"{n:,}" if float(n).is_integer() else f"{n}"
+        raise Fail(f"{what} returned {shown}{ctx}, expected {expected:,} (off by {n - expected:+,})")
+
+
+def items_of(res: Any, what: str, where: str = "", *, expected: str = "a list") -> list:
+    """The items of a probe-described list/tuple result, or Fail."""
+    ctx = f" for {where}" if where else ""
+    if isinstance(res, dict) and res.get("type") in ("list", "tuple") and isinstance(res.get("items"), list):
+        return res["items"]
+    typ = res.get("type") if isinstance(res, dict) and "type" in res else type(res).__name__
+    raise Fail(f"{what} returned {_article(str(typ))} {typ}{ctx}, expected {expected}")
+
+
+def run_cases(key: str, strategy: Any, check: Any, *, max_examples: int, examples: tuple = ()) -> None:
+    """Run ``check(case)`` on hypothesis-drawn cases; re-raise the first failure unchanged.
+
+    The same cases for every submission and every regrade: derandomized, seeded from ``key``, no
+    database, no shrinking (it would multiply calls into a possibly hostile student process).
+    ``check`` never fails inside hypothesis: the first exception (``Fail``, ``StudentError`` or
+    anything else) is recorded, the remaining cases are skipped, and it is raised here as-is, so
+    hypothesis neither replays it, nor reports it as flaky, nor prints anything.
+    """
+    failures: list[BaseException] = []
+
+    def body(case: Any) -> None:
+        if failures:
+            return
+        try:
+            check(case)
+        except Exception as e:
+            failures.append(e)
+
+    for ex in reversed(examples):
+        body = example(ex)(body)
+    wrapped = given(strategy)(body)
+    wrapped = settings(derandomize=True, database=None, deadline=None, max_examples=max_examples,
+                       phases=[Phase.explicit, Phase.generate], verbosity=Verbosity.quiet,
+                       suppress_health_check=list(HealthCheck), print_blob=False)(wrapped)
+    wrapped = seed(zlib.crc32(key.encode()))(wrapped)
+    wrapped()
+    if failures:
+        raise failures[0]
