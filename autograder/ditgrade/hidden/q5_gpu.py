@@ -38,6 +38,11 @@ class SamplingJob:
         from .. import sampling
 
         self.runner, self.cfg = runner, cfg
+        if cfg.device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():  # `ditgrade run --gpu` on a machine without one
+                raise RuntimeError(sampling.NO_CUDA_REASON)
         # Load here first: a missing or broken pipeline is the grader's problem, not the student's.
         self.loaded = sampling.load_pipeline(cfg.source, cfg.dtype, cfg.device)
         self.size = self.loaded.image_size
