@@ -2,7 +2,8 @@
 
 A hidden test is a function ``test(runner)`` registered with ``@hidden_test(name, points)``.
 It calls student code only through ``runner.call(probe, ...)`` and computes every expected
-value itself, in the grader's process. It passes by returning; it fails by raising ``Fail``
+value itself, in the grader's process. It passes by returning (optionally a
+short note, e.g. what it measured, shown with the result); it fails by raising ``Fail``
 (feedback for the student) or by letting a ``StudentError`` escape (the student's code
 raised, hung, crashed or is missing). Each test is all-or-nothing; a question's partial credit
 is the sum of its tests.
@@ -92,7 +93,9 @@ def run_test(test: HiddenTest, runner: Runner) -> TestResult:
     start = time.perf_counter()
     kind, message = "passed", "passed"
     try:
-        test.fn(runner)
+        note = test.fn(runner)
+        if isinstance(note, str) and note:  # a passing test may report what it measured
+            message = f"passed: {note}"
     except Fail as e:
         kind, message = "failed", str(e)
     except StudentError as e:
