@@ -152,6 +152,11 @@ def test_sequence_length(runner) -> None:
     run_cases("q1 seqlen", cases, check, max_examples=8, examples=((16, 16, 2), (32, 8, 4), (5, 7, 1)))
 
 
+def _expect_no_error(res: dict, what: str, where: str) -> None:
+    if res.get("raised") is not None:
+        raise Fail(f"{what} raised {res['raised']} for {where}; only inputs that do not fit may raise")
+
+
 def _expect_value_error(res: dict, what: str, where: str) -> None:
     if res.get("raised") is None:
         raise Fail(f"{what} accepted {where} (returned {res.get('returned')}); expected a ValueError")
@@ -170,6 +175,8 @@ def test_patchify_value_error(runner) -> None:
         ([1, 3, 8, 6], 4, "W=6 not divisible by p=4"),
         ([1, 1, 9, 9], 2, "H=W=9 not divisible by p=2"),
     ]
+    _expect_no_error(runner.call("patchify_error", shape=[2, 4, 8, 6], p=2), "patchify",
+                     "z of shape [2, 4, 8, 6] and p=2 (a valid latent)")
     for shape, p, why in cases:
         where = f"z of shape {fmt_shape(shape)} and p={p} ({why})"
         _expect_value_error(runner.call("patchify_error", shape=shape, p=p), "patchify", where)
@@ -184,6 +191,8 @@ def test_unpatchify_value_error(runner) -> None:
         ([2, 16, 16], 2, 4, 8, 16, "16 tokens for h=8, w=16, which needs 32"),
         ([16, 16], 2, 4, 8, 8, "2-D tokens"),
     ]
+    _expect_no_error(runner.call("unpatchify_error", shape=[2, 12, 16], p=2, c=4, h=6, w=8), "unpatchify",
+                     "tokens of shape [2, 12, 16], p=2, c=4, h=6, w=8 (tokens that fit)")
     for shape, p, c, h, w, why in cases:
         where = f"tokens of shape {fmt_shape(shape)}, p={p}, c={c}, h={h}, w={w} ({why})"
         _expect_value_error(runner.call("unpatchify_error", shape=shape, p=p, c=c, h=h, w=w), "unpatchify", where)
@@ -194,8 +203,8 @@ def test_patchify_input_unchanged(runner) -> None:
     def check(case):
         z, p, where = latent(case)
         res = runner.call("patchify", z=z, p=p)
-        tensor_of(res["out"], "patchify", where)
         assert_equal(res["z_after"], z, "the input z after calling patchify", where)
+        assert_equal(tensor_of(res["out"], "patchify", where), np_patchify(z, p), "patchify's tokens", where)
 
     run_cases("q1 unchanged", SHAPES, check, max_examples=4, examples=EXPLICIT[:2])
 
