@@ -33,7 +33,7 @@ def test_registry_names_and_points() -> None:
     totals = collections.Counter()
     for t in tests:
         assert t.question in POINTS and t.name.startswith(t.question + " "), t.name
-        assert 0.5 <= t.points <= 3, t.name
+        assert 1 <= t.points <= 3, t.name
         totals[t.question] += t.points
     assert dict(totals) == POINTS
     for q in POINTS:

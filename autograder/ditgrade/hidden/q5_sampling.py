@@ -108,7 +108,7 @@ def _pixels(img: np.ndarray, x: np.ndarray, what: str, where: str) -> None:
 
 
 @hidden_test("q5 generate is reproducible: the same seed gives the same images, another seed different ones",
-             points=1.5)
+             points=1)
 def test_generate_seeds(runner) -> None:
     labels = [4, 9]
     kw = dict(num_inference_steps=3, guidance_scale=4.0)
@@ -138,7 +138,7 @@ def test_generate_settings(runner) -> None:
                 "generate's images", where)
 
 
-@hidden_test("q5 generate's defaults are guidance_scale=4.0, num_inference_steps=50, seed=42", points=0.5)
+@hidden_test("q5 generate's defaults are guidance_scale=4.0, num_inference_steps=50, seed=42", points=1)
 def test_generate_defaults(runner) -> None:
     labels = [17]
     where = _where(labels)
