@@ -21,6 +21,7 @@ from .suite import QUESTIONS
 if TYPE_CHECKING:
     from .batch import Graded
 
+_MAX_TEST_OUTPUT = 4000  # characters of one test's output in a feedback file
 CSV_COLUMNS = ("id", "name", "email", "sid", *QUESTIONS, "total", "percent", "status")
 
 
@@ -101,14 +102,17 @@ def feedback_text(g: Graded) -> str:
         lines += [f"  {q:<6}{s:>6g} / {m:g}" for q, (s, m) in sorted(per_q.items())]
     if r.get("output"):
         lines += ["", str(r["output"]).rstrip()]
-    for t in r.get("tests") or []:
+    tests = r.get("tests") or []
+    if tests:
+        lines += ["", "Tests:"]
+    for t in tests:
         s, m = _num(t.get("score")), _num(t.get("max_score"))
         mark = "PASS" if m and s >= m else ("PART" if s > 0 else "FAIL")
-        lines += ["", f"[{mark}] {t.get('name', '?')}  ({s:g}/{m:g})"]
+        lines.append(f"[{mark}] {t.get('name', '?')}  ({s:g}/{m:g})")
         out = str(t.get("output") or "").strip()
         if out and out != "passed":
-            lines += [textwrap.indent(out, "    ")]
-    return "\n".join(lines) + "\n"
+            lines += [textwrap.indent(out[:_MAX_TEST_OUTPUT], "       "), ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def score_table(rows: list[Graded], width: int = 28) -> str:
