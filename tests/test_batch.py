@@ -165,11 +165,13 @@ def test_cli_prints_table_and_report_path(tmp_path: Path, monkeypatch, capsys) -
     # The workers are spawned processes: hand them the stand-in explicitly.
     real = batch.grade_batch
     monkeypatch.setattr(batch, "grade_batch", lambda *a, **k: real(*a, grade_fn=fake_grade, **k))
-    rc = cli.main(["grade", str(sub), "--out", str(tmp_path / "out"), "-j", "2"])
+    out = sub / "out"  # inside the submissions folder: not mistaken for a submission
+    rc = cli.main(["grade", str(sub), "--out", str(out), "-j", "2"])
     text = capsys.readouterr().out
     assert rc == 0
     assert re.search(r"^good\s+10\s+12\s+8\s+8\s+6\s+44$", text, re.M), text
-    assert f"report:   {tmp_path / 'out' / 'report.html'}" in text
+    assert f"report:   {out / 'report.html'}" in text
+    assert [r["id"] for r in _csv(out)] == ["buggy", "garbage", "good"]
 
 
 @pytest.mark.slow

@@ -107,6 +107,8 @@ def _scan_dir(d: Path, subs: list[Submission], notes: list[str], work_dir: Path)
         if entry.name.startswith((".", "__")) or entry.name == METADATA_FILE:
             continue
         if entry.is_dir():
+            if entry.resolve() == work_dir.resolve():
+                continue  # the output folder, placed inside the submissions folder
             if _is_export_root(entry):
                 _scan_dir(entry, subs, notes, work_dir)
                 continue
