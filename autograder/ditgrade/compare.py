@@ -95,9 +95,10 @@ def assert_close(actual: Any, expected: np.ndarray, what: str, where: str = "", 
         idx = tuple(int(i) for i in np.argwhere(~close)[0])
         err = np.abs(a - e)[finite_expected]
         note = f" ({index_note(idx)})" if index_note else ""
+        tol = "exact comparison" if rtol == 0 and atol == 0 else f"tolerance {atol:g} + {rtol:g}*|expected|"
         raise Fail(
-            f"{what} differs from the expected values{ctx}: {int((~close).sum())} of {close.size} entries "
-            f"mismatch, max abs error {float(err.max()):.3g} (tolerance {atol:g} + {rtol:g}*|expected|); "
+            f"{what} does not match the expected values{ctx}: {int((~close).sum())} of {close.size} entries "
+            f"mismatch, max abs error {float(err.max()):.3g} ({tol}); "
             f"first mismatch at index {list(idx)}{note}: got {_fmt_num(a[idx])}, expected {_fmt_num(e[idx])}"
         )
 

@@ -175,8 +175,8 @@ def test_patchify_value_error(runner) -> None:
         ([1, 3, 8, 6], 4, "W=6 not divisible by p=4"),
         ([1, 1, 9, 9], 2, "H=W=9 not divisible by p=2"),
     ]
-    _expect_no_error(runner.call("patchify_error", shape=[2, 4, 8, 6], p=2), "patchify",
-                     "z of shape [2, 4, 8, 6] and p=2 (a valid latent)")
+    _expect_no_error(runner.call("patchify_error", shape=[2, 4, 8, 8], p=2), "patchify",
+                     "z of shape [2, 4, 8, 8] and p=2 (a valid latent)")
     for shape, p, why in cases:
         where = f"z of shape {fmt_shape(shape)} and p={p} ({why})"
         _expect_value_error(runner.call("patchify_error", shape=shape, p=p), "patchify", where)
@@ -191,8 +191,8 @@ def test_unpatchify_value_error(runner) -> None:
         ([2, 16, 16], 2, 4, 8, 16, "16 tokens for h=8, w=16, which needs 32"),
         ([16, 16], 2, 4, 8, 8, "2-D tokens"),
     ]
-    _expect_no_error(runner.call("unpatchify_error", shape=[2, 12, 16], p=2, c=4, h=6, w=8), "unpatchify",
-                     "tokens of shape [2, 12, 16], p=2, c=4, h=6, w=8 (tokens that fit)")
+    _expect_no_error(runner.call("unpatchify_error", shape=[2, 16, 16], p=2, c=4, h=8, w=8), "unpatchify",
+                     "tokens of shape [2, 16, 16], p=2, c=4, h=8, w=8 (tokens that fit)")
     for shape, p, c, h, w, why in cases:
         where = f"tokens of shape {fmt_shape(shape)}, p={p}, c={c}, h={h}, w={w} ({why})"
         _expect_value_error(runner.call("unpatchify_error", shape=shape, p=p, c=c, h=h, w=w), "unpatchify", where)

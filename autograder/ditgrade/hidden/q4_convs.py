@@ -113,7 +113,7 @@ def _check_find(runner, model, where: str) -> None:
     if missing or extra:
         types = dict((n, t) for n, t, _ in expected)
         miss = ", ".join(f"{n!r} ({types[n]})" for n in missing[:6]) or "none"
-        raise Fail(f"find_conv2d on {where} found {len(got)} modules, expected {len(expected)}: missing {miss}; "
+        raise Fail(f"find_conv2d on {where} found {len(got)} module(s), expected {len(expected)}: missing {miss}; "
                    f"unexpected {extra[:6] or 'none'}")
     if got_names != exp_names:
         raise Fail(f"find_conv2d on {where} lists the right modules in the wrong order: got {got_names[:8]}, "
@@ -141,7 +141,7 @@ def _check_blocks(runner, model, blocks_attr: str | None, where: str) -> None:
     if sorted(names) != sorted(expected):
         missing = [n for n in expected if n not in names]
         extra = [n for n in names if n not in expected]
-        raise Fail(f"{call} on {where} returned {len(names)} names, expected {len(expected)} (the Conv2d "
+        raise Fail(f"{call} on {where} returned {len(names)} name(s), expected {len(expected)} (the Conv2d "
                    f"modules inside model.{attr}): missing {missing[:6] or 'none'}; unexpected {extra[:6] or 'none'}")
 
 
