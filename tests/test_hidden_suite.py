@@ -249,3 +249,39 @@ def test_every_hidden_module_exists() -> None:
     for mod in ("q1_patchify", "q2_adaln", "q3_params", "q4_convs", "q5_sampling"):
         assert (root / f"{mod}.py").exists()
         assert f"ditgrade.hidden.{mod}" in suite.HIDDEN_MODULES
+
+
+def test_grading_a_failing_submission_prints_nothing(grade, reference_source, capsys) -> None:
+    source = reference_source.replace("return eps_uncond + scale * (eps_cond - eps_uncond)",
+                                      "return eps_cond + scale * (eps_uncond - eps_cond)")
+    results, scores = grade(source)
+    assert scores["q5"][0] < scores["q5"][1]
+    captured = capsys.readouterr()
+    assert captured.out == "", captured.out[:500]
+
+
+# --- compare: the feedback text ---------------------------------------------------------------
+
+
+def test_assert_close_reports_shape_nan_and_first_mismatch() -> None:
+    from ditgrade.compare import assert_close, assert_count, tensor_of
+
+    expected = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(suite.Fail, match=r"has shape \[3, 2\] for z=1, expected \[2, 3\]"):
+        assert_close(expected.T.copy(), expected, "out", "z=1")
+    nan = expected.copy()
+    nan[1, 2] = np.nan
+    with pytest.raises(suite.Fail, match=r"1 NaN/inf value\(s\).*index \[1, 2\]"):
+        assert_close(nan, expected, "out")
+    off = expected.copy()
+    off[0, 1] += 0.5
+    with pytest.raises(suite.Fail, match=r"1 of 6 entries mismatch, max abs error 0.5 .*index \[0, 1\]: got 1.5, expected 1"):
+        assert_close(off, expected, "out", rtol=1e-5, atol=1e-6)
+    assert_close(expected + 1e-9, expected, "out", rtol=1e-5, atol=1e-6)
+    with pytest.raises(suite.Fail, match="returned a list, expected a torch.Tensor"):
+        tensor_of({"type": "list", "items": []}, "patchify")
+    with pytest.raises(suite.Fail, match=r"returned 12 for h=1, expected 13 \(off by -1\)"):
+        assert_count({"type": "int", "value": 12}, 13, "f", "h=1")
+    assert_count({"type": "float", "value": 13.0}, 13, "f")
+    with pytest.raises(suite.Fail, match="returned a bool"):
+        assert_count({"type": "bool", "value": True}, 1, "f")
