@@ -92,6 +92,7 @@ def run_ditgrade(subs_dir: Path, out: Path, jobs: int) -> tuple[float, list[floa
 def otter_autograder(work: Path) -> Path:
     nb = nbformat.read(MASTER, as_version=4)
     nb.cells[0].source = nb.cells[0].source.replace("generate: false", "generate: true")
+    work.mkdir(parents=True, exist_ok=True)
     master = work / MASTER.name
     nbformat.write(nb, master)
     subprocess.run([sys.executable, "-m", "otter", "assign", str(master), str(work / "dist"), "--no-run-tests"],
