@@ -316,8 +316,11 @@ def block_forward(ns: dict, hidden_size: int, num_heads: int, x: np.ndarray, c: 
 
 
 @probe
-def count_parameters(ns: dict, spec: dict) -> Any:
-    return describe(get_student(ns, "count_parameters")(build_tree(spec)))
+def count_parameters(ns: dict, spec: Any, meta: bool = False) -> Any:
+    """count_parameters on a module tree built from ``spec`` (on the meta device when ``meta``; a
+    model name such as "tiny_dit" is always built there)."""
+    model = build_model(spec) if meta or isinstance(spec, str) else build_tree(spec)
+    return describe(get_student(ns, "count_parameters")(model))
 
 
 @probe
