@@ -5,6 +5,8 @@ numpy arrays, numbers, strings, lists, tuples, dicts. Probes wrap a value they c
 type of as ``{"type": <type name>, "value": <data or None>, "dtype": ..., "shape": ...}``
 (see ``ditgrade.probes.describe``); ``tensor_of`` unwraps that, and every helper raises
 ``suite.Fail`` with feedback that names the input (``where``) and the difference, never the test.
+
+``run_cases`` runs a check over hypothesis-drawn cases, the same ones for every submission.
 """
 
 from __future__ import annotations

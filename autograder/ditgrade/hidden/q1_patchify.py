@@ -164,8 +164,6 @@ def _expect_value_error(res: dict, what: str, where: str) -> None:
         raise Fail(f"{what} raised {res['raised']} for {where}; expected a ValueError")
 
 
-
-
 @hidden_test("q1 patchify raises ValueError for a non-4-D latent or H, W not divisible by p", points=1)
 def test_patchify_value_error(runner) -> None:
     cases = [
