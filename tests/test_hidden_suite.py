@@ -285,3 +285,15 @@ def test_assert_close_reports_shape_nan_and_first_mismatch() -> None:
     assert_count({"type": "float", "value": 13.0}, 13, "f")
     with pytest.raises(suite.Fail, match="returned a bool"):
         assert_count({"type": "bool", "value": True}, 1, "f")
+
+
+def test_hidden_tests_reach_students_only_through_the_runner() -> None:
+    """Static guard: hidden tests never import the reference or touch a namespace; probes never judge."""
+    root = Path(suite.__file__).parent
+    for mod in ("q1_patchify", "q2_adaln", "q3_params", "q4_convs", "q5_sampling"):
+        text = (root / "hidden" / f"{mod}.py").read_text()
+        for banned in ("reference", "namespace", "get_student", "PROBES["):
+            assert banned not in text, (mod, banned)
+    probes = (root / "probes.py").read_text()
+    for banned in ("from .compare", "from .suite", "Fail(", "from .reference"):
+        assert banned not in probes, banned
