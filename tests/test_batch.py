@@ -191,3 +191,22 @@ def test_real_grader_on_examples(tmp_path: Path) -> None:
     bug = rows["dave_bug_q1_token_order"]
     assert float(bug["q1"]) < 10 and all(float(bug[q]) == float(rows["bob_correct_unfold"][q]) for q in QUESTIONS[1:])
     assert float(rows["mallory_hostile"]["percent"]) < 100
+
+
+def test_grader_that_cannot_start_is_reported_and_retried_next_run(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "broken_grader.py").write_text(
+        "def warmup():\n    raise ImportError('no sandbox on this machine')\n\n"
+        "def grade(path, *, gpu=False):\n    raise AssertionError('never called')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import broken_grader
+
+    sub = _folder(tmp_path)
+    out = tmp_path / "out"
+    start = time.monotonic()
+    result = batch.grade_batch([sub], out, jobs=2, grade_fn=broken_grader.grade, progress=False)
+    assert time.monotonic() - start < 30
+    assert {g.status for g in result.rows} == {
+        "error: no grading worker could be started (ImportError: no sandbox on this machine)"}
+    assert not list((out / "results").glob("*.json"))  # nothing cached: the next run tries again
+    again = batch.grade_batch([sub], out, jobs=2, grade_fn=fake_grade, progress=False)
+    assert again.graded_now == 3

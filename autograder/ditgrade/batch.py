@@ -294,13 +294,14 @@ def _worker_main(conn: Any, grade_fn: GradeFn | None, gpu: bool) -> None:
     except OSError:
         pass
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    fn = grade_fn or _default_grade_fn()
-    warm = getattr(sys.modules.get(fn.__module__), "warmup", None)
-    if callable(warm):
-        try:
+    try:
+        fn = grade_fn or _default_grade_fn()
+        warm = getattr(sys.modules.get(fn.__module__), "warmup", None)
+        if callable(warm):
             warm()
-        except Exception:
-            pass
+    except BaseException as e:  # noqa: B036 - report why, instead of dying silently
+        conn.send(("fatal", None, f"{type(e).__name__}: {e}", 0.0))
+        return
     conn.send(("ready", None, None, 0.0))
     while True:
         try:
@@ -370,12 +371,15 @@ def default_timeout() -> float:
 def _run_pool(todo: list[Submission], jobs: int, grade_fn: GradeFn | None, gpu: bool, timeout: float,
               on_done: Callable[[Submission, str, Any, float], None]) -> None:
     """Grade ``todo`` on ``jobs`` workers; call ``on_done(sub, kind, payload, seconds)`` per submission,
-    kind being "ok" (payload: results dict) or "error" (payload: {"message", ...})."""
+    kind being "ok" (payload: results dict), "error" (payload: {"message", ...}) or "unstarted" (no
+    worker could grade it; nothing about the submission is known)."""
     ctx = mp.get_context("spawn")
     queue = list(reversed(todo))
     workers = [_Worker(ctx, grade_fn, gpu) for _ in range(min(jobs, len(todo)))]
-    # A worker that cannot even start (its set-up crashes) is replaced a bounded number of times.
-    restarts_left = 3 * len(workers) + len(todo)
+    # A worker whose set-up fails is not replaced when it said why (an import error repeats
+    # itself); one that died silently before it was ready is replaced a few times.
+    silent_starts_left = 2 * len(workers)
+    setup_error = ""
     try:
         while workers and (queue or any(w.task for w in workers)):
             for w in workers:
@@ -394,6 +398,9 @@ def _run_pool(todo: list[Submission], jobs: int, grade_fn: GradeFn | None, gpu: 
                     else:
                         if kind == "ready":
                             w.ready = True
+                        elif kind == "fatal":
+                            setup_error = str(payload)
+                            failure = f"the grading worker could not start: {setup_error}"
                         elif w.task is not None:
                             sub, w.task = w.task, None
                             on_done(sub, kind, payload, seconds)
@@ -409,12 +416,17 @@ def _run_pool(todo: list[Submission], jobs: int, grade_fn: GradeFn | None, gpu: 
                 workers.remove(w)
                 if w.task is not None:
                     on_done(w.task, "error", {"message": failure}, time.monotonic() - w.started)
-                elif not w.ready:
-                    restarts_left -= 1
-                if restarts_left > 0 and (queue or any(x.task for x in workers)):
+                    replace = True
+                elif w.ready:
+                    replace = True
+                else:
+                    silent_starts_left -= 1
+                    replace = not setup_error and silent_starts_left > 0
+                if replace and (queue or any(x.task for x in workers)):
                     workers.append(_Worker(ctx, grade_fn, gpu))
+        reason = setup_error or "its process died during set-up"
         for sub in reversed(queue):  # every worker failed to start
-            on_done(sub, "error", {"message": "no grading worker could be started"}, 0.0)
+            on_done(sub, "unstarted", {"message": f"no grading worker could be started ({reason})"}, 0.0)
     finally:
         for w in workers:
             if w.task is None:
@@ -568,6 +580,7 @@ def _finish(out: Path, sub: Submission, kind: str, payload: Any, seconds: float,
                          "names": sub.names, "emails": sub.emails, "sids": sub.sids}
     results["extra_data"] = extra
     g = Graded(sub, results, status, seconds)
-    _write_json(out / "results" / f"{sub.id}.json", results)
+    if kind != "unstarted":  # a rerun must try again what the grader itself could not start on
+        _write_json(out / "results" / f"{sub.id}.json", results)
     (out / "feedback" / f"{sub.id}.txt").write_text(report.feedback_text(g))
     return g
