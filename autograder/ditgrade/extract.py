@@ -51,6 +51,8 @@ def _is_simple_value(node: ast.AST) -> bool:
         if isinstance(sub, ast.Call):
             if _dotted(sub.func) not in _SAFE_CALLS:
                 return False
+        elif isinstance(sub, ast.Subscript):  # `block = model.blocks[0]` needs objects a driver cell made
+            return False
         elif isinstance(sub, (ast.Lambda, ast.Await, ast.Yield, ast.YieldFrom, ast.NamedExpr,
                               ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             return False

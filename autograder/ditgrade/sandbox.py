@@ -20,6 +20,7 @@ left under the sandbox uid is killed, and the next call gets a fresh worker.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import ctypes
 import json
@@ -46,7 +47,7 @@ from .student import CRASH, EXCEPTION, MISSING, NOT_IMPLEMENTED, TIMEOUT, Studen
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 1, 2, 4, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 # Each fork server runs its workers under its own otherwise unused uid, so "kill every process of
 # this uid" after a worker ends removes whatever the student left running, and nothing else.
@@ -143,6 +144,49 @@ def secret_dirs() -> list[str]:
     return out
 
 
+def _python_dirs() -> list[str]:
+    """Where this interpreter and its packages live (what the student's imports need to read)."""
+    import site
+
+    dirs = {sys.base_prefix, sys.prefix, sys.exec_prefix, site.getusersitepackages(), *sys.path}
+    return sorted(os.path.realpath(d) for d in dirs if d and os.path.isdir(d))
+
+
+def _blocked_ancestor(path: str) -> str | None:
+    """The first folder on the way to ``path`` that other users cannot enter (e.g. /root)."""
+    parts = Path(path).parts
+    for i in range(1, len(parts) + 1):
+        d = os.path.join(*parts[:i])
+        if not os.stat(d).st_mode & stat.S_IXOTH:
+            return d
+    return None
+
+
+def _expose_python(tmp: str, hidden: list[str]) -> None:
+    """After the uid drop the interpreter must still read its own files. When they sit under a folder
+    others cannot enter (pyenv in /root), cover that folder with an empty tmpfs in this mount namespace
+    and bind just the interpreter's folders back into it; the rest of it stays out of sight."""
+    blocked: dict[str, list[str]] = {}
+    for d in _python_dirs():
+        a = _blocked_ancestor(d)
+        if a and not any(d == h or d.startswith(h + "/") for h in hidden):
+            blocked.setdefault(a, []).append(d)
+    for i, (ancestor, dirs) in enumerate(sorted(blocked.items())):
+        dirs = [d for d in dirs if not any(d != o and d.startswith(o + "/") for o in dirs)]
+        staged = []
+        for j, d in enumerate(dirs):
+            stage = os.path.join(tmp, f".stage-{i}-{j}")
+            os.mkdir(stage, 0o700)
+            _libc_call("mount", d.encode(), stage.encode(), None, ctypes.c_ulong(MS_BIND | MS_REC), None)
+            staged.append((stage, d))
+        _libc_call("mount", b"tmpfs", ancestor.encode(), b"tmpfs", ctypes.c_ulong(MS_NOSUID | MS_NODEV),
+                   b"size=64k,mode=755")
+        for stage, d in staged:
+            os.makedirs(d, mode=0o755, exist_ok=True)
+            _libc_call("mount", stage.encode(), d.encode(), None, ctypes.c_ulong(MS_BIND | MS_REC), None)
+            _libc_call("umount2", stage.encode(), ctypes.c_int(2))  # MNT_DETACH
+
+
 def _isolate(tmp: str, uid: int, limits: Limits) -> Protections:
     """Everything a worker does to itself before it runs a line of student code."""
     prot = Protections()
@@ -152,10 +196,13 @@ def _isolate(tmp: str, uid: int, limits: Limits) -> Protections:
             _libc_call("unshare", CLONE_NEWNS | CLONE_NEWNET)
             prot.network_namespace = True
             _libc_call("mount", None, b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None)
-            for d in secret_dirs():
+            hidden = secret_dirs()
+            for d in hidden:
                 _libc_call("mount", b"tmpfs", d.encode(), b"tmpfs",
                            ctypes.c_ulong(MS_RDONLY | MS_NOSUID | MS_NODEV), b"size=4k,mode=000")
             prot.mount_isolation = True
+            if not limits.gpu:
+                _expose_python(tmp, hidden)
         else:
             _libc_call("unshare", CLONE_NEWUSER | CLONE_NEWNET)
             prot.network_namespace = True
@@ -222,7 +269,7 @@ def _worker_main(sock: socket.socket, chunks: list[tuple[str, str]], tmp: str, u
             _send(sock, json.dumps({"event": "loading", "index": i}).encode())
             try:
                 exec(compile(source, f"<submission {label}>", "exec"), ns)
-            except BaseException as e:  # noqa: BLE001 - SystemExit at import costs only this cell
+            except BaseException as e:  # noqa: BLE001 - SystemExit at import costs only this statement
                 errors.append(f"{label}: {describe_exception(e).message}")
         _send(sock, json.dumps({"event": "ready", "errors": errors}).encode())
 
@@ -442,13 +489,25 @@ def _inspect_worker(pid: int) -> Protections:
     return prot
 
 
+def statements(extracted: Extracted) -> list[tuple[str, str]]:
+    """One unit per top-level statement ("cell 7, line 3"), so a statement that fails, exits or hangs
+    while loading costs only itself: the rest of its cell is still graded."""
+    units = []
+    for chunk in extracted.chunks:
+        lines = chunk.source.splitlines()
+        for node in ast.parse(chunk.source).body:
+            first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            units.append((f"{chunk.label}, line {first}", "\n".join(lines[first - 1 : node.end_lineno]) + "\n"))
+    return units
+
+
 class SandboxRunner:
     """Runs probes on one submission in sandboxed workers (a ``ditgrade.student.Runner``)."""
 
     def __init__(self, extracted: Extracted, limits: Limits | None = None, server: ForkServer | None = None):
         self.limits = limits or Limits()
         self.server = server or fork_server()
-        self.chunks = [(c.label, c.source) for c in extracted.chunks]
+        self.chunks = statements(extracted)
         self.skipped: dict[str, str] = {}  # chunk label -> why it was dropped
         self.load_errors: list[str] = []
         self.deadline = time.monotonic() + self.limits.budget_s
@@ -457,6 +516,21 @@ class SandboxRunner:
         self.workers_started = 0
         self._pid: int | None = None
         self._sock: socket.socket | None = None
+        # Each question gets an equal share of the budget, so code that hangs in q1 cannot
+        # starve q2..q5 of time.
+        self.question_budget_s = self.limits.budget_s / 5
+        self._question = ""
+        self._question_deadline = self.deadline
+
+    def begin_test(self, name: str) -> None:
+        """Called by the suite before each hidden test (tests run question by question)."""
+        question = name.split()[0]
+        if question != self._question:
+            self._question = question
+            self._question_deadline = min(self.deadline, time.monotonic() + self.question_budget_s)
+
+    def _time_left(self) -> float:
+        return min(self.deadline, self._question_deadline) - time.monotonic()
 
     # -- worker lifecycle ---------------------------------------------------------------------
     def _kill(self) -> None:
@@ -477,15 +551,15 @@ class SandboxRunner:
 
     def _start(self) -> None:
         while True:
-            if time.monotonic() >= self.deadline:
-                raise StudentError(TIMEOUT, "the time budget for this submission is used up")
+            if self._time_left() <= 0:
+                raise StudentError(TIMEOUT, f"the time budget for {self._question or 'this submission'} is used up")
             chunks = [c for c in self.chunks if c[0] not in self.skipped]
             self._pid, self._sock = self.server.spawn(chunks, self.limits)
             self.workers_started += 1
             current = None
             try:
                 while True:
-                    deadline = min(self.deadline, time.monotonic() + self.limits.load_timeout_s)
+                    deadline = time.monotonic() + min(self._time_left(), self.limits.load_timeout_s)
                     event = json.loads(_recv(self._sock, deadline, max_bytes=1 << 20))
                     if event.get("event") == "loading":
                         current = chunks[int(event["index"])][0]
@@ -509,12 +583,12 @@ class SandboxRunner:
 
     # -- the Runner interface -----------------------------------------------------------------
     def call(self, probe: str, /, **kwargs: Any) -> Any:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise StudentError(TIMEOUT, "the time budget for this submission is used up; this test was not run")
+        if self._time_left() <= 0:
+            raise StudentError(TIMEOUT, f"the time budget for {self._question or 'this submission'} is used up "
+                                        "(earlier calls ran too long); this test was not run")
         if self._pid is None:
             self._start()
-        timeout = min(self.limits.call_timeout_s, self.deadline - time.monotonic())
+        timeout = min(self.limits.call_timeout_s, self._time_left())
         try:
             _send(self._sock, pickle.dumps((probe, kwargs)))
             answer = _recv(self._sock, time.monotonic() + timeout)
