@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import ctypes
+import io
 import json
 import os
 import pickle
@@ -49,6 +50,7 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
 # Each fork server runs its workers under its own otherwise unused uid, so "kill every process of
 # this uid" after a worker ends removes whatever the student left running, and nothing else.
 SANDBOX_UID_BASE = 3_000_000
@@ -145,11 +147,12 @@ def secret_dirs() -> list[str]:
 
 
 def _python_dirs() -> list[str]:
-    """Where this interpreter and its packages live (what the student's imports need to read)."""
+    """Where this interpreter and its installed packages live (what a student's imports read)."""
     import site
 
-    dirs = {sys.base_prefix, sys.prefix, sys.exec_prefix, site.getusersitepackages(), *sys.path}
-    return sorted(os.path.realpath(d) for d in dirs if d and os.path.isdir(d))
+    dirs = {sys.base_prefix, sys.prefix, sys.exec_prefix, site.getusersitepackages()}
+    dirs |= {p for p in sys.path if "-packages" in p or p.startswith((sys.prefix, sys.base_prefix))}
+    return sorted({os.path.realpath(d) for d in dirs if d and os.path.isdir(d)})
 
 
 def _blocked_ancestor(path: str) -> str | None:
@@ -162,29 +165,42 @@ def _blocked_ancestor(path: str) -> str | None:
     return None
 
 
-def _expose_python(tmp: str, hidden: list[str]) -> None:
-    """After the uid drop the interpreter must still read its own files. When they sit under a folder
-    others cannot enter (pyenv in /root), cover that folder with an empty tmpfs in this mount namespace
-    and bind just the interpreter's folders back into it; the rest of it stays out of sight."""
-    blocked: dict[str, list[str]] = {}
-    for d in _python_dirs():
-        a = _blocked_ancestor(d)
-        if a and not any(d == h or d.startswith(h + "/") for h in hidden):
-            blocked.setdefault(a, []).append(d)
-    for i, (ancestor, dirs) in enumerate(sorted(blocked.items())):
-        dirs = [d for d in dirs if not any(d != o and d.startswith(o + "/") for o in dirs)]
-        staged = []
-        for j, d in enumerate(dirs):
-            stage = os.path.join(tmp, f".stage-{i}-{j}")
-            os.mkdir(stage, 0o700)
-            _libc_call("mount", d.encode(), stage.encode(), None, ctypes.c_ulong(MS_BIND | MS_REC), None)
-            staged.append((stage, d))
-        _libc_call("mount", b"tmpfs", ancestor.encode(), b"tmpfs", ctypes.c_ulong(MS_NOSUID | MS_NODEV),
-                   b"size=64k,mode=755")
-        for stage, d in staged:
-            os.makedirs(d, mode=0o755, exist_ok=True)
-            _libc_call("mount", stage.encode(), d.encode(), None, ctypes.c_ulong(MS_BIND | MS_REC), None)
-            _libc_call("umount2", stage.encode(), ctypes.c_int(2))  # MNT_DETACH
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _cover(folder: str, keep: list[str]) -> None:
+    """Hide ``folder`` under an empty tmpfs in this mount namespace, then bind ``keep`` (folders
+    inside it) back at their own paths; everything else in it is out of sight."""
+    held = [(os.open(d, os.O_PATH | os.O_DIRECTORY), d) for d in keep]  # still reachable once covered
+    _libc_call("mount", b"tmpfs", folder.encode(), b"tmpfs", ctypes.c_ulong(MS_NOSUID | MS_NODEV),
+               b"size=64k,mode=755")
+    for fd, d in held:
+        os.makedirs(d, mode=0o755, exist_ok=True)
+        _libc_call("mount", f"/proc/self/fd/{fd}".encode(), d.encode(), None, ctypes.c_ulong(MS_BIND | MS_REC), None)
+        os.close(fd)
+
+
+def _hide_filesystem(tmp: str, gpu: bool) -> None:
+    """The worker's view of the disk: the system and the interpreter, its own temp folder, and not
+    the grader's files, other users' homes, or copies of the course repo lying in /tmp or beside it."""
+    secret = secret_dirs()
+    python = [d for d in _python_dirs() if not any(_under(d, h) for h in secret)]
+    broad = {"/tmp", "/var/tmp", "/home", "/mnt", "/media", "/srv", str(paths.REPO_ROOT.parent)}
+    broad |= {a for d in python if (a := _blocked_ancestor(d))}
+    if gpu:  # the real user's model cache (~/.cache/huggingface) must stay readable
+        broad -= {os.path.expanduser("~"), "/root", "/home"}
+    broad = {b for b in broad if b != "/" and os.path.isdir(b)}
+    # outermost folders only: covering /home then /home/x would bind back nothing
+    broad = {b for b in broad if not any(b != o and _under(b, o) for o in broad)}
+    for folder in sorted(broad):
+        keep = [d for d in python + [tmp] if _under(d, folder)]
+        keep = [d for d in keep if not any(d != o and _under(d, o) for o in keep)]
+        _cover(folder, keep)
+    for d in secret:
+        with contextlib.suppress(OSError):  # already out of sight when under a covered folder
+            _libc_call("mount", b"tmpfs", d.encode(), b"tmpfs",
+                       ctypes.c_ulong(MS_RDONLY | MS_NOSUID | MS_NODEV), b"size=4k,mode=000")
 
 
 def _isolate(tmp: str, uid: int, limits: Limits) -> Protections:
@@ -196,13 +212,8 @@ def _isolate(tmp: str, uid: int, limits: Limits) -> Protections:
             _libc_call("unshare", CLONE_NEWNS | CLONE_NEWNET)
             prot.network_namespace = True
             _libc_call("mount", None, b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None)
-            hidden = secret_dirs()
-            for d in hidden:
-                _libc_call("mount", b"tmpfs", d.encode(), b"tmpfs",
-                           ctypes.c_ulong(MS_RDONLY | MS_NOSUID | MS_NODEV), b"size=4k,mode=000")
+            _hide_filesystem(tmp, limits.gpu)
             prot.mount_isolation = True
-            if not limits.gpu:
-                _expose_python(tmp, hidden)
         else:
             _libc_call("unshare", CLONE_NEWUSER | CLONE_NEWNET)
             prot.network_namespace = True
@@ -238,6 +249,25 @@ def _isolate(tmp: str, uid: int, limits: Limits) -> Protections:
     return prot
 
 
+class _CappedStream(io.TextIOBase):
+    """The student's sys.stdout/sys.stderr: keeps the first ``cap`` bytes and quietly drops the rest,
+    so a print flood neither fills the disk nor turns a correct answer into an error."""
+
+    def __init__(self, fd: int, cap: int):
+        self._fd, self._left = fd, cap
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        if self._left > 0:
+            data = str(s).encode("utf-8", "replace")[: self._left]
+            self._left -= len(data)
+            with contextlib.suppress(OSError):
+                os.write(self._fd, data)
+        return len(s)
+
+
 def _worker_main(sock: socket.socket, chunks: list[tuple[str, str]], tmp: str, uid: int, limits: Limits) -> None:
     """Never returns: load the student's chunks, then answer probe calls until the socket closes."""
     try:
@@ -255,8 +285,7 @@ def _worker_main(sock: socket.socket, chunks: list[tuple[str, str]], tmp: str, u
         _isolate(tmp, uid, limits)
         os.chdir(tmp)
         os.environ.update(HOME=tmp, TMPDIR=tmp, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HOME=tmp)
-        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stdout = sys.stderr = _CappedStream(1, (limits.output_kb + 1) * 1024)
 
         import torch
 
@@ -328,9 +357,32 @@ def _kill_uid(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
+def _uid_processes(uid: int) -> list[int]:
+    """Processes (zombies included) running as ``uid``."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.stat(entry.path).st_uid == uid:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def _reap_orphans() -> None:
+    """Collect the exit status of killed processes the student orphaned (we are their subreaper)."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
 def _zygote_main(ctl: socket.socket) -> None:
     try:
         os.setsid()
+        # orphans of a worker (a student's detached processes) are re-parented here, not to init,
+        # so they are reaped at once instead of lingering as zombies of the sandbox uid
+        with contextlib.suppress(OSError):
+            _libc_call("prctl", PR_SET_CHILD_SUBREAPER, ctypes.c_ulong(1), ctypes.c_ulong(0), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0))
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         keep = ctl.fileno()  # drop the grader's other pipes: a batch parent must see them close
         os.closerange(3, keep)
@@ -367,6 +419,11 @@ def _zygote_main(ctl: socket.socket) -> None:
                     os.waitpid(pid, 0)
                 if root:
                     _kill_uid(uid)
+                    give_up = time.monotonic() + 2.0
+                    while _uid_processes(uid) and time.monotonic() < give_up:
+                        _reap_orphans()  # SIGKILL is asynchronous: wait until they are gone
+                        time.sleep(0.01)
+                _reap_orphans()
                 tmp = workers.pop(pid, None)
                 output = _read_output(tmp, msg.get("output_kb", 16)) if tmp else ""
                 if tmp:
