@@ -147,6 +147,9 @@ def extract(path: str | Path) -> Extracted:
     """The chunks of code to run for the submission at ``path`` (never raises for bad content)."""
     path = Path(path)
     out = Extracted()
+    if path.is_dir():
+        out.notes.append("no notebook (.ipynb), Python file or export zip was found in the submission")
+        return out
     try:
         if path.stat().st_size > MAX_SUBMISSION_BYTES:
             out.notes.append("the submission is too large to grade")
