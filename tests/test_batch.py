@@ -179,7 +179,7 @@ def test_real_grader_on_examples(tmp_path: Path) -> None:
     """The real grade_submission on a correct, a buggy and a hostile example, two warm workers."""
     pytest.importorskip("ditgrade.run")
     ex = paths.EXAMPLES_DIR / "submissions"
-    picks = ["bob_correct_unfold.py", "dave_bug_q1_token_order.py", "mallory_hostile.py"]
+    picks = ["bob_correct_unfold.py", "dave_bug_q1_token_order.py", "oscar_hangs_at_load.py"]
     folder = tmp_path / "subs"
     folder.mkdir()
     for name in picks:
@@ -190,7 +190,7 @@ def test_real_grader_on_examples(tmp_path: Path) -> None:
     assert rows["bob_correct_unfold"]["percent"] == "100.0", rows
     bug = rows["dave_bug_q1_token_order"]
     assert float(bug["q1"]) < 10 and all(float(bug[q]) == float(rows["bob_correct_unfold"][q]) for q in QUESTIONS[1:])
-    assert float(rows["mallory_hostile"]["percent"]) < 100
+    assert rows["oscar_hangs_at_load"]["total"] == "0" and rows["oscar_hangs_at_load"]["status"] == "graded"
 
 
 def test_grader_that_cannot_start_is_reported_and_retried_next_run(tmp_path: Path, monkeypatch) -> None:

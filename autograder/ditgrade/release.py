@@ -133,7 +133,9 @@ def gate_reference(grade_fn: Callable[..., dict], source: str | None = None) -> 
     return Gate("reference", ok, evidence)
 
 
-_CRASH_WORDS = re.compile(r"timed? ?out|crash|died|killed|cannot read|could not (be )?grade|internal error", re.I)
+# How the sandbox words a timeout or a crash (ditgrade.sandbox), and the batch's own failures.
+_CRASH_WORDS = re.compile(r"did not finish|time budget|timed? ?out|crash|died|killed|garbage|cannot read"
+                          r"|could not (start|be graded)|internal error", re.I)
 
 
 def gate_template(grade_fn: Callable[..., dict], notebook: Path) -> Gate:
