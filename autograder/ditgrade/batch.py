@@ -140,15 +140,13 @@ def _is_export_root(d: Path) -> bool:
 
 
 def _folder_submission(folder: Path) -> Submission:
-    """One student's folder: grade its notebook, else its otter export zip, else its .py file."""
-    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and not any(
-        part.startswith(".") or part == "__pycache__" for part in p.relative_to(folder).parts)]
-    for ext in GRADEABLE:
-        found = [p for p in files if p.suffix.lower() == ext]
-        if found:
-            preferred = [p for p in found if p.name == _paths.NOTEBOOK_NAME]
-            return Submission(folder.name, (preferred or found)[0], folder)
-    listed = ", ".join(p.name for p in files[:5]) or "nothing"
+    """One student's folder: grade the file Gradescope's own autograder would pick in it."""
+    from .gradescope import pick_submission
+
+    path = pick_submission(folder)
+    if path is not None:
+        return Submission(folder.name, path, folder)
+    listed = ", ".join(sorted(p.name for p in folder.rglob("*") if p.is_file())[:5]) or "nothing"
     return Submission(folder.name, None, folder, problem=f"no .ipynb, .py or .zip file in the submission ({listed})")
 
 
