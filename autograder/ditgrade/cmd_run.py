@@ -20,8 +20,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from .results import error_results, summary
 
-    args.out.mkdir(parents=True, exist_ok=True)
     target = args.out / "results.json"
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # nowhere to write the grade: the grader cannot run
+        print(f"ditgrade run: cannot write {target}: {e}", file=sys.stderr)
+        return 2
     code = 0
     try:
         from .run import grade_submission

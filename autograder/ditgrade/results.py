@@ -25,12 +25,14 @@ def build_results(results: list[TestResult], *, cfg: dict[str, Any], seconds: fl
         for r in results
     ]
     prot = sandbox.get("protections", {})
-    active = [k for k in ("separate_process", "network_namespace", "mount_isolation", "uid_drop", "no_new_privs")
-              if prot.get(k)]
+    kinds = ("separate_process", "network_namespace", "mount_isolation", "uid_drop", "no_new_privs")
+    active = [k for k in kinds if prot.get(k)]
+    inactive = [k for k in kinds if not prot.get(k)]
     lines = list(notes)
     if not gpu:
         lines.append(GPU_NOTE)
-    lines.append(f"Sandbox: {', '.join(active) or 'none'}; limits: {', '.join(prot.get('rlimits', [])) or 'none'}.")
+    lines.append(f"Sandbox: {', '.join(active) or 'none'}; limits: {', '.join(prot.get('rlimits', [])) or 'none'}"
+                 + (f"; not active: {', '.join(inactive)}" if inactive else "") + ".")
     return {
         "score": round(sum(r.score for r in results), 4),
         "execution_time": round(seconds, 2),
