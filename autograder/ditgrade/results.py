@@ -25,7 +25,11 @@ def build_results(results: list[TestResult], *, cfg: dict[str, Any], seconds: fl
         for r in results
     ]
     prot = sandbox.get("protections", {})
-    kinds = ("separate_process", "network_namespace", "mount_isolation", "uid_drop", "no_new_privs")
+    # No PID namespace: what a student leaves running is killed by uid instead (every worker of a fork
+    # server runs under that server's own unused uid, limited by RLIMIT_NPROC). Say so explicitly.
+    prot = {"pid_namespace": False, **prot}
+    sandbox = {**sandbox, "protections": prot}
+    kinds = ("separate_process", "network_namespace", "mount_isolation", "uid_drop", "no_new_privs", "pid_namespace")
     active = [k for k in kinds if prot.get(k)]
     inactive = [k for k in kinds if not prot.get(k)]
     lines = list(notes)
