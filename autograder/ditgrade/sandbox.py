@@ -282,6 +282,10 @@ def _worker_main(sock: socket.socket, chunks: list[tuple[str, str]], tmp: str, u
         os.closerange(keep + 1, 65536)
         if os.geteuid() == 0 and not limits.gpu:
             os.chown(os.path.join(tmp, "output.txt"), uid, uid)
+        # first in line for the OOM killer: in a small container (Gradescope's 768 MB) a memory hog
+        # is killed (costing its call), not the grader
+        with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
         _isolate(tmp, uid, limits)
         os.chdir(tmp)
         os.environ.update(HOME=tmp, TMPDIR=tmp, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HOME=tmp)
