@@ -19,9 +19,10 @@ DEFAULTS: dict[str, Any] = {
     "hidden_test_visibility": "after_published",
     "timeout_per_call_s": 20,
     "time_budget_s": 110,
-    # address space a worker may add to its size at fork; 512 keeps grader + fork server + a worker
-    # that fills its budget under Gradescope's 768 MB (the reference needs under 384)
-    "memory_limit_mb": 512,
+    # Address space a worker may add to its size at fork. Measured (PSS of the whole process tree):
+    # the reference grades 46/46 at 160 and peaks at ~590 MiB; a worker that fills its budget takes
+    # the tree to 694 MiB at 160, 793 MiB at 256. 192 keeps it under Gradescope's 768 MB.
+    "memory_limit_mb": 192,
 }
 VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
 
