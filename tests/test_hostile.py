@@ -9,8 +9,11 @@ time; this file checks what reaches the grade.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -141,3 +144,91 @@ def test_a_correct_submission_after_hostile_ones_still_gets_full_marks(env, tmp_
     data, _ = grade(path, env)
     total = sum(t["max_score"] for t in data["tests"])
     assert data["score"] == total, [t["name"] for t in data["tests"] if t["status"] != "passed"]
+
+
+class TreeMemory:
+    """Peak PSS of process ``root`` and all its descendants (grader, fork server, workers), sampled
+    from /proc every 20 ms in a thread."""
+
+    def __init__(self, root: int) -> None:
+        import threading
+
+        self.root, self.peak_kb, self._stop = root, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _tree(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for d in Path("/proc").iterdir():
+            if d.name.isdigit():
+                try:
+                    ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(ppid, []).append(int(d.name))
+        out, todo = [], [self.root]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo += children.get(pid, [])
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            total = 0
+            for pid in self._tree():
+                try:
+                    text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                except OSError:
+                    continue
+                total += next((int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:")), 0)
+            self.peak_kb = max(self.peak_kb, total)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+MEMORY_HOG = '''
+import torch
+def patchify(z, p):
+    held = []
+    try:
+        while True:
+            held.append(torch.ones(4 * 1024 ** 2))  # 16 MB at a time, every page touched
+    except MemoryError:
+        pass
+    return torch.zeros(len(held))
+'''
+
+
+@pytest.mark.slow
+def test_a_memory_hog_keeps_the_whole_process_tree_under_768_mib(env, tmp_path: Path, monkeypatch) -> None:
+    """With the default worker budget (ditgrade.config), `ditgrade run` (grader + fork server + a
+    worker that fills its budget) stays under Gradescope's 768 MB: PSS summed over its process tree.
+    (A separate command, as on Gradescope: there the fork server is forked from the grader and
+    shares its pages; under pytest it is a fresh interpreter.)"""
+    from ditgrade import config
+
+    settings = {**json.loads(paths.OTTER_CONFIG.read_text()), "memory_limit_mb": config.DEFAULTS["memory_limit_mb"]}
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    monkeypatch.setenv("DITGRADE_CONFIG", str(tmp_path / "config.json"))
+    hog = tmp_path / "hog.py"
+    hog.write_text(MEMORY_HOG)
+    for name, path in (("reference", tmp_path / "solution.py"), ("memory hog", hog)):
+        if name == "reference":
+            path.write_text(paths.REFERENCE_MODULE.read_text())
+        start = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "ditgrade.cli", "run", str(path), "--out", str(tmp_path / name)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with TreeMemory(proc.pid) as mem:
+            assert proc.wait(timeout=BUDGET_S + 30) == 0
+        elapsed = time.monotonic() - start
+        data = json.loads((tmp_path / name / "results.json").read_text())
+        total = sum(t["max_score"] for t in data["tests"])
+        assert data["score"] == (total if name == "reference" else 0)
+        print(f"{name}: peak PSS of the tree {mem.peak_kb / 1024:.0f} MiB, {elapsed:.1f} s wall")
+        assert mem.peak_kb < 768 * 1024, (name, mem.peak_kb)
