@@ -177,7 +177,6 @@ def test_cli_prints_table_and_report_path(tmp_path: Path, monkeypatch, capsys) -
 @pytest.mark.slow
 def test_real_grader_on_examples(tmp_path: Path) -> None:
     """The real grade_submission on a correct, a buggy and a hostile example, two warm workers."""
-    pytest.importorskip("ditgrade.run")
     ex = paths.EXAMPLES_DIR / "submissions"
     picks = ["bob_correct_unfold.py", "dave_bug_q1_token_order.py", "oscar_hangs_at_load.py"]
     folder = tmp_path / "subs"
