@@ -51,6 +51,7 @@ CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 # Each fork server runs its workers under its own otherwise unused uid, so "kill every process of
 # this uid" after a worker ends removes whatever the student left running, and nothing else.
 SANDBOX_UID_BASE = 3_000_000
@@ -272,6 +273,7 @@ def _worker_main(sock: socket.socket, chunks: list[tuple[str, str]], tmp: str, u
     """Never returns: load the student's chunks, then answer probe calls until the socket closes."""
     try:
         os.setsid()
+        server = os.getppid()
         out_fd = os.open(os.path.join(tmp, "output.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         null_fd = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null_fd, 0)
@@ -287,6 +289,13 @@ def _worker_main(sock: socket.socket, chunks: list[tuple[str, str]], tmp: str, u
         with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as f:
             f.write("1000")
         _isolate(tmp, uid, limits)
+        # If the fork server dies (even by SIGKILL) the worker dies too. Set after the uid drop,
+        # which clears it; the getppid check closes the race with a server that died already.
+        with contextlib.suppress(OSError):
+            _libc_call("prctl", PR_SET_PDEATHSIG, ctypes.c_ulong(signal.SIGKILL), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0), ctypes.c_ulong(0))
+        if os.getppid() != server:
+            os._exit(0)
         os.chdir(tmp)
         os.environ.update(HOME=tmp, TMPDIR=tmp, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HOME=tmp)
         sys.stdout = sys.stderr = _CappedStream(1, (limits.output_kb + 1) * 1024)
@@ -434,6 +443,15 @@ def _zygote_main(ctl: socket.socket) -> None:
                     shutil.rmtree(tmp, ignore_errors=True)
                 _send(ctl, json.dumps({"output": output}).encode())
     finally:
+        # The grader is gone (or we failed): take every worker and whatever it started with us.
+        for pid, tmp in list(locals().get("workers", {}).items()):
+            for target in (-pid, pid):
+                with contextlib.suppress(OSError):
+                    os.kill(target, signal.SIGKILL)
+            shutil.rmtree(tmp, ignore_errors=True)
+        if locals().get("root"):
+            with contextlib.suppress(Exception):
+                _kill_uid(locals()["uid"])
         os._exit(0)
 
 
