@@ -53,3 +53,19 @@ def grade_submission(path: str | Path, *, gpu: bool = False) -> dict[str, Any]:
     notes += [f"error while loading {e}" for e in report["load_errors"]]
     return build_results(results, cfg=cfg, seconds=time.monotonic() - start, notes=notes, sandbox=report, gpu=gpu,
                          stdout=runner.output)
+
+
+def warmup() -> None:
+    """Set-up a batch worker does once before its first submission (``ditgrade.batch`` calls it).
+
+    The fork server starts first, then the hidden tests are imported, so the first submission costs
+    no more than the others. One torch thread per grading process: N workers on N cores otherwise
+    oversubscribe the CPU with N thread pools.
+    """
+    import torch
+
+    torch.set_num_threads(1)
+    fork_server()
+    from .suite import all_tests
+
+    all_tests()
