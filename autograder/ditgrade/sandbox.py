@@ -156,16 +156,6 @@ def _python_dirs() -> list[str]:
     return sorted({os.path.realpath(d) for d in dirs if d and os.path.isdir(d)})
 
 
-def _blocked_ancestor(path: str) -> str | None:
-    """The first folder on the way to ``path`` that other users cannot enter (e.g. /root)."""
-    parts = Path(path).parts
-    for i in range(1, len(parts) + 1):
-        d = os.path.join(*parts[:i])
-        if not os.stat(d).st_mode & stat.S_IXOTH:
-            return d
-    return None
-
-
 def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
@@ -182,22 +172,26 @@ def _cover(folder: str, keep: list[str]) -> None:
         os.close(fd)
 
 
+# Top-level folders a worker keeps seeing: the system. Everything else at the top (/work, /tmp,
+# /home, /root, /opt, /srv, /autograder, ...) is covered, so no copy of the course repo anywhere
+# on the machine is readable, only the interpreter's folders bound back in.
+_SYSTEM_DIRS = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "dev", "proc", "sys", "run", "var"}
+
+
 def _hide_filesystem(tmp: str, gpu: bool) -> None:
-    """The worker's view of the disk: the system and the interpreter, its own temp folder, and not
-    the grader's files, other users' homes, or copies of the course repo lying in /tmp or beside it."""
+    """The worker's view of the disk: the system, the interpreter and its packages, its own temp
+    folder; not the grader's files, nor homes, nor copies of the course repo wherever they lie."""
     secret = secret_dirs()
-    python = [d for d in _python_dirs() if not any(_under(d, h) for h in secret)]
-    broad = {"/tmp", "/var/tmp", "/home", "/mnt", "/media", "/srv", str(paths.REPO_ROOT.parent)}
-    broad |= {a for d in python if (a := _blocked_ancestor(d))}
-    if gpu:  # the real user's model cache (~/.cache/huggingface) must stay readable
-        broad -= {os.path.expanduser("~"), "/root", "/home"}
-    broad = {b for b in broad if b != "/" and os.path.isdir(b)}
-    # outermost folders only: covering /home then /home/x would bind back nothing
-    broad = {b for b in broad if not any(b != o and _under(b, o) for o in broad)}
-    for folder in sorted(broad):
-        keep = [d for d in python + [tmp] if _under(d, folder)]
-        keep = [d for d in keep if not any(d != o and _under(d, o) for o in keep)]
-        _cover(folder, keep)
+    keep = [d for d in _python_dirs() if not any(_under(d, h) for h in secret)] + [tmp]
+    broad = {e.path for e in os.scandir("/") if e.is_dir(follow_symlinks=False) and e.name not in _SYSTEM_DIRS}
+    broad.add("/var/tmp")
+    if gpu:  # the real user's model cache (~/.cache/huggingface) and an explicit weights folder stay readable
+        keep += [d for d in (os.path.expanduser("~/.cache/huggingface"), os.environ.get("DITGRADE_DIT_PATH", ""),
+                             os.environ.get("HF_HOME", "")) if d and os.path.isdir(d)]
+    for folder in sorted(b for b in broad if os.path.isdir(b)):
+        inside = [d for d in keep if _under(d, folder)]
+        inside = [d for d in inside if not any(d != o and _under(d, o) for o in inside)]
+        _cover(folder, inside)
     for d in secret:
         with contextlib.suppress(OSError):  # already out of sight when under a covered folder
             _libc_call("mount", b"tmpfs", d.encode(), b"tmpfs",
