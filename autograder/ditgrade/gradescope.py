@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import stat
 import sys
-import zipfile
 from pathlib import Path
 
 from . import paths
+from .zips import write_zip
 
 TEMPLATES = paths.PACKAGE_DIR / "gradescope"
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 EXECUTABLE = {"setup.sh", "run_autograder"}
 _SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".hypothesis", ".pytest_cache", ".ruff_cache"}
 # A submission folder may hold the notebook, the export zip, and whatever else the student uploaded.
@@ -63,17 +61,7 @@ def autograder_entries() -> list[tuple[str, bytes]]:
 
 def build_autograder_zip(out_path: str | Path) -> Path:
     """Write Gradescope's autograder.zip to ``out_path`` (reproducibly) and return its path."""
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out_path, "w") as z:
-        for name, data in sorted(autograder_entries()):
-            info = zipfile.ZipInfo(name, ZIP_EPOCH)
-            info.create_system = 3  # unix, so the permission bits below are honoured
-            mode = 0o755 if name in EXECUTABLE else 0o644
-            info.external_attr = (stat.S_IFREG | mode) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, data, compresslevel=9)
-    return out_path
+    return write_zip(autograder_entries(), Path(out_path), executable=EXECUTABLE)
 
 
 def pick_submission(folder: str | Path) -> Path | None:

@@ -27,7 +27,6 @@ import multiprocessing as mp
 import os
 import re
 import shutil
-import stat
 import sys
 import tempfile
 import zipfile
@@ -36,12 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
+from .zips import ZIP_EPOCH, write_zip  # noqa: F401 - ZIP_EPOCH is part of release's interface
 
 STUDENT_ZIP = "dit_assignment_student.zip"
 SOLUTIONS_ZIP = "dit_assignment_solutions.zip"
 AUTOGRADER_ZIP = "autograder.zip"
 GATES = ("reference", "template", "mutants", "no-leak", "reproducible")
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints", ".hypothesis", ".pytest_cache"}
 
 
@@ -55,19 +54,6 @@ class Gate:
 # ---------------------------------------------------------------------------------------------
 # Packages
 # ---------------------------------------------------------------------------------------------
-
-
-def write_zip(entries: Iterable[tuple[str, bytes]], zip_path: Path) -> Path:
-    """A reproducible zip: sorted entries, fixed timestamps, permissions and compression."""
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(zip_path, "w") as z:
-        for name, data in sorted(entries):
-            info = zipfile.ZipInfo(name, ZIP_EPOCH)
-            info.create_system = 3
-            info.external_attr = (stat.S_IFREG | 0o644) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            z.writestr(info, data, compresslevel=9)
-    return zip_path
 
 
 def tree_entries(root: Path, prefix: str) -> list[tuple[str, bytes]]:
