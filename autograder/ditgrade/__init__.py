@@ -1,10 +1,16 @@
-"""ditgrade: the autograded Diffusion Transformers assignment and the framework that grades it.
+"""ditgrade: a sandboxed autograder for notebook assignments, and the DiT assignment it grades.
 
-Layout of the package (one job per module):
-    codec       plain-data wire format between the sandboxed student process and the grader
-    student     the Runner interface the hidden tests use to call student code
-    reference   the reference solution, generated from the master notebook (do not edit)
-    cli         the ``ditgrade`` command
+    worker/     what runs in the student's (sandboxed) process: imports nothing from the rest
+    sandbox/    starting workers and talking to them (fork server, runner, budgets)
+    core/       one grade: the project's assignment, extraction, the suite, comparisons, results
+    batch/      many grades: discovery, warm workers, resuming, reports and upload files
+    packaging/  what instructors hand out: build, release gates, Gradescope's autograder.zip
+    cli/        the ``ditgrade`` command
 """
 
-__version__ = "0.1.0"
+import sys
+
+if sys.version_info < (3, 11):  # diffusers 0.42 needs 3.11; say so instead of failing on an import
+    raise SystemExit(f"ditgrade needs Python 3.11 or newer (diffusers 0.42 does); this is {sys.version.split()[0]}")
+
+__version__ = "0.2.0"

@@ -1,0 +1,161 @@
+"""q5: cfg_combine and generate (CPU part; the DiT-XL/2 GPU tests live in their own module).
+
+``generate`` runs in the student's process on ``tiny_dit_pipeline(pipe_seed)``; the grader builds
+the identical pipeline from the same seed and samples it itself for the expected images.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+
+from ditgrade.core.compare import assert_close, fmt_shape, run_cases, tensor_of
+from ditgrade.core.suite import Fail, hidden_test
+from ditgrade.core.values import type_name
+
+from ..pipelines import tiny_dit_pipeline
+
+# (B, C, H, W, scale, seed)
+CFG = st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 6), st.integers(1, 6),
+                st.floats(-2.0, 12.0, allow_nan=False, allow_infinity=False), st.integers(0, 2**31 - 1))
+
+
+def _eps(case: tuple) -> tuple[np.ndarray, np.ndarray, str]:
+    B, C, H, W, scale, seed = case
+    rng = np.random.default_rng(seed)
+    cond = rng.standard_normal((B, C, H, W)).astype(np.float32)
+    uncond = rng.standard_normal((B, C, H, W)).astype(np.float32)
+    return cond, uncond, f"eps_cond and eps_uncond of shape {fmt_shape(cond.shape)}, scale={scale!r} (seed {seed})"
+
+
+@hidden_test("q5 cfg_combine computes eps_uncond + scale * (eps_cond - eps_uncond)", weight=1.5)
+def test_cfg_formula(runner) -> None:
+    def check(case):
+        cond, uncond, where = _eps(case)
+        scale = case[4]
+        got = tensor_of(runner.call("cfg_combine", eps_cond=cond, eps_uncond=uncond, scale=scale), "cfg_combine", where)
+        c64, u64 = cond.astype(np.float64), uncond.astype(np.float64)
+        assert_close(got, u64 + scale * (c64 - u64), "cfg_combine(eps_cond, eps_uncond, scale)", where,
+                     rtol=1e-5, atol=1e-5)
+
+    run_cases("q5 cfg", CFG, check, max_examples=6, examples=((2, 4, 4, 4, 4.0, 0), (1, 3, 2, 5, 1.5, 1)))
+
+
+@hidden_test("q5 cfg_combine gives eps_cond at scale 1 and eps_uncond at scale 0", weight=1)
+def test_cfg_identities(runner) -> None:
+    for i, (scale, name) in enumerate(((1.0, "eps_cond"), (0.0, "eps_uncond"))):
+        cond, uncond, where = _eps((2, 4, 3, 5, scale, 10 + i))
+        got = tensor_of(runner.call("cfg_combine", eps_cond=cond, eps_uncond=uncond, scale=scale), "cfg_combine", where)
+        assert_close(got, cond if scale == 1.0 else uncond, f"cfg_combine at scale {scale:g} (expected {name})",
+                     where, rtol=1e-6, atol=1e-6)
+
+
+@hidden_test("q5 cfg_combine broadcasts as usual (eps_cond and eps_uncond of different shapes)", weight=1)
+def test_cfg_broadcasting(runner) -> None:
+    rng = np.random.default_rng(5)
+    for cond_shape, uncond_shape, scale in (((2, 4, 3, 3), (1, 4, 3, 3), 4.0), ((3, 1, 5), (3, 6, 1), 2.5),
+                                            ((5,), (2, 1), 7.5)):
+        cond = rng.standard_normal(cond_shape).astype(np.float32)
+        uncond = rng.standard_normal(uncond_shape).astype(np.float32)
+        where = f"eps_cond {fmt_shape(cond_shape)}, eps_uncond {fmt_shape(uncond_shape)}, scale={scale:g}"
+        got = tensor_of(runner.call("cfg_combine", eps_cond=cond, eps_uncond=uncond, scale=scale), "cfg_combine",
+                        where)
+        c64, u64 = cond.astype(np.float64), uncond.astype(np.float64)
+        assert_close(got, u64 + scale * (c64 - u64), "cfg_combine(eps_cond, eps_uncond, scale)", where,
+                     rtol=1e-5, atol=1e-5)
+
+
+@functools.lru_cache(maxsize=4)
+def _pipe(pipe_seed: int):
+    return tiny_dit_pipeline(pipe_seed)
+
+
+@functools.lru_cache(maxsize=64)
+def expected_pixels(pipe_seed: int, labels: tuple, guidance_scale: float, steps: int, seed: int) -> np.ndarray:
+    """The pipeline's own images times 255 (float32 [N, H, W, 3]) for a CPU generator seeded with seed.
+
+    DiTPipeline's PIL output is exactly ``round`` of this; truncating is accepted too (see _pixels).
+    """
+    out = _pipe(pipe_seed)(class_labels=list(labels), guidance_scale=guidance_scale, num_inference_steps=steps,
+                           generator=torch.Generator(device="cpu").manual_seed(seed), output_type="np")
+    return (out.images * 255).astype(np.float32)
+
+
+def _call(runner, labels: list, where: str, **kwargs) -> np.ndarray:
+    res = runner.call("generate", pipe_seed=0, class_labels=labels, kwargs=kwargs)
+    if not isinstance(res, np.ndarray):
+        raise Fail(f"generate returned {type_name(res)} for {where}, expected a uint8 numpy array [N, H, W, 3]")
+    return res
+
+
+def _where(labels: list, **kwargs) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    return f"generate(tiny_pipe, class_labels={labels}{', ' + args if args else ''})"
+
+
+@hidden_test("q5 generate returns a uint8 numpy array of shape [N, H, W, 3]", weight=1)
+def test_generate_format(runner) -> None:
+    labels, kw = [1, 2, 3], dict(num_inference_steps=2, seed=0)
+    where = _where(labels, **kw)
+    img = _call(runner, labels, where, **kw)
+    if img.dtype != np.uint8:
+        raise Fail(f"{where} returned dtype {img.dtype}, expected uint8 (values 0..255)")
+    if tuple(img.shape) != (3, 16, 16, 3):
+        raise Fail(f"{where} returned shape {fmt_shape(img.shape)}, expected [3, 16, 16, 3] (N, H, W, RGB)")
+
+
+def _pixels(img: np.ndarray, x: np.ndarray, what: str, where: str) -> None:
+    """Each pixel must be the pipeline's value x (0..255 float) rounded (as its PIL output) or truncated."""
+    if tuple(img.shape) != tuple(x.shape):
+        raise Fail(f"{what} have shape {fmt_shape(img.shape)} for {where}, expected {fmt_shape(x.shape)}")
+    v = img.astype(np.float64)
+    ok = np.zeros(x.shape, dtype=bool)
+    for dx in (0.0, -1e-3, 1e-3):  # float noise at a rounding boundary
+        ok |= (v == np.round(x + dx)) | (v == np.floor(x + dx))
+    if not ok.all():
+        idx = tuple(int(i) for i in np.argwhere(~ok)[0])
+        expected = np.round(x)
+        raise Fail(f"{what} differ from DiTPipeline's own output for {where}: {int((~ok).sum())} of {ok.size} "
+                   f"values, max abs difference {float(np.abs(v - expected).max()):.3g} grey levels; first at "
+                   f"[image, row, column, channel] = {list(idx)}: got {v[idx]:g}, expected {expected[idx]:g}")
+
+
+@hidden_test("q5 generate is reproducible: the same seed gives the same images, another seed different ones",
+             weight=1)
+def test_generate_seeds(runner) -> None:
+    labels = [4, 9]
+    kw = dict(num_inference_steps=3, guidance_scale=4.0)
+    a = _call(runner, labels, _where(labels, seed=7, **kw), seed=7, **kw)
+    b = _call(runner, labels, _where(labels, seed=7, **kw), seed=7, **kw)
+    assert_close(b, a, "a second call with the same seed", _where(labels, seed=7, **kw), rtol=0, atol=0)
+    c = _call(runner, labels, _where(labels, seed=8, **kw), seed=8, **kw)
+    if c.shape == a.shape and np.array_equal(c, a):
+        raise Fail(f"{_where(labels, seed=8, **kw)} returned exactly the images of seed=7: the seed is not used")
+
+
+@hidden_test("q5 generate equals the pipeline's own output for a CPU generator seeded with seed", weight=1)
+def test_generate_matches_pipeline(runner) -> None:
+    for labels, seed in (([5, 980], 123), ([0], 2024)):
+        kw = dict(guidance_scale=4.0, num_inference_steps=3, seed=seed)
+        where = _where(labels, **kw)
+        _pixels(_call(runner, labels, where, **kw), expected_pixels(0, tuple(labels), 4.0, 3, seed),
+                "generate's images", where)
+
+
+@hidden_test("q5 generate respects guidance_scale, num_inference_steps and class_labels", weight=1.5)
+def test_generate_settings(runner) -> None:
+    for labels, gs, steps, seed in (([3], 100.0, 4, 11), ([7, 7, 200], 20.0, 2, 5), ([999, 1], 4.0, 5, 3), ([3], 1.0, 4, 11)):
+        kw = dict(guidance_scale=gs, num_inference_steps=steps, seed=seed)
+        where = _where(labels, **kw)
+        _pixels(_call(runner, labels, where, **kw), expected_pixels(0, tuple(labels), gs, steps, seed),
+                "generate's images", where)
+
+
+@hidden_test("q5 generate's defaults are guidance_scale=4.0, num_inference_steps=50, seed=42", weight=1)
+def test_generate_defaults(runner) -> None:
+    labels = [17]
+    where = _where(labels)
+    _pixels(_call(runner, labels, where), expected_pixels(0, (17,), 4.0, 50, 42), "generate's images", where)

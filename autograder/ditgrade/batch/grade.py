@@ -1,0 +1,202 @@
+"""TA batch grading: many submissions in, per-student results, feedback, tables and a report out.
+
+    grade_batch(paths, out)     discover, grade what is not cached, write everything
+
+Every finished submission is written at once to ``out/results/<id>.json`` (Gradescope's
+results.json, with the batch's bookkeeping added under ``extra_data.ditgrade.batch``). A later run
+reuses it only when the submission's bytes *and* the grader's fingerprint (engine, hidden tests,
+generated files, settings: ``Assignment.fingerprint``) are unchanged, so an interrupted batch
+resumes and a changed grader regrades. Submissions are graded by an executor: warm processes on
+this machine (``pool.run_local``), or Slurm jobs (``slurm.run_slurm``); either way a submission
+that fails for the grader's own reasons costs only its row, and the outputs are always written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..core.assignment import Assignment
+from ..core.results import error_results
+from .discover import Submission, discover
+from .pool import run_local
+
+DEFAULT_GRADE_FN = "ditgrade.core.grade.grade_submission"
+WORKER_MARGIN_S = 120.0  # a worker's own set-up on a busy machine, on top of the sandbox's budgets
+
+
+@dataclass
+class Graded:
+    """One row of the batch: a submission and its (possibly cached) results."""
+
+    sub: Submission
+    results: dict
+    status: str  # "graded" or "error: ..."
+    seconds: float
+    cached: bool = False
+
+
+@dataclass
+class BatchResult:
+    out: Path
+    rows: list[Graded]
+    notes: list[str]
+    graded_now: int
+    seconds: float
+    questions: list[str]
+
+    @property
+    def failed(self) -> list[Graded]:
+        """Rows the grader could not grade for its own reasons (not a student's doing)."""
+        return [g for g in self.rows if g.status != "graded"]
+
+
+def worker_timeout(assignment: Assignment, gpu: bool) -> float:
+    """How long one submission may keep a worker before the worker itself is presumed stuck: every
+    budget of the sandbox at its wall-clock backstop, plus a margin. From the same settings the
+    sandbox reads (``$DITGRADE_CONFIG`` included)."""
+    from ..core.grade import limits_for
+
+    limits = limits_for(assignment, gpu=gpu)
+    cpu = limits.load_cpu_s + len(assignment.questions) * limits.question_cpu_s
+    return cpu * limits.wall_factor + WORKER_MARGIN_S
+
+
+def _load_cached(path: Path, key: str) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    meta = ((data.get("extra_data") or {}).get("ditgrade") or {}).get("batch") if isinstance(data, dict) else None
+    return data if isinstance(meta, dict) and meta.get("key") == key else None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class Progress:
+    """One line per finished submission on stderr (a bar when stderr is a terminal)."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.total, self.done, self.bar = total, 0, None
+        self.enabled = enabled and total > 0
+        if self.enabled and sys.stderr.isatty():
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, unit="sub", desc="grading", file=sys.stderr)
+            except ImportError:
+                pass
+
+    def update(self, g: Graded) -> None:
+        if not self.enabled:
+            return
+        self.done += 1
+        score = float(g.results.get("score", 0.0))
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{g.sub.id}: {score:g}", refresh=False)
+            self.bar.update(1)
+        else:
+            width = len(str(self.total))
+            extra = "" if g.status == "graded" else f"  [{g.status[:80]}]"
+            print(f"[{self.done:>{width}}/{self.total}] {g.sub.id}: {score:g} ({g.seconds:.1f} s){extra}",
+                  file=sys.stderr, flush=True)
+
+    def message(self, text: str) -> None:
+        if self.enabled:
+            (self.bar.write if self.bar is not None else lambda t: print(t, file=sys.stderr, flush=True))(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: Assignment | None = None,
+                jobs: int | None = None, regrade: bool = False, gpu: bool = False,
+                grade_fn: str | Callable[..., dict] = DEFAULT_GRADE_FN, timeout: float | None = None,
+                progress: bool = True, executor: str = "local", slurm: dict[str, Any] | None = None) -> BatchResult:
+    """Grade every submission under ``inputs`` into ``out`` (see the module docstring)."""
+    from . import report
+
+    start = time.perf_counter()
+    assignment = assignment or Assignment.load()
+    out = Path(out)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    (out / "feedback").mkdir(parents=True, exist_ok=True)
+    subs, notes = discover(inputs, out, notebook_name=assignment.project.notebook_name)
+    fn_name = grade_fn if isinstance(grade_fn, str) else f"{grade_fn.__module__}.{grade_fn.__qualname__}"
+    fingerprint = assignment.fingerprint if fn_name == DEFAULT_GRADE_FN else f"{fn_name}:{assignment.fingerprint}"
+    timeout = timeout or worker_timeout(assignment, gpu)
+    jobs = max(1, jobs or os.cpu_count() or 1)
+
+    rows: dict[str, Graded] = {}
+    todo: list[Submission] = []
+    keys: dict[str, str] = {}
+    for sub in subs:
+        keys[sub.id] = f"{sub.digest}:{fingerprint}"
+        cached = None if regrade else _load_cached(out / "results" / f"{sub.id}.json", keys[sub.id])
+        if cached is not None:
+            meta = cached["extra_data"]["ditgrade"]["batch"]
+            rows[sub.id] = Graded(sub, cached, meta.get("status", "graded"), meta.get("seconds", 0.0), cached=True)
+        elif sub.path is None:
+            rows[sub.id] = _finish(out, sub, "nothing", {"message": sub.problem}, 0.0, keys[sub.id])
+        else:
+            todo.append(sub)
+
+    bar = Progress(len(todo), progress)
+
+    def on_done(sub: Submission, kind: str, payload: Any, seconds: float) -> None:
+        g = _finish(out, sub, kind, payload, seconds, keys[sub.id])
+        rows[sub.id] = g
+        bar.update(g)
+
+    try:
+        if todo and executor == "slurm":
+            from .slurm import run_slurm
+
+            run_slurm(todo, grade_fn=fn_name, gpu=gpu, on_done=on_done, out=out, assignment=assignment,
+                      options=slurm or {}, log=bar.message)
+        elif todo:
+            run_local(todo, jobs=jobs, grade_fn=fn_name, gpu=gpu, timeout=timeout, on_done=on_done,
+                      project=str(assignment.project.root))
+    finally:
+        bar.close()
+        ordered = [rows[s.id] for s in subs if s.id in rows]
+        report.write_all(out, ordered, notes, assignment)
+    return BatchResult(out, ordered, notes, len(todo), time.perf_counter() - start, assignment.question_ids)
+
+
+def _finish(out: Path, sub: Submission, kind: str, payload: Any, seconds: float, key: str) -> Graded:
+    """Record one submission's outcome: results/<id>.json and feedback/<id>.txt."""
+    from . import report
+
+    if kind == "ok" and isinstance(payload, dict):
+        results, status = dict(payload), "graded"
+    elif kind == "nothing":  # the student's folder holds nothing to grade: a grade of 0, with the reason
+        results = error_results(str(payload.get("message")))
+        results["output"] = f"Nothing was graded: {payload.get('message')}"
+        status = "graded"
+    else:
+        message = payload.get("message", str(payload)) if isinstance(payload, dict) else str(payload)
+        results, status = error_results(message), f"error: {message}"
+    extra = dict(results.get("extra_data") or {})
+    ditgrade = dict(extra.get("ditgrade") or {})
+    ditgrade["batch"] = {"status": status, "key": key, "seconds": round(seconds, 3),
+                         "submission": str(sub.path or sub.source), "submitted_at": sub.submitted_at, "late": sub.late,
+                         "people": [vars(p) for p in sub.people]}
+    extra["ditgrade"] = ditgrade
+    results["extra_data"] = extra
+    g = Graded(sub, results, status, seconds)
+    if kind != "unstarted":  # a rerun must try again what the grader itself could not start on
+        _write_json(out / "results" / f"{sub.id}.json", results)
+    (out / "feedback" / f"{sub.id}.txt").write_text(report.feedback_text(g))
+    return g

@@ -1,0 +1,211 @@
+"""What a batch leaves for the TA: feedback/<id>.txt, the terminal table, report.html, the CSV files.
+
+Feedback files are what a student may be sent: scores, their own problems and every test's
+result, nothing of the sandbox or the staff notes. report.html: the summary, a score histogram,
+mean score per question, each test's pass rate (bars coloured by rate), every submission linked to
+its feedback, and the students' written PREDICT answers for manual reading.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import statistics
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..core.results import graded_tests
+from ..core.text import clean
+from .tables import _num, max_total, question_table, total_of, write_tables
+
+if TYPE_CHECKING:
+    from ..core.assignment import Assignment
+    from .grade import Graded
+
+_MAX_TEST_OUTPUT = 4000  # characters of one test's output in a feedback file
+
+
+def feedback_text(g: Graded) -> str:
+    """A readable account of one submission's grade: totals, per question, then every test."""
+    r = g.results
+    score, maximum = total_of(r)
+    lines = [f"Submission: {g.sub.id}"]
+    names = "; ".join(p.name for p in g.sub.people if p.name)
+    if names:
+        emails = "; ".join(p.email for p in g.sub.people if p.email)
+        lines.append(f"Student:    {names}" + (f" <{emails}>" if emails else ""))
+    lines.append(f"Score:      {score:g} / {maximum:g}" if maximum else f"Score:      {score:g}")
+    if g.status != "graded":
+        lines.append(f"Status:     {g.status}")
+    per_q = question_table(r)
+    if per_q:
+        lines.append("")
+        lines += [f"  {q:<6}{s:>8.4g} / {m:g}" for q, (s, m) in per_q.items()]
+    if r.get("output"):
+        lines += ["", str(r["output"]).rstrip()]
+    tests = graded_tests(r)
+    if tests:
+        lines += ["", "Tests:"]
+    for t in tests:
+        s, m = _num(t.get("score")), _num(t.get("max_score"))
+        mark = "PASS" if t.get("status") == "passed" else "FAIL"
+        lines.append(f"[{mark}] {t.get('name', '?')}  ({s:.4g}/{m:.4g})")
+        out = str(t.get("output") or "").strip()
+        if out and out != "passed":
+            lines += [textwrap.indent(out[:_MAX_TEST_OUTPUT], "       "), ""]
+    return clean("\n".join(lines).rstrip() + "\n")
+
+
+def score_table(rows: list[Graded], questions: list[str], width: int = 28) -> str:
+    """The compact terminal table: submission, per-question scores, total (and the status when not graded)."""
+    maxima: dict[str, float] = {}
+    for g in rows:
+        for q, (_, m) in question_table(g.results).items():
+            maxima[q] = max(maxima.get(q, 0.0), m)
+    head = f"{'submission':<{width}}" + "".join(f"{q:>7}" for q in questions) + f"{'total':>9}"
+    lines = [head, f"{'(max)':<{width}}" + "".join(f"{maxima.get(q, 0):>7.4g}" for q in questions)
+             + f"{max_total(rows):>9.4g}", "-" * len(head)]
+    for g in rows:
+        per_q = question_table(g.results)
+        name = g.sub.id if len(g.sub.id) <= width - 1 else g.sub.id[: width - 2] + "~"
+        line = f"{name:<{width}}" + "".join(f"{per_q.get(q, (0, 0))[0]:>7.4g}" for q in questions)
+        line += f"{total_of(g.results)[0]:>9.4g}"
+        if g.status != "graded":
+            line += "  " + g.status[:60]
+        lines.append(line)
+    return clean("\n".join(lines))
+
+
+# ---------------------------------------------------------------------------------------------
+# report.html
+# ---------------------------------------------------------------------------------------------
+
+
+def test_pass_rates(rows: list[Graded]) -> list[tuple[str, int, int]]:
+    """[(test name, passed, attempted)] over the graded rows, in first-seen order."""
+    stats: dict[str, list[int]] = {}
+    for g in rows:
+        for t in graded_tests(g.results):
+            entry = stats.setdefault(str(t.get("name", "?")), [0, 0])
+            entry[0] += int(t.get("status") == "passed")
+            entry[1] += 1
+    return [(name, p, n) for name, (p, n) in stats.items()]
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _rate_colour(rate: float) -> str:
+    """Red for tests most submissions fail, amber in between, green for those most pass."""
+    return "#c44e52" if rate < 0.5 else ("#dd8452" if rate < 0.8 else "#55a868")
+
+
+def _figures(rows: list[Graded], rates: list[tuple[str, int, int]], questions: list[str]) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    figs = []
+    fallback = max_total(rows)
+    percents = []
+    for g in rows:
+        s, m = total_of(g.results)
+        m = m or fallback
+        percents.append(100 * s / m if m else 0.0)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.hist(percents, bins=[i * 5 for i in range(21)], color="#4c72b0", edgecolor="white")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("score (%)")
+    ax.set_ylabel("submissions")
+    ax.set_title(f"Score distribution ({len(rows)} submissions)")
+    figs.append(("Score histogram", _png(fig)))
+    plt.close(fig)
+
+    means = []
+    for q in questions:
+        vals = [question_table(g.results).get(q) for g in rows if graded_tests(g.results)]
+        vals = [100 * s / m for s, m in (v for v in vals if v) if m]
+        means.append(statistics.fmean(vals) if vals else 0.0)
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    ax.bar(questions, means, color="#55a868")
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("mean score (%)")
+    ax.set_title("Mean score per question (graded submissions)")
+    figs.append(("Mean score per question", _png(fig)))
+    plt.close(fig)
+
+    if rates:
+        fig, ax = plt.subplots(figsize=(9, 0.28 * len(rates) + 1.0))
+        labels = [n if len(n) <= 70 else n[:68] + "…" for n, _, _ in rates]
+        values = [p / n if n else 0.0 for _, p, n in rates]
+        ax.barh(range(len(rates)), [100 * v for v in values], color=[_rate_colour(v) for v in values])
+        ax.set_yticks(range(len(rates)), labels, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("submissions passing (%)")
+        ax.set_title("Pass rate per test")
+        figs.append(("Pass rate per test", _png(fig)))
+        plt.close(fig)
+    return figs
+
+
+def report_html(rows: list[Graded], notes: list[str], questions: list[str], title: str) -> str:
+    from .tables import grades_table
+
+    rates = test_pass_rates(rows)
+    totals = [total_of(g.results)[0] for g in rows]
+    errors = [g for g in rows if g.status != "graded"]
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}: grading report</title>",
+             "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
+             "td.n{text-align:right}.bar{display:inline-block;height:.8em}blockquote{margin:.2em 1em;color:#333}</style>",
+             f"</head><body><h1>{e(title)}: grading report</h1>"]
+    summary = [("submissions", len(rows)), ("graded", len(rows) - len(errors)), ("not graded", len(errors)),
+               ("maximum score", f"{max_total(rows):g}")]
+    if totals:
+        summary += [("mean", f"{statistics.fmean(totals):.2f}"), ("median", f"{statistics.median(totals):g}"),
+                    ("min", f"{min(totals):g}"), ("max", f"{max(totals):g}")]
+    parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td class=n>{e(str(v))}</td></tr>" for k, v in summary)
+                 + "</table>")
+    for caption, data in _figures(rows, rates, questions):
+        parts.append(f"<h2>{e(caption)}</h2><img alt='{e(caption)}' src='data:image/png;base64,{data}'>")
+    parts.append("<h2>Tests</h2><table><tr><th>test</th><th>passed</th><th>rate</th></tr>")
+    for name, p, n in rates:
+        rate = p / n if n else 0.0
+        parts.append(f"<tr><td>{e(name)}</td><td class=n>{p}/{n}</td><td class=n>{100 * rate:.0f}% "
+                     f"<span class=bar style='width:{60 * rate:.0f}px;background:{_rate_colour(rate)}'></span></td></tr>")
+    header, body = grades_table(rows, questions)
+    parts.append("</table><h2>Scores</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in header) + "</tr>")
+    sub_col = header.index("submission")
+    for row in body:
+        cells = [f"<td><a href='feedback/{e(c)}.txt'>{e(c)}</a></td>" if i == sub_col else f"<td>{e(c)}</td>"
+                 for i, c in enumerate(row)]
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    predictions = [(g, (g.results.get("extra_data") or {}).get("ditgrade", {}).get("predictions") or {}) for g in rows]
+    predictions = [(g, p) for g, p in predictions if p]
+    if predictions:
+        parts.append("<h2>Written predictions (for reading, not graded)</h2>")
+        for g, answers in predictions:
+            who = "; ".join(p.name for p in g.sub.people if p.name) or g.sub.id
+            parts.append(f"<h3>{e(who)}</h3>")
+            for label, text in answers.items():
+                parts.append(f"<p><b>{e(str(label))}</b></p><blockquote>{e(str(text)).replace(chr(10), '<br>')}</blockquote>")
+    if notes:
+        parts.append("<h2>Skipped inputs</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+    parts.append("</body></html>\n")
+    return clean("\n".join(parts))
+
+
+def write_all(out: Path, rows: list[Graded], notes: list[str], assignment: Assignment) -> None:
+    """The CSV files and report.html (results/ and feedback/ are written as submissions finish)."""
+    write_tables(out, rows, assignment.question_ids, assignment.title)
+    (out / "report.html").write_text(report_html(rows, notes, assignment.question_ids, assignment.title))

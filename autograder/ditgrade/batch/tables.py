@@ -1,0 +1,119 @@
+"""The batch's spreadsheets: one row per student, ready to upload.
+
+    grades.csv             everything, one row per student (a group's members each get a row), sorted
+                           by name: the submission, per-question scores, total, percent, submission
+                           time, lateness, status
+    gradescope_scores.csv  for Gradescope's "Import Scores" (Name, SID, Email, Score), matched by email or SID
+    canvas_scores.csv      for Canvas's Gradebook "Import" (Student, ID, SIS User ID, SIS Login ID,
+                           Section, "<assignment> (<points>)"), matched by SIS User ID or SIS Login ID
+
+Every cell goes through ``ditgrade.core.text.csv_cell``: names chosen by students cannot become
+formulas in a spreadsheet.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..core.results import graded_tests
+from ..core.suite import question_of
+from ..core.text import csv_cell
+
+if TYPE_CHECKING:
+    from .grade import Graded
+
+
+def _num(x: object) -> float:
+    try:
+        return float(x)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def question_table(results: dict) -> dict[str, tuple[float, float]]:
+    """{question: (score, max_score)} from a results dict's graded tests."""
+    out: dict[str, tuple[float, float]] = {}
+    for t in graded_tests(results):
+        q = question_of(str(t.get("name", "")))
+        s, m = out.get(q, (0.0, 0.0))
+        out[q] = (s + _num(t.get("score")), m + _num(t.get("max_score")))
+    return out
+
+
+def total_of(results: dict) -> tuple[float, float]:
+    """(score, max_score) of a results dict."""
+    per_q = question_table(results)
+    return _num(results.get("score")), sum(m for _, m in per_q.values())
+
+
+def max_total(rows: list[Graded]) -> float:
+    """The assignment's total, for rows without tests (errors): the largest total seen in the batch."""
+    return max((total_of(g.results)[1] for g in rows), default=0.0)
+
+
+@dataclass
+class StudentRow:
+    name: str
+    email: str
+    sid: str
+    graded: Graded
+
+
+def student_rows(rows: list[Graded]) -> list[StudentRow]:
+    """One row per student, sorted by name (then SID); a submission without names is one row."""
+    out = []
+    for g in rows:
+        people = g.sub.people or [None]
+        for p in people:
+            out.append(StudentRow(p.name if p else "", p.email if p else "", p.sid if p else "", g))
+    return sorted(out, key=lambda r: (r.name.casefold() or "\uffff", r.sid, r.graded.sub.id))
+
+
+def _fmt(x: float) -> str:
+    return f"{round(x, 4):g}"
+
+
+def grades_table(rows: list[Graded], questions: list[str]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of grades.csv."""
+    fallback = max_total(rows)
+    header = ["name", "email", "sid", "submission", *questions, "total", "max", "percent", "submitted_at", "late",
+              "status"]
+    body = []
+    for r in student_rows(rows):
+        g = r.graded
+        per_q = question_table(g.results)
+        score, maximum = total_of(g.results)
+        maximum = maximum or fallback
+        late = "" if g.sub.late is None else ("yes" if g.sub.late else "no")
+        body.append([r.name, r.email, r.sid, g.sub.id, *[_fmt(per_q.get(q, (0.0, 0.0))[0]) for q in questions],
+                     _fmt(score), _fmt(maximum), f"{100 * score / maximum:.1f}" if maximum else "0.0",
+                     g.sub.submitted_at, late, g.status[:300]])
+    return header, body
+
+
+def _write(path: Path, header: list[str], body: list[list[str]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([csv_cell(h) for h in header])
+        writer.writerows([[csv_cell(c) for c in row] for row in body])
+
+
+def write_tables(out: Path, rows: list[Graded], questions: list[str], title: str) -> dict[str, Path]:
+    """grades.csv, gradescope_scores.csv and canvas_scores.csv in ``out``."""
+    header, body = grades_table(rows, questions)
+    _write(out / "grades.csv", header, body)
+    students = student_rows(rows)
+    gs = [[r.name, r.sid, r.email, _fmt(total_of(r.graded.results)[0])] for r in students
+          if (r.email or r.sid) and r.graded.status == "graded"]
+    _write(out / "gradescope_scores.csv", ["Name", "SID", "Email", "Score"], gs)
+    points = max_total(rows)
+    column = f"{title} ({_fmt(points)})"
+    canvas = [["    Points Possible", "", "", "", "", _fmt(points)]]
+    canvas += [[r.name, "", r.sid, r.email, "", _fmt(total_of(r.graded.results)[0])] for r in students
+               if (r.email or r.sid) and r.graded.status == "graded"]
+    _write(out / "canvas_scores.csv", ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column], canvas)
+    return {"grades": out / "grades.csv", "gradescope": out / "gradescope_scores.csv",
+            "canvas": out / "canvas_scores.csv"}

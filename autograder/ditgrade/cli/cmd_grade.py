@@ -1,0 +1,91 @@
+"""``ditgrade grade``: grade many submissions into per-student results, feedback, tables and a report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from . import UsageError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("grade", help="grade a folder of submissions, single files or a Gradescope export",
+                       description="Grade every submission under PATH... into OUT: results/<id>.json (Gradescope's "
+                                   "format), feedback/<id>.txt, grades.csv (one row per student), "
+                                   "gradescope_scores.csv, canvas_scores.csv and report.html. A rerun reuses what "
+                                   "is already graded unless the submission or the grader changed.",
+                       epilog="examples:\n  ditgrade grade examples/submissions examples/gradescope_export_section_b.zip "
+                              "--out out\n  ditgrade grade export.zip --out out --gpu --executor slurm --partition gpu",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="a folder of submissions, .ipynb/.py/.zip files, or Gradescope's Export Submissions zip")
+    p.add_argument("--out", type=Path, required=True, help="output folder (its results/ are reused on a rerun)")
+    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                   help="warm grading processes on this machine (default: the number of CPUs)")
+    p.add_argument("--regrade", action="store_true", help="grade everything again, even what is cached")
+    p.add_argument("--gpu", action="store_true", help="also run the tests that need a CUDA GPU")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds one submission may keep a worker (default: from the sandbox's budgets)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary to stdout instead of the table")
+    s = p.add_argument_group("cluster grading (Slurm, through submitit)")
+    s.add_argument("--executor", choices=("local", "slurm"), default="local",
+                   help="grade here (default) or in Slurm job arrays")
+    s.add_argument("--partition", default=None, help="Slurm partition")
+    s.add_argument("--gpus-per-job", type=int, default=None, help="GPUs per Slurm job (default: 1 with --gpu, else 0)")
+    s.add_argument("--time-limit", type=int, default=60, help="minutes per Slurm job (default: 60)")
+    s.add_argument("--max-jobs", type=int, default=8, help="Slurm jobs running at once (default: 8)")
+    s.add_argument("--per-job", type=int, default=25, help="submissions per Slurm job (default: 25)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..batch.grade import grade_batch
+    from ..batch.report import score_table
+    from ..core.assignment import Assignment
+    from ..project import Project
+
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    assignment = Assignment.load(Project.find(args.project))
+    from ..batch.discover import discover
+
+    with tempfile.TemporaryDirectory() as probe:  # nothing is written to OUT before there is something to grade
+        found, _ = discover(args.paths, Path(probe), notebook_name=assignment.project.notebook_name)
+    if not found:
+        raise UsageError(f"no submissions found in {', '.join(args.paths)} (.ipynb, .py or .zip files, or "
+                         "folders of them)")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / ".write-test").touch()
+        (args.out / ".write-test").unlink()
+    except OSError as e:
+        raise UsageError(f"cannot write to {args.out}: {e.strerror}") from None
+    slurm = {"partition": args.partition, "gpus_per_job": args.gpus_per_job, "time_limit": args.time_limit,
+             "max_jobs": args.max_jobs, "per_job": args.per_job}
+    result = grade_batch(args.paths, args.out, assignment=assignment, jobs=args.jobs, regrade=args.regrade,
+                         gpu=args.gpu, timeout=args.timeout, executor=args.executor, slurm=slurm)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    cached = len(result.rows) - result.graded_now
+    if args.json:
+        print(json.dumps({"submissions": len(result.rows), "graded_now": result.graded_now, "reused": cached,
+                          "seconds": round(result.seconds, 1), "failed": [g.sub.id for g in result.failed],
+                          "scores": {g.sub.id: g.results.get("score") for g in result.rows},
+                          "out": str(result.out)}, indent=2))
+    else:
+        print(score_table(result.rows, result.questions))
+        print(f"\n{len(result.rows)} submissions ({result.graded_now} graded now, {cached} reused) "
+              f"in {result.seconds:.1f} s")
+        for name in ("grades.csv", "gradescope_scores.csv", "canvas_scores.csv", "report.html"):
+            print(f"{name + ':':<23}{result.out / name}")
+        print(f"{'feedback:':<23}{result.out / 'feedback'}")
+    if result.failed:
+        print(f"{len(result.failed)} submission(s) could not be graded (the grader's failure, not the students'): "
+              + ", ".join(g.sub.id for g in result.failed[:10]), file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,181 @@
+"""One assignment's grading material, as the engine sees it.
+
+The grading folder (``grading_folder`` in otter_config.json, e.g. ``autograder/dit``) is a Python
+package laid out by convention::
+
+    assignment.toml     preload (modules every sandboxed worker shares), gpu_note
+    probes.py           PROBES: the operations student code is called through (student's process)
+    hidden/             the hidden tests, one module per question or topic (grader's process)
+    generated/          written by `ditgrade build` from the master notebook, never by hand:
+        assignment.json     questions and their points, the names each defines, the template's
+                            driver cells, the public checks
+        reference.py        the reference solution (secret: never in a student's process)
+    bank/               correct solutions and mutants: the release gates' evidence
+
+The engine knows nothing else about an assignment: a second assignment is a second folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import sys
+import tomllib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ..project import Project
+from ..worker.probe import Probes
+from . import public
+from .compare import use_seed
+from .suite import HiddenTest, collect, order
+
+GENERATED = "generated"
+DESCRIPTOR = "assignment.toml"
+
+
+class AssignmentError(RuntimeError):
+    """The grading folder is missing, malformed, or out of date with the master notebook."""
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    points: float
+    names: tuple[str, ...]  # what the question's answer cells define (its graded API)
+
+
+@dataclass
+class Assignment:
+    project: Project
+
+    @classmethod
+    def load(cls, project: Project | None = None) -> Assignment:
+        assignment = cls(project or Project.find())
+        assignment.descriptor  # noqa: B018 - fail early, naming the file
+        return assignment
+
+    # -- the folder ------------------------------------------------------------------------------
+    @property
+    def folder(self) -> Path:
+        return self.project.grading_folder
+
+    @property
+    def package(self) -> str:
+        return self.folder.name
+
+    @cached_property
+    def descriptor(self) -> dict[str, Any]:
+        path = self.folder / DESCRIPTOR
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError:
+            raise AssignmentError(f"no {DESCRIPTOR} in the grading folder {self.folder} "
+                                  f"(grading_folder in {self.project.root / 'otter_config.json'})") from None
+        except tomllib.TOMLDecodeError as e:
+            raise AssignmentError(f"{path}: {e}") from None
+        unknown = set(data) - {"title", "preload", "gpu_note"}
+        if unknown:
+            raise AssignmentError(f"{path}: unknown key(s) {sorted(unknown)}")
+        return data
+
+    @property
+    def title(self) -> str:
+        return str(self.descriptor.get("title", self.project.name))
+
+    @property
+    def preload(self) -> list[str]:
+        return [str(m) for m in self.descriptor.get("preload", [])]
+
+    @property
+    def gpu_note(self) -> str:
+        return str(self.descriptor.get("gpu_note", ""))
+
+    @property
+    def generated_dir(self) -> Path:
+        return self.folder / GENERATED
+
+    @property
+    def reference_path(self) -> Path:
+        return self.generated_dir / "reference.py"
+
+    @property
+    def bank_dir(self) -> Path:
+        return self.folder / "bank"
+
+    @cached_property
+    def generated(self) -> dict[str, Any]:
+        path = self.generated_dir / "assignment.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            raise AssignmentError(f"{path} is missing or unreadable: run `ditgrade build`") from None
+
+    # -- what the master notebook says -------------------------------------------------------------
+    @cached_property
+    def questions(self) -> list[Question]:
+        return [Question(q["id"], float(q["points"]), tuple(q["names"])) for q in self.generated["questions"]]
+
+    @property
+    def question_ids(self) -> list[str]:
+        return [q.id for q in self.questions]
+
+    @property
+    def points(self) -> dict[str, float]:
+        return {q.id: q.points for q in self.questions}
+
+    @property
+    def graded_names(self) -> list[str]:
+        return [n for q in self.questions for n in q.names]
+
+    # -- code ------------------------------------------------------------------------------------------
+    def import_package(self) -> None:
+        """Make the grading folder importable under its own name, from this project and nowhere else."""
+        parent = str(self.folder.parent)
+        if parent not in sys.path:
+            sys.path.insert(0, parent)
+        module = importlib.import_module(self.package)
+        found = Path(module.__file__ or "").resolve().parent
+        if found != self.folder:
+            raise AssignmentError(f"the package {self.package!r} imports from {found}, not from the "
+                                  f"grading folder {self.folder}; rename one of them")
+
+    @cached_property
+    def probes(self) -> Probes:
+        """The probe registry, with the engine's own check runner added (public checks)."""
+        self.import_package()
+        registry = importlib.import_module(f"{self.package}.probes").PROBES
+        if not isinstance(registry, Probes):
+            raise AssignmentError(f"{self.package}.probes.PROBES is not a ditgrade.worker.probe.Probes")
+        registry.table.setdefault(public.PROBE.name, public.PROBE)
+        return registry
+
+    def tests(self, *, gpu: bool = False) -> list[HiddenTest]:
+        """The tests one grade runs, question by question: hidden ones, then the public checks."""
+        self.import_package()
+        hidden = [t for t in collect(f"{self.package}.hidden") if gpu or not t.requires_gpu]
+        unknown = sorted({t.question for t in hidden} - set(self.question_ids))
+        if unknown:
+            raise AssignmentError(f"hidden tests name question(s) {unknown} that the master notebook does not "
+                                  f"define ({self.question_ids})")
+        use_seed(self.project.config["seed"])
+        weight = float(self.project.config["public_test_weight"])
+        checks = public.checks(self.generated.get("public_tests", {}), weight)
+        return order(hidden + checks, self.question_ids)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of everything that decides a grade besides the submission: the engine's code,
+        this grading folder (hidden tests, probes, generated data, reference) and the settings."""
+        h = hashlib.sha256()
+        for root in (self.project.engine_folder, self.folder):
+            for p in sorted(root.rglob("*")):
+                rel = p.relative_to(root)
+                if p.is_file() and p.suffix in (".py", ".json", ".toml", ".txt", ".sh", "") \
+                        and "__pycache__" not in rel.parts and "bank" not in rel.parts[:1]:
+                    h.update(str(rel).encode() + b"\0" + p.read_bytes() + b"\0")
+        h.update(json.dumps(self.project.config, sort_keys=True).encode())
+        return h.hexdigest()

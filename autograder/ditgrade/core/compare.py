@@ -1,0 +1,200 @@
+"""Comparisons for hidden tests: turn a student's decoded result into a pass or a readable Fail.
+
+Everything here runs in the grader's process on what came back from the student's process
+(``ditgrade.core.values``): plain data, numpy arrays, ``TensorValue``s, ``Raised`` and ``Opaque``
+records. Each helper raises ``suite.Fail`` with feedback that names the input (``where``) and the
+first difference, never the test's code.
+
+``run_cases`` runs a check over hypothesis-drawn cases: the same ones for every submission and
+every regrade, drawn from the course's ``seed`` (``use_seed``) and the check's own key.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
+
+from .suite import Fail
+from .values import TensorValue, type_name
+
+_BASE_SEED = [42]
+
+
+def use_seed(base: int) -> None:
+    """The course's seed (``seed`` in otter_config.json): every case drawn depends on it."""
+    _BASE_SEED[0] = int(base)
+
+
+def fmt_shape(shape: Any) -> str:
+    return "[" + ", ".join(str(int(s)) for s in shape) + "]"
+
+
+def tensor_of(res: Any, what: str, where: str = "", *, expected: str = "torch.Tensor") -> np.ndarray:
+    """The values of a tensor result (or of an array, when ``expected`` says so), or Fail naming what
+    came back instead."""
+    ctx = f" (for {where})" if where else ""
+    if isinstance(res, TensorValue):
+        if res.values is None:
+            raise Fail(f"{what} returned a tensor the grader cannot read{ctx}: {res.note or 'it has no data'}")
+        return res.values
+    if expected == "numpy array" and isinstance(res, np.ndarray):
+        return res
+    article = "an" if expected[:1].lower() in "aeiou" else "a"
+    raise Fail(f"{what} returned {type_name(res)}{ctx}, expected {article} {expected}")
+
+
+def dtype_of(res: Any) -> str | None:
+    """The dtype of a tensor or array result ('float16', 'bfloat16' ...), read off the value itself."""
+    if isinstance(res, TensorValue):
+        return res.dtype
+    if isinstance(res, np.ndarray):
+        return str(res.dtype)
+    return None
+
+
+def check_shape(actual: np.ndarray, expected_shape: tuple[int, ...], what: str, where: str = "") -> None:
+    if tuple(actual.shape) != tuple(expected_shape):
+        ctx = f" for {where}" if where else ""
+        raise Fail(f"{what} has shape {fmt_shape(actual.shape)}{ctx}, expected {fmt_shape(expected_shape)}")
+
+
+def _fmt_num(x: Any) -> str:
+    try:
+        return f"{float(x):.6g}"
+    except (TypeError, ValueError):
+        return repr(x)
+
+
+def assert_close(actual: Any, expected: np.ndarray, what: str, where: str = "", *, rtol: float = 1e-5,
+                 atol: float = 1e-6, index_note: Any = None) -> None:
+    """Fail unless ``actual`` has ``expected``'s shape and |actual - expected| <= atol + rtol * |expected|.
+
+    ``index_note(idx) -> str`` may add a description of the first mismatching index (e.g. the
+    token's grid position).
+    """
+    ctx = f" for {where}" if where else ""
+    if not isinstance(actual, np.ndarray):
+        raise Fail(f"{what} is {type_name(actual)}{ctx}, expected an array")
+    expected = np.asarray(expected)
+    check_shape(actual, expected.shape, what, where)
+    if actual.dtype.kind not in "biuf":
+        raise Fail(f"{what} has dtype {actual.dtype}{ctx}, expected a numeric dtype")
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    finite_expected = np.isfinite(e)
+    bad_nan = ~np.isfinite(a) & finite_expected
+    if bad_nan.any():
+        idx = tuple(int(i) for i in np.argwhere(bad_nan)[0])
+        note = f" ({index_note(idx)})" if index_note else ""
+        raise Fail(f"{what} contains {int(bad_nan.sum())} NaN/inf value(s){ctx}; the first at index "
+                   f"{list(idx)}{note}")
+    close = np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
+    if not close.all():
+        idx = tuple(int(i) for i in np.argwhere(~close)[0])
+        err = np.abs(a - e)[finite_expected]
+        note = f" ({index_note(idx)})" if index_note else ""
+        tol = "exact comparison" if rtol == 0 and atol == 0 else f"tolerance {atol:g} + {rtol:g}*|expected|"
+        raise Fail(
+            f"{what} does not match the expected values{ctx}: {int((~close).sum())} of {close.size} entries "
+            f"mismatch, max abs error {float(err.max()):.3g} ({tol}); "
+            f"first mismatch at index {list(idx)}{note}: got {_fmt_num(a[idx])}, expected {_fmt_num(e[idx])}"
+        )
+
+
+def assert_close_overall(actual: Any, expected: np.ndarray, what: str, where: str = "", *, rel: float) -> None:
+    """Fail unless ``actual`` has ``expected``'s shape and ||actual - expected|| <= rel * ||expected||.
+
+    For results a student computes in float32 by another order of the same operations: rounding
+    moves single entries (a backward pass through attention amplifies it), so the test bounds the
+    error over the whole result; the feedback shows the entry that differs most.
+    """
+    ctx = f" for {where}" if where else ""
+    if not isinstance(actual, np.ndarray):
+        raise Fail(f"{what} is {type_name(actual)}{ctx}, expected an array")
+    expected = np.asarray(expected, dtype=np.float64)
+    check_shape(actual, expected.shape, what, where)
+    a = actual.astype(np.float64)
+    if not np.isfinite(a).all():
+        idx = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+        raise Fail(f"{what} contains NaN/inf values{ctx}; the first at index {list(idx)}")
+    err = float(np.linalg.norm(a - expected))
+    norm = float(np.linalg.norm(expected))
+    if err > rel * max(norm, 1e-30):
+        idx = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(a - expected)), a.shape))
+        raise Fail(f"{what} does not match the expected values{ctx}: relative error {err / max(norm, 1e-30):.2g} "
+                   f"(tolerance {rel:g}); the largest difference is at index {list(idx)}: got {_fmt_num(a[idx])}, "
+                   f"expected {_fmt_num(expected[idx])}")
+
+
+def assert_equal(actual: Any, expected: np.ndarray, what: str, where: str = "", *, index_note: Any = None) -> None:
+    """Exact equality (shape and every value)."""
+    assert_close(actual, expected, what, where, rtol=0.0, atol=0.0, index_note=index_note)
+
+
+def as_number(value: Any, what: str, where: str = "") -> float | int:
+    """A plain number from a student's result (int, float, 0-d array, one-element tensor), or Fail."""
+    ctx = f" for {where}" if where else ""
+    if isinstance(value, TensorValue):
+        if value.values is None or value.values.size != 1 or value.values.dtype.kind not in "iuf":
+            raise Fail(f"{what} returned a tensor of shape {fmt_shape(value.shape)}{ctx}, expected a number")
+        return value.values.reshape(()).item()
+    if isinstance(value, bool):
+        raise Fail(f"{what} returned a bool ({value}){ctx}, expected a number")
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf":
+        return value.reshape(()).item()
+    raise Fail(f"{what} returned {type_name(value)}{ctx}, expected a number")
+
+
+def assert_count(value: Any, expected: int, what: str, where: str = "") -> None:
+    """An integer count: the value must equal ``expected`` exactly (an integral float is accepted)."""
+    n = as_number(value, what, where)
+    ctx = f" for {where}" if where else ""
+    if isinstance(n, float) and not np.isfinite(n):
+        raise Fail(f"{what} returned {n}{ctx}, expected {expected:,}")
+    if n != expected:
+        shown = f"{n:,}" if float(n).is_integer() else f"{n}"
+        raise Fail(f"{what} returned {shown}{ctx}, expected {expected:,} (off by {n - expected:+,})")
+
+
+def items_of(res: Any, what: str, where: str = "", *, expected: str = "a list") -> list:
+    """The items of a list or tuple result, or Fail."""
+    if isinstance(res, (list, tuple)):
+        return list(res)
+    ctx = f" for {where}" if where else ""
+    raise Fail(f"{what} returned {type_name(res)}{ctx}, expected {expected}")
+
+
+def run_cases(key: str, strategy: Any, check: Any, *, max_examples: int, examples: tuple = ()) -> None:
+    """Run ``check(case)`` on hypothesis-drawn cases; re-raise the first failure unchanged.
+
+    The same cases for every submission and every regrade: derandomized, seeded from ``key``, no
+    database, no shrinking (it would multiply calls into a possibly hostile student process).
+    ``check`` never fails inside hypothesis: the first exception (``Fail``, ``StudentError`` or
+    anything else) is recorded, the remaining cases are skipped, and it is raised here as-is, so
+    hypothesis neither replays it, nor reports it as flaky, nor prints anything.
+    """
+    failures: list[BaseException] = []
+
+    def body(case: Any) -> None:
+        if failures:
+            return
+        try:
+            check(case)
+        except Exception as e:
+            failures.append(e)
+
+    for ex in reversed(examples):
+        body = example(ex)(body)
+    wrapped = given(strategy)(body)
+    wrapped = settings(derandomize=True, database=None, deadline=None, max_examples=max_examples,
+                       phases=[Phase.explicit, Phase.generate], verbosity=Verbosity.quiet,
+                       suppress_health_check=list(HealthCheck), print_blob=False)(wrapped)
+    wrapped = seed(zlib.crc32(f"{_BASE_SEED[0]}:{key}".encode()))(wrapped)
+    wrapped()
+    if failures:
+        raise failures[0]

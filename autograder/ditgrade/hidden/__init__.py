@@ -1,1 +1,0 @@
-"""Hidden tests, one module per question. Each module registers tests with ``suite.hidden_test``."""

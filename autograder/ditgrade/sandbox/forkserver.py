@@ -1,0 +1,186 @@
+"""The fork server: a clean process whose only job is to fork sandboxed workers.
+
+    grader ──exec, scrubbed environment──> fork server (this module; torch, the probes preloaded)
+                                               │ fork per worker
+                                               ▼
+                                           middle: new namespaces ──fork──> worker, PID 1 there
+                                                                            (ditgrade.worker.main)
+
+It is started as a fresh interpreter (``python -m ditgrade.sandbox.forkserver``) with an
+allow-listed environment, so neither its memory nor ``/proc/self/environ`` holds anything of the
+grader's: no hidden test, no token, no student's code. It never reads student data: each worker
+gets a socket of its own to the grader, which the fork server hands over and forgets, and its
+output goes down a pipe the grader reads. Workers share nothing but this clean starting image.
+
+Control messages (codec dicts in frames, see ``ditgrade.worker.protocol``) from the grader:
+
+    {"op": "spawn", "req": n, "sub": id, "spec": {...}}  ->  {"req": n, "sub": id, "pid": p}
+                                                            + the channel's and the output's fds
+    {"op": "kill", "req": n, "pid": p}                   ->  {"req": n, "pid": p}
+
+When the grader goes away (its end of the control socket closes, or it dies), every worker dies
+too: each one is SIGKILLed with its middle process, and with it its PID namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+
+from ditgrade.worker import checks, codec, isolate
+from ditgrade.worker import main as worker_main
+from ditgrade.worker.protocol import FRAME
+
+_PID = struct.Struct("<i")
+
+
+def send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> None:
+    data = codec.encode(message)
+    payload = FRAME.pack(len(data)) + data
+    if fds:
+        socket.send_fds(sock, [payload], fds)
+    else:
+        sock.sendall(payload)
+
+
+def recv(sock: socket.socket) -> dict:
+    def exact(n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return bytes(buf)
+
+    return codec.decode(exact(FRAME.unpack(exact(FRAME.size))[0]))
+
+
+def _preload(config: dict) -> dict:
+    """Import what every worker needs, so that workers share it and never read the package files."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    for name in config["preload"]:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    sys.path.insert(0, config["assignment_parent"])
+    functions = importlib.import_module(config["probes_module"]).PROBES.functions()
+    functions.setdefault(checks.PROBE.name, checks.PROBE.fn)  # the notebook's public checks
+    return functions
+
+
+def _start_worker(spec: dict, probes: dict, scrub: tuple[str, ...], channel: int, output: int,
+                  report: int) -> None:
+    """In the middle process (never returns): new namespaces, then the worker as their PID 1."""
+    try:
+        isolate.die_with_parent()
+        namespaces = isolate.enter_namespaces()
+        pid = os.fork()
+        if pid == 0:
+            isolate.die_with_parent()
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
+            os.dup2(output, 1)
+            os.dup2(output, 2)
+            os.dup2(channel, 3)
+            os.closerange(4, 65536)
+            worker_main.serve(spec, namespaces, probes, scrub)
+        os.write(report, _PID.pack(pid))
+        os.close(report)
+        os.closerange(3, 65536)
+        while True:  # wait for the worker, then go; the fork server reaps us
+            try:
+                os.waitpid(pid, 0)
+                break
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+    finally:
+        os._exit(0)
+
+
+def _reap() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def main() -> None:
+    config = json.loads(sys.stdin.read())
+    ctl = socket.socket(fileno=config["control_fd"])
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    isolate.die_with_parent()
+    with contextlib.suppress(OSError):  # orphans of a worker come here, not to init, and are reaped
+        isolate._prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+    probes = _preload(config)
+    scrub = tuple(config["scrub"])
+    send(ctl, {"event": "ready", "pid": os.getpid()})
+    workers: set[int] = set()
+    try:
+        while True:
+            try:
+                msg = recv(ctl)
+            except (EOFError, OSError):
+                return
+            if msg["op"] == "spawn":
+                grader_end, worker_end = socket.socketpair()
+                out_read, out_write = os.pipe()
+                report_read, report_write = os.pipe()
+                if os.fork() == 0:
+                    ctl.close()
+                    grader_end.close()
+                    os.close(out_read)
+                    os.close(report_read)
+                    _start_worker(msg["spec"], probes, scrub, worker_end.fileno(), out_write, report_write)
+                worker_end.close()
+                os.close(out_write)
+                os.close(report_write)
+                data = _read_pid(report_read)
+                os.close(report_read)
+                pid = _PID.unpack(data)[0] if len(data) == _PID.size else 0
+                if pid:
+                    workers.add(pid)
+                send(ctl, {"req": msg["req"], "sub": msg["sub"], "pid": pid}, [grader_end.fileno(), out_read])
+                grader_end.close()
+                os.close(out_read)
+            elif msg["op"] == "kill":
+                pid = msg["pid"]
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)  # PID 1 of its namespace: everything in it dies
+                workers.discard(pid)
+                send(ctl, {"req": msg["req"], "pid": pid})
+            _reap()
+    finally:
+        for pid in workers:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        os._exit(0)
+
+
+def _read_pid(fd: int, timeout: float = 30.0) -> bytes:
+    """The worker's pid from its middle process (nothing when the middle died first)."""
+    import select
+
+    data = b""
+    deadline = time.monotonic() + timeout
+    while len(data) < _PID.size:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, _PID.size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The grader's handle on its fork server (``ditgrade.sandbox.forkserver``).
+
+``fork_server(assignment)`` starts one per grader process, as a fresh interpreter with an
+allow-listed environment, and starts a new one whenever the old one died or was discarded. Every
+request carries an id (and a spawn the submission's id); a reply that does not match, arrives late
+or cannot be read means the fork server can no longer be trusted to have done what was asked, so
+it is discarded (``ForkServerError``) and the caller starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from ..worker import codec
+from ..worker.protocol import FRAME
+
+# What the fork server (and so every worker) may inherit of the grader's environment: nothing secret.
+ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH",
+               "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "CUDA_HOME")
+WORKER_ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "CUDA_VISIBLE_DEVICES")
+FIXED_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
+             "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "TOKENIZERS_PARALLELISM": "false"}
+READY_TIMEOUT_S = 180.0  # importing torch and the assignment's modules on a slow, busy machine
+REPLY_TIMEOUT_S = 30.0
+SANDBOX_UID_BASE = 3_000_000
+
+
+class ForkServerError(RuntimeError):
+    """The fork server failed, answered out of turn, or could not be read: discard it."""
+
+
+def allowed_env(names: tuple[str, ...]) -> dict[str, str]:
+    env = {k: os.environ[k] for k in names if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    return {**env, **FIXED_ENV}
+
+
+@dataclass
+class Worker:
+    """A freshly spawned worker: its pid (outside its namespace), channel and output pipe."""
+
+    pid: int
+    sock: socket.socket
+    output_fd: int
+    uid: int
+
+
+class ForkServer:
+    def __init__(self, *, preload: list[str], assignment_parent: str, probes_module: str, scrub: list[str]):
+        ours, theirs = socket.socketpair()
+        config = {"preload": ["ditgrade.worker.main", *preload], "assignment_parent": assignment_parent,
+                  "probes_module": probes_module, "scrub": scrub, "control_fd": theirs.fileno()}
+        self.proc = subprocess.Popen([sys.executable, "-m", "ditgrade.sandbox.forkserver"], stdin=subprocess.PIPE,
+                                     pass_fds=[theirs.fileno()], env=allowed_env(ENV_ALLOWED), cwd="/")
+        theirs.close()
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(config).encode())
+        self.proc.stdin.close()
+        self.sock = ours
+        self._req = 0
+        self._spawned = 0
+        ready = self._recv(READY_TIMEOUT_S)
+        if ready.get("event") != "ready":
+            self.close()
+            raise ForkServerError(f"the fork server did not start: {ready}")
+        self.pid = int(ready["pid"])
+
+    # -- framing ---------------------------------------------------------------------------------
+    def _recv(self, timeout: float, want_fds: int = 0) -> dict:
+        deadline = time.monotonic() + timeout
+        buf, fds = bytearray(), []
+        try:
+            while True:
+                if len(buf) >= FRAME.size:
+                    (n,) = FRAME.unpack(buf[: FRAME.size])
+                    if n > 1 << 20:
+                        raise ForkServerError("oversized reply")
+                    if len(buf) >= FRAME.size + n:
+                        if len(buf) > FRAME.size + n:
+                            raise ForkServerError("unexpected extra bytes")
+                        break
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ForkServerError("no reply in time")
+                self.sock.settimeout(left)
+                data, got, _, _ = socket.recv_fds(self.sock, 1 << 16, want_fds or 1)
+                if not data:
+                    raise ForkServerError("the fork server closed its socket")
+                buf += data
+                fds += got
+            message = codec.decode(bytes(buf[FRAME.size:]))
+        except (OSError, codec.CodecError) as e:
+            for fd in fds:
+                os.close(fd)
+            raise ForkServerError(f"unreadable reply ({e})") from None
+        if not isinstance(message, dict):
+            raise ForkServerError("malformed reply")
+        message["_fds"] = fds
+        return message
+
+    def _request(self, message: dict, want_fds: int = 0) -> dict:
+        self._req += 1
+        message = {**message, "req": self._req}
+        try:
+            data = codec.encode(message)
+            self.sock.settimeout(REPLY_TIMEOUT_S)
+            self.sock.sendall(FRAME.pack(len(data)) + data)
+        except OSError as e:
+            raise ForkServerError(f"cannot reach the fork server ({e})") from None
+        reply = self._recv(REPLY_TIMEOUT_S, want_fds)
+        if reply.get("req") != self._req or ("sub" in message and reply.get("sub") != message["sub"]):
+            for fd in reply["_fds"]:
+                os.close(fd)
+            raise ForkServerError(f"reply out of turn: asked {self._req}, got {reply.get('req')}")
+        return reply
+
+    # -- requests ----------------------------------------------------------------------------------
+    def next_uid(self) -> int:
+        """An unused uid for the next worker: its own, so that nothing it leaves is another's."""
+        self._spawned += 1
+        return SANDBOX_UID_BASE + (self.pid % 1_000_000) * 1000 + self._spawned % 1000
+
+    def spawn(self, sub: str, spec: dict) -> Worker:
+        reply = self._request({"op": "spawn", "sub": sub, "spec": spec}, want_fds=2)
+        fds = reply["_fds"]
+        if len(fds) != 2 or not reply.get("pid"):
+            for fd in fds:
+                os.close(fd)
+            raise ForkServerError("the fork server could not start a worker")
+        return Worker(int(reply["pid"]), socket.socket(fileno=fds[0]), fds[1], int(spec["uid"]))
+
+    def kill(self, pid: int) -> None:
+        reply = self._request({"op": "kill", "pid": pid})
+        if reply.get("pid") != pid:
+            raise ForkServerError("kill reply names another process")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+_SERVERS: dict[str, ForkServer] = {}
+
+
+def fork_server(assignment) -> ForkServer:  # an ditgrade.core.assignment.Assignment
+    """This process's fork server for ``assignment``, started on first use or when it died."""
+    key = str(assignment.folder)
+    server = _SERVERS.get(key)
+    if server is None or not server.alive():
+        server = ForkServer(preload=assignment.preload, assignment_parent=str(assignment.folder.parent),
+                            probes_module=f"{assignment.package}.probes", scrub=["ditgrade", assignment.package])
+        _SERVERS[key] = server
+    return server
+
+
+def discard(server: ForkServer) -> None:
+    """Stop using ``server`` (after a ForkServerError); the next ``fork_server`` starts a fresh one."""
+    for key, s in list(_SERVERS.items()):
+        if s is server:
+            del _SERVERS[key]
+    server.close()
+
+
+def close_all() -> None:
+    for server in list(_SERVERS.values()):
+        discard(server)
