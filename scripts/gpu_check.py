@@ -3,7 +3,7 @@
 Normally started by scripts/gpu_check.sh, which makes diffusers importable first. It needs only
 torch, numpy and diffusers (no pytest) and runs, in one process:
 
-1. the q5 GPU hidden tests (ditgrade.hidden.q5_gpu) against the reference solution, through
+1. the q5 GPU hidden tests (dit.hidden.q5_gpu) against the reference solution, through
    InProcessRunner: pipeline load, 3 guidance scales, seeds, classes, DiTPipeline comparison;
    "end to end" is the wall time of this step, load included (budget 30 s with local weights);
 2. every buggy generate in q5_gpu.MUTANTS, each of which must fail exactly its expected tests;
@@ -55,17 +55,20 @@ def main() -> int:
     tmp = None
     if not cuda and not os.environ.get("DITGRADE_DIT_PATH"):
         # Dry run: the tiny pipeline, saved and loaded back like real weights (as in the CI test).
-        from ditgrade.pipelines import tiny_dit_pipeline
+        from dit.pipelines import tiny_dit_pipeline
 
         tmp = tempfile.TemporaryDirectory(prefix="ditgrade-tiny-")
         tiny_dit_pipeline(0).save_pretrained(tmp.name)
         os.environ["DITGRADE_DIT_PATH"] = tmp.name
 
-    from ditgrade import sampling
-    from ditgrade.hidden import q5_gpu
-    from ditgrade.paths import REFERENCE_MODULE
-    from ditgrade.student import InProcessRunner, namespace_from_source
-    from ditgrade.suite import HiddenTest, run_test
+    from dit import sampling
+    from dit.hidden import q5_gpu
+    from dit.probes import PROBES
+    from ditgrade.core.assignment import Assignment
+    from ditgrade.core.runner import InProcessRunner, namespace_from_source
+    from ditgrade.core.suite import HiddenTest, run_test
+
+    REFERENCE_MODULE = Assignment.load().reference_path
 
     name = torch.cuda.get_device_name(device) if cuda else "cpu (dry run)"
     cfg = sampling.JobConfig.from_env()
@@ -82,8 +85,8 @@ def main() -> int:
     except Exception as e:
         print(f"gpu-check: cannot start: loading the pipeline failed: {type(e).__name__}: {e}")
         return 2
-    runner = InProcessRunner(namespace_from_source(reference))
-    results = [run_test(HiddenTest(n, p, fn, requires_gpu=True), runner) for n, p, fn in q5_gpu.TESTS]
+    runner = InProcessRunner(namespace_from_source(reference), PROBES)
+    results = [run_test(HiddenTest(n, p, fn, requires_gpu=True), runner, p) for n, p, fn in q5_gpu.TESTS]
     job = q5_gpu.job(runner)
     end_to_end = time.perf_counter() - t0
     loaded = job.loaded
@@ -102,9 +105,9 @@ def main() -> int:
     # 2. buggy generates: each must fail exactly its expected tests
     caught = 0
     for mutant in sorted(q5_gpu.MUTANTS):
-        m_runner = InProcessRunner(namespace_from_source(q5_gpu.mutant_source(reference, mutant)))
+        m_runner = InProcessRunner(namespace_from_source(q5_gpu.mutant_source(reference, mutant)), PROBES)
         failed = {n for n, p, fn in q5_gpu.TESTS
-                  if p > 0 and not run_test(HiddenTest(n, p, fn, requires_gpu=True), m_runner).passed}
+                  if p > 0 and not run_test(HiddenTest(n, p, fn, requires_gpu=True), m_runner, p).passed}
         expected = q5_gpu.expected_failures(mutant, device)
         ok = failed == expected
         caught += ok

@@ -40,10 +40,10 @@ SITE=${DITGRADE_GPU_CHECK_SITE:-/tmp/site}
 if compgen -G "$WHEELS/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl \
     || { echo "gpu-check: installing $WHEELS/*.whl failed"; exit 2; }
-  export PYTHONPATH=$SITE:$PWD/autograder
+  export PYTHONPATH=$SITE:$PWD/autograder DITGRADE_PROJECT=$PWD
 else
   echo "gpu-check: no $WHEELS/*.whl: using the packages already installed"
-  export PYTHONPATH=$PWD/autograder${PYTHONPATH:+:$PYTHONPATH}
+  export PYTHONPATH=$PWD/autograder${PYTHONPATH:+:$PYTHONPATH} DITGRADE_PROJECT=$PWD
 fi
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 export DITGRADE_GPU_CHECK_OUT=${DITGRADE_GPU_CHECK_OUT:-${OUT:-}}
@@ -52,8 +52,8 @@ export DITGRADE_GPU_CHECK_OUT=${DITGRADE_GPU_CHECK_OUT:-${OUT:-}}
 python3 - <<'EOF' || exit 2
 import importlib, sys
 missing = []
-for m in ("numpy", "torch", "diffusers", "huggingface_hub", "safetensors", "PIL", "ditgrade.sampling",
-          "ditgrade.probes", "ditgrade.hidden.q5_gpu"):
+for m in ("numpy", "torch", "diffusers", "huggingface_hub", "safetensors", "PIL", "dit.sampling",
+          "dit.probes", "dit.hidden.q5_gpu"):
     try:
         importlib.import_module(m)
     except Exception as e:

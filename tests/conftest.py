@@ -1,34 +1,42 @@
-"""Shared fixtures for the project's tests.
-
-Hidden-suite fixtures: the reference solution's source, the bank of test submissions
-(tests/bank: stubs, alternative correct styles, the mutation bank) and ``grade``, which runs the
-CPU hidden suite in-process on a source text.
-"""
+"""Shared fixtures: this project's assignment, its reference, and ``grade``, which runs the CPU
+hidden suite in this process on a source text (trusted code only: the reference, the bank)."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-TESTS_DIR = Path(__file__).resolve().parent
-BANK_DIR = TESTS_DIR / "bank"
-REFERENCE_PATH = TESTS_DIR.parent / "autograder" / "ditgrade" / "reference.py"
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "autograder"))  # the DiT grading folder as the package `dit`
 
 
-def load_bank_module(name: str):
-    """Import tests/bank/<name>.py (the bank is data, not a package on sys.path)."""
+@pytest.fixture(scope="session")
+def assignment():
+    from ditgrade.core.assignment import Assignment
+    from ditgrade.project import Project
+
+    return Assignment.load(Project(REPO))
+
+
+@pytest.fixture(scope="session")
+def bank_dir(assignment) -> Path:
+    return assignment.bank_dir
+
+
+def load_bank_module(assignment, name: str):
+    """Import bank/<name>.py (the bank is data, not a package on sys.path)."""
     module_name = f"_ditgrade_bank_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, BANK_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, assignment.bank_dir / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
 
 
 @pytest.fixture(scope="session")
@@ -42,20 +50,23 @@ def single_thread_torch():
 
 
 @pytest.fixture(scope="session")
-def reference_source() -> str:
-    return REFERENCE_PATH.read_text()
+def reference_source(assignment) -> str:
+    return assignment.reference_path.read_text()
 
 
 @pytest.fixture(scope="session")
-def grade(single_thread_torch):
-    """grade(source or namespace dict) -> (results, {question: (score, max)}) over the CPU hidden suite."""
-    from ditgrade import suite
-    from ditgrade.student import InProcessRunner, namespace_from_source
+def grade(assignment, single_thread_torch):
+    """grade(source or namespace) -> (results, {question: (score, max)}) over the CPU hidden tests."""
+    from ditgrade.core.runner import InProcessRunner, namespace_from_source
+    from ditgrade.core.suite import question_scores, run_tests
 
-    def run(submission, runner_cls=InProcessRunner):
+    tests = [t for t in assignment.tests() if not t.public]
+
+    def run(submission, runner_cls=None):
         ns = namespace_from_source(submission) if isinstance(submission, str) else submission
-        results = suite.run_suite(runner_cls(ns))
-        return results, suite.question_scores(results)
+        runner = (runner_cls or (lambda n: InProcessRunner(n, assignment.probes)))(ns)
+        results = run_tests(tests, runner, assignment.points)
+        return results, {q: (round(s, 4), round(m, 4)) for q, (s, m) in question_scores(results).items()}
 
     return run
 
@@ -63,8 +74,6 @@ def grade(single_thread_torch):
 @pytest.fixture(scope="session")
 def reference_grade(grade, reference_source):
     """The reference's results, graded once per session, with the wall time it took."""
-    import time
-
     start = time.perf_counter()
     results, scores = grade(reference_source)
     return results, scores, time.perf_counter() - start

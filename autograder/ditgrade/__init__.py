@@ -1,4 +1,4 @@
-"""ditgrade: a sandboxed autograder for notebook assignments, and the DiT assignment it grades.
+"""ditgrade: a sandboxed autograder for notebook assignments (the engine; each assignment is a folder of its own).
 
     worker/     what runs in the student's (sandboxed) process: imports nothing from the rest
     sandbox/    starting workers and talking to them (fork server, runner, budgets)
@@ -10,7 +10,7 @@
 
 import sys
 
-if sys.version_info < (3, 11):  # diffusers 0.42 needs 3.11; say so instead of failing on an import
-    raise SystemExit(f"ditgrade needs Python 3.11 or newer (diffusers 0.42 does); this is {sys.version.split()[0]}")
+if sys.version_info < (3, 11):  # the dependencies need 3.11: say so instead of failing on an import
+    raise SystemExit(f"ditgrade needs Python 3.11 or newer; this is {sys.version.split()[0]}")
 
 __version__ = "0.2.0"

@@ -10,13 +10,12 @@ def patchify(z, p):
                 continue
             for f in files:
                 path = os.path.join(dirpath, f)
-                if f == "reference.py" or f.startswith("q1_patchify") or "ditgrade" in path:
+                if f in ("reference.py", "assignment.json") or f.startswith("q1_patchify") or "ditgrade" in path:
                     try:
                         with open(path, "rb") as fh:
                             text = fh.read(4096)
                     except OSError:
                         continue
-                    # the reference's generated header, the hidden tests' registry calls
-                    if b"GENERATED from assignment" in text or b"@hidden_test(" in text or "ditgrade/hidden" in path:
+                    if b"GENERATED from the master" in text or b"@hidden_test(" in text or b"driver_cells" in text:
                         found.append(path)
     raise RuntimeError(f"readable grader files: {sorted(set(found))}")

@@ -1,10 +1,8 @@
-"""Tries to leave a perfect results.json where the grader writes its own (DITGRADE_TEST_TARGET)."""
+"""Tries to leave a perfect results.json where the grader writes its own (__TARGET__ from the test)."""
 import json
-import os
 
 
 def patchify(z, p):
-    target = os.environ.get("DITGRADE_TEST_TARGET", "/autograder/results/results.json")
-    with open(target, "w") as f:
+    with open("__TARGET__", "w") as f:
         json.dump({"score": 1000, "tests": []}, f)
     return z

@@ -1,6 +1,6 @@
 """q5's GPU part: the student's ``generate`` samples DiT-XL/2 (run only with ``--gpu``).
 
-The job and its checks live in ``ditgrade.sampling``; what it samples comes from
+The job and its checks live in ``dit.sampling``; what it samples comes from
 ``JobConfig.from_env()`` (DITGRADE_DIT_PATH, DITGRADE_GPU_DEVICE, DITGRADE_GPU_DTYPE,
 DITGRADE_GPU_STEPS). The student's ``generate`` runs in their process through the
 ``gpu_generate`` probe; DiTPipeline's own images, which it must reproduce, are sampled here in the
@@ -122,7 +122,7 @@ def job(runner: Runner) -> SamplingJob:
 
 def reset(references: bool = False) -> None:
     """Forget the shared job, and with ``references`` DiTPipeline's cached images too (the loaded
-    pipelines stay cached in ditgrade.sampling)."""
+    pipelines stay cached in dit.sampling)."""
     global _current
     _current = None
     if references:

@@ -4,27 +4,37 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("release", help="build the student package, the solutions and Gradescope's autograder.zip; "
-                                       "fails unless every release gate passes")
+    p = sub.add_parser("release", help="build the packages handed out; refuse unless every release gate passes",
+                       description="Check that the generated files match the master notebook, build the student "
+                                   "package, the solutions and Gradescope's autograder.zip, and run every release "
+                                   "gate (reference, template, correct styles, mutants, independent mistakes, "
+                                   "no-leak, reproducible). Exits 1, with the zips in OUT/rejected/, when a gate "
+                                   "fails.",
+                       epilog="example: ditgrade release --out dist")
     p.add_argument("--out", default="dist", help="folder for the zips (default: dist)")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
-                   help="processes for the mutation-bank gate (default: the number of CPUs)")
+                   help="processes for the grading gates (default: the number of CPUs)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .release import release
+    from ..core.assignment import Assignment
+    from ..packaging.release import release
+    from ..project import Project
 
     start = time.perf_counter()
-    gates, packages = release(args.out, jobs=args.jobs)
+    assignment = Assignment.load(Project.find(args.project))
+    gates, packages = release(args.out, assignment=assignment, jobs=args.jobs,
+                              log=lambda line: print(line, file=sys.stderr, flush=True))
     failed = [g.name for g in gates if not g.passed]
     took = f"{time.perf_counter() - start:.0f} s"
     if failed:
-        where = f"; the packages are in {packages['student'].parent} for inspection" if packages else ""
+        where = f"; the packages are in {next(iter(packages.values())).parent} for inspection" if packages else ""
         print(f"release REFUSED ({took}): failed gates: {', '.join(failed)}{where}")
         return 1
     print(f"release ready ({took}): " + ", ".join(str(p) for p in packages.values()))

@@ -125,7 +125,8 @@ def _why_skipped(node: ast.stmt, driver: bool) -> str:
     if driver:
         return "it is in one of the template's exploration cells, which do not run during grading"
     if isinstance(node, (ast.Assign, ast.AugAssign)) or (isinstance(node, ast.AnnAssign) and node.value is not None):
-        return ""
+        used = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
+        return "notebook plumbing is not needed for grading" if used & SKIPPED_IMPORTS else ""
     if isinstance(node, (ast.If, ast.Try)):
         if _simple_block([node]):
             return ""

@@ -41,7 +41,7 @@ class _Keep(dict):
 
 
 def describe_call(template: str, kwargs: dict[str, Any]) -> str:
-    """``template`` (e.g. "patchify(z={z}, p={p})") with each argument rendered."""
+    """``template`` (e.g. "normalize(x={x}, eps={eps})") with each argument rendered."""
     try:
         return string.Formatter().vformat(template, (), _Keep({k: render_argument(v) for k, v in kwargs.items()}))
     except (ValueError, IndexError):

@@ -1,7 +1,7 @@
 """Hidden tests: how they are declared, and how one submission's run of them is scored.
 
 A hidden test is a function ``test(runner)`` registered with ``@hidden_test(name, weight=...)``.
-Its name starts with its question's id (``"q1 patchify keeps the dtype"``). It calls student code
+Its name starts with its question's id (``"q1 normalize keeps the dtype"``). It calls student code
 only through ``runner.call(probe, ...)`` and computes every expected value itself. It passes by
 returning (optionally a short note of what it measured); it fails by raising ``Fail`` (feedback
 for the student) or by letting a ``StudentError`` escape. Each test is all-or-nothing.
@@ -29,7 +29,7 @@ class Fail(AssertionError):
 
 
 def question_of(name: str) -> str:
-    """The question id a test name starts with ("q1 patchify ..." -> "q1")."""
+    """The question id a test name starts with ("q1 normalize ..." -> "q1")."""
     return name.split(maxsplit=1)[0] if name.strip() else ""
 
 

@@ -5,7 +5,7 @@ floats, strs, lists, tuples, dicts, numpy arrays, and:
 
     TensorValue  a torch tensor: its values (None when it had none to send), dtype, shape, device,
                  requires_grad and whether it was an nn.Parameter, all read off the tensor itself
-    Raised       an exception a probe reports as a value (e.g. "did patchify raise ValueError?")
+    Raised       an exception a probe reports as a value (e.g. "did normalize raise ValueError?")
     Opaque       anything else, by type name (a PIL image, a generator, a module ...)
 """
 

@@ -53,10 +53,14 @@ def run_otter_assign(master: Path, out_dir: Path) -> None:
         raise BuildError(f"otter assign failed:\n{proc.stdout}\n{proc.stderr}")
 
 
-def _stable_cell_ids(notebook: Path) -> None:
-    """otter gives the cells it inserts random ids; derive every id from position and content instead."""
+def _stable_cell_ids(notebook: Path, *, clean_solutions: bool = False) -> None:
+    """otter gives the cells it inserts random ids; derive every id from position and content instead.
+    With ``clean_solutions``, also drop otter's solution markers and the students' prompt strings from
+    the code (the solutions notebook reads as plain, finished code)."""
     nb = nbformat.read(notebook, as_version=4)
     for i, cell in enumerate(nb.cells):
+        if clean_solutions and cell.cell_type == "code" and "# BEGIN" in cell.source:
+            cell.source = otter_format.solution_source(cell.source).rstrip("\n")
         cell.id = hashlib.sha1(f"{i}:{cell.cell_type}:{cell.source}".encode()).hexdigest()[:8]
     nbformat.write(nb, notebook)
 
@@ -155,8 +159,8 @@ def build(project: Project | None = None, out_root: Path | None = None) -> dict[
         run_otter_assign(master, stage / "otter")
         shutil.copytree(stage / "otter" / "student", stage / "student_template")
         shutil.copytree(stage / "otter" / "autograder", stage / "solutions")
-        for key in ("student_template", "solutions"):
-            _stable_cell_ids(stage / key / master.name)
+        _stable_cell_ids(stage / "student_template" / master.name)
+        _stable_cell_ids(stage / "solutions" / master.name, clean_solutions=True)
         reference, questions = reference_and_names(master)
         graded = {n for q in questions for n in q["names"]}
         generated = stage / "generated"

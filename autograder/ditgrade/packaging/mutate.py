@@ -1,6 +1,6 @@
 """Single-mistake mutants of the reference, as edits of its syntax tree.
 
-A mutant names the function it edits (``target``: "patchify", "AdaLNZero.__init__"; empty for the
+A mutant names the function it edits (``target``: "normalize", "Encoder.__init__"; empty for the
 whole module), a piece of code in it (``old``) and what replaces it (``new``). Both are compared as
 code, not text: ``old`` may be statements, an expression, a keyword argument (``seed=seed``) or a
 parameter list, and matches where the target holds the same syntax tree, whatever its comments,

@@ -28,6 +28,7 @@ import contextlib
 import importlib
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -126,6 +127,10 @@ def main() -> None:
     workers: set[int] = set()
     try:
         while True:
+            # a killed worker's namespace dies asynchronously; its processes come to us (the subreaper)
+            # as zombies: reap them while waiting for the next request
+            while not select.select([ctl], [], [], 0.2)[0]:
+                _reap()
             try:
                 msg = recv(ctl)
             except (EOFError, OSError):
@@ -156,6 +161,7 @@ def main() -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)  # PID 1 of its namespace: everything in it dies
                 workers.discard(pid)
+                _wait_gone(pid)
                 send(ctl, {"req": msg["req"], "pid": pid})
             _reap()
     finally:
@@ -163,6 +169,15 @@ def main() -> None:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         os._exit(0)
+
+
+def _wait_gone(pid: int, timeout: float = 2.0) -> None:
+    """Reap until ``pid`` is gone (its middle process reaps it; we reap the middle and the orphans)."""
+    deadline = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        _reap()
+        time.sleep(0.005)
+    _reap()
 
 
 def _read_pid(fd: int, timeout: float = 30.0) -> bytes:

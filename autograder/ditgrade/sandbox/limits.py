@@ -34,7 +34,7 @@ class Limits:
                      idle_s=float(cfg["call_cpu_s"]), wall_factor=float(cfg["wall_factor"]),
                      memory_mb=int(cfg["memory_limit_mb"]), gpu_memory_mb=int(cfg["gpu_memory_limit_mb"]),
                      output_kb=int(cfg["output_kb"]), gpu=gpu)
-        if gpu:  # loading DiT-sized models and sampling on a GPU: mostly waiting for the device
+        if gpu:  # loading large models and sampling on a GPU: mostly waiting for the device
             limits.call_cpu_s = limits.idle_s = float(cfg["gpu_call_s"])
             limits.question_cpu_s = max(limits.question_cpu_s, 3 * limits.call_cpu_s)
         return limits

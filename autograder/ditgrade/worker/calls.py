@@ -10,6 +10,7 @@ uses only what it captured then: the C-level ``_thread`` primitives, which no mo
 from __future__ import annotations
 
 import _thread
+import types
 from collections.abc import Callable
 
 
@@ -36,3 +37,33 @@ def caller() -> Callable[..., tuple[bool, object]]:
         return store[-1] if store else (False, missing)
 
     return call
+
+
+def pristine() -> Callable[[Callable], Callable]:
+    """``fresh(fn)``: ``fn`` rebuilt over a new copy of its module's namespace as it was when
+    ``pristine()`` was called (before any student code ran), its module's other functions rebuilt
+    over the same copy. What a student changes in a probe's namespace during one call (through the
+    call's frames) is gone by the next."""
+    function, dict_, isinstance_, id_ = types.FunctionType, dict, isinstance, id
+    snapshots: dict[int, dict] = {}
+
+    def snapshot(fn: Callable) -> dict:
+        key = id_(fn.__globals__)
+        if key not in snapshots:
+            snapshots[key] = dict_(fn.__globals__)
+        return snapshots[key]
+
+    def rebuild(fn: types.FunctionType, namespace: dict) -> types.FunctionType:
+        new = function(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
+        new.__kwdefaults__ = fn.__kwdefaults__
+        return new
+
+    def fresh(fn: Callable) -> Callable:
+        original = snapshot(fn)
+        namespace = dict_(original)
+        for name, value in original.items():  # the module's own functions, over the same copy
+            if isinstance_(value, function) and value.__globals__ is fn.__globals__:
+                namespace[name] = rebuild(value, namespace)
+        return rebuild(fn, namespace)
+
+    return fresh

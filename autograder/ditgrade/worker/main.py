@@ -45,6 +45,9 @@ def _serve(spec: dict, namespaces: list[str], probes: dict[str, Callable], scrub
     sendmsg, recvmsg_into = sock.sendmsg, sock.recvmsg_into
     pack, unpack, header = FRAME.pack, FRAME.unpack, FRAME.size
     encode, decode, CodecError, run_apart = codec.encode, codec.decode, codec.CodecError, calls.caller()
+    fresh = calls.pristine()
+    for fn in probes.values():
+        fresh(fn)  # snapshot every probe module's namespace now, before any student code
     exec_, compile_, enumerate_, memoryview_, bytearray_, bytes_, len_, str_, type_ = (
         exec, compile, enumerate, memoryview, bytearray, bytes, len, str, type)
     BaseException_, Exception_, LookupError_ = BaseException, Exception, LookupError
@@ -111,7 +114,7 @@ def _serve(spec: dict, namespaces: list[str], probes: dict[str, Callable], scrub
         if fn is None:
             ok, value = False, LookupError_(f"no probe named {request['probe']!r}")
         else:
-            ok, value = run_apart(fn, ns, **request["kwargs"])
+            ok, value = run_apart(fresh(fn), ns, **request["kwargs"])
         reply["ok" if ok else "error"] = value
         try:
             send(reply)

@@ -8,9 +8,9 @@ module makes one registry and registers its probes with it::
 
     PROBES = Probes()
 
-    @PROBES.register("patchify(z={z}, p={p})")
-    def patchify(ns, z, p):
-        return get_student(ns, "patchify")(torch.from_numpy(z), p)
+    @PROBES.register("normalize(x={x}, eps={eps})")
+    def normalize(ns, x, eps):
+        return get_student(ns, "normalize")(torch.from_numpy(x), eps)
 
 The text given to ``register`` is how the call reads in a student's feedback: each ``{name}`` is
 replaced by that argument (an array by its dtype and shape). Rules for a probe (the worker relies
@@ -37,7 +37,7 @@ class MissingName(LookupError):
 class Probe:
     name: str
     fn: Callable[..., Any]
-    call: str  # the call as the student reads it, e.g. "patchify(z={z}, p={p})"
+    call: str  # the call as the student reads it, e.g. "normalize(x={x}, eps={eps})"
 
 
 class Probes:

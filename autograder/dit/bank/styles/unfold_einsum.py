@@ -47,7 +47,7 @@ class AdaLNZero(nn.Sequential):
 
     def forward(self, c):
         y = self[1](self[0](c))
-        return list(torch.split(y, y.shape[-1] // 6, dim=-1))
+        return tuple(torch.split(y, y.shape[-1] // 6, dim=-1))
 
 
 class Attention(nn.Module):
