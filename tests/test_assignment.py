@@ -1,10 +1,5 @@
-"""The assignment itself: one master notebook, and everything derived from it stays in step.
-
-* student_template/, solutions/ and the reference module regenerate byte for byte (no drift);
-* no line of a solution reaches the student template;
-* the solutions notebook runs end to end on a CPU and passes its public tests;
-* the untouched template runs, and its public tests fail with readable "not implemented" messages.
-"""
+"""The assignment's notebooks: generated without drift from the master, no solution in the student's
+copy, a first cell that sets up a fresh Colab runtime, prediction fields, and notebooks that run."""
 
 from __future__ import annotations
 
@@ -16,16 +11,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ditgrade import build, paths
-from ditgrade.api import ALL_NAMES
+from ditgrade.packaging import otter_format
+from ditgrade.packaging.build import build
 
-NB = paths.NOTEBOOK_NAME
+REPO = Path(__file__).resolve().parent.parent
+NB = "dit_assignment.ipynb"
 
 
 @pytest.fixture(scope="module")
-def rebuilt(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("rebuilt")
-    build.build(out_root=out)
+def rebuilt(tmp_path_factory, assignment) -> Path:
+    out = tmp_path_factory.mktemp("build")
+    build(assignment.project, out_root=out)
     return out
 
 
@@ -33,62 +29,70 @@ def _tree(root: Path) -> dict[str, Path]:
     return {str(p.relative_to(root)): p for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
 
 
-@pytest.mark.parametrize("folder", ["student_template", "solutions"])
-def test_generated_folders_have_no_drift(rebuilt: Path, folder: str) -> None:
-    committed, fresh = _tree(paths.REPO_ROOT / folder), _tree(rebuilt / folder)
+@pytest.mark.parametrize("folder", ["student_template", "solutions", "autograder/dit/generated"])
+def test_generated_files_have_no_drift(rebuilt: Path, folder: str) -> None:
+    committed, fresh = _tree(REPO / folder), _tree(rebuilt / folder)
     assert sorted(committed) == sorted(fresh), f"{folder}/ lists other files than `ditgrade build` makes"
     drifted = [name for name in fresh if not filecmp.cmp(committed[name], fresh[name], shallow=False)]
     assert not drifted, f"{folder}/ differs from the master notebook; run `ditgrade build`: {drifted}"
 
 
-def test_reference_module_has_no_drift(rebuilt: Path) -> None:
-    fresh = (rebuilt / "autograder" / "ditgrade" / "reference.py").read_text()
-    assert paths.REFERENCE_MODULE.read_text() == fresh, "reference.py differs from the master notebook; run `ditgrade build`"
-
-
-def test_reference_defines_the_whole_api() -> None:
-    source = paths.REFERENCE_MODULE.read_text()
-    for name in ALL_NAMES:
-        assert re.search(rf"^(def|class) {name}\b", source, re.M), f"reference.py lacks {name}"
-
-
-def _solution_lines(master: Path) -> list[str]:
-    """Every line inside a `# BEGIN SOLUTION NO PROMPT` ... `# END SOLUTION` block of the master."""
-    lines, inside = [], False
-    for cell in nbformat.read(master, as_version=4).cells:
-        for line in cell.source.splitlines():
-            if line.strip() == "# BEGIN SOLUTION NO PROMPT":
-                inside = True
-            elif line.strip() == "# END SOLUTION":
-                inside = False
-            elif inside and line.strip():
-                lines.append(line.strip())
-    return lines
-
-
 def test_no_solution_line_reaches_the_student_template() -> None:
-    solution = _solution_lines(paths.MASTER_NOTEBOOK)
+    solution, _ = otter_format.solution_lines(nbformat.read(REPO / "assignment" / NB, as_version=4))
     assert len(solution) > 40, "the master notebook should hold the solutions"
-    template_text = "\n".join(
-        line.strip() for p in _tree(paths.STUDENT_TEMPLATE_DIR).values() for line in p.read_text().splitlines()
-    )
-    template_lines = set(template_text.splitlines())
-    # json-encoded notebook lines carry quotes and \n; compare against decoded sources too
-    nb = nbformat.read(paths.STUDENT_TEMPLATE_DIR / NB, as_version=4)
-    template_lines |= {line.strip() for c in nb.cells for line in c.source.splitlines()}
-    # Lines that are not solutions anywhere (a bare `return x` also closes a given helper)
+    nb = nbformat.read(REPO / "student_template" / NB, as_version=4)
+    template_lines = {line.strip() for c in nb.cells for line in c.source.splitlines()}
+    for p in _tree(REPO / "student_template" / "tests").values():
+        template_lines |= {line.strip() for line in p.read_text().splitlines()}
     leaked = [line for line in solution if line in template_lines and len(line) > 12]
     assert not leaked, f"solution lines found in student_template/: {leaked}"
 
 
-def test_template_stubs_carry_todo_hints() -> None:
-    nb = nbformat.read(paths.STUDENT_TEMPLATE_DIR / NB, as_version=4)
+def test_template_stubs_carry_todo_hints_and_solutions_read_as_plain_code() -> None:
+    nb = nbformat.read(REPO / "student_template" / NB, as_version=4)
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     for q in ("q1", "q2", "q3", "q4", "q5"):
-        assert f'NotImplementedError("TODO({q})' in source, f"the template has no TODO stub for {q}"
+        assert f'NotImplementedError("TODO({q})' in source and f'grader.check("{q}")' in source
     assert "BEGIN SOLUTION" not in source and "BEGIN PROMPT" not in source
-    for q in ("q1", "q2", "q3", "q4", "q5"):
-        assert f'grader.check("{q}")' in source
+    solutions = "\n".join(c.source for c in nbformat.read(REPO / "solutions" / NB, as_version=4).cells)
+    assert "BEGIN SOLUTION" not in solutions and "BEGIN PROMPT" not in solutions and "TODO(q" not in solutions
+
+
+def test_the_first_code_cell_sets_up_a_fresh_runtime(monkeypatch, capsys) -> None:
+    """On Colab (nothing of ours installed) it installs the pinned versions and says so; where
+    everything is installed it installs nothing; then it starts otter."""
+    import importlib.metadata
+    import subprocess
+
+    nb = nbformat.read(REPO / "student_template" / NB, as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert "pip" in first.source and first.source.rstrip().endswith('grader = otter.Notebook("dit_assignment.ipynb")')
+    setup = first.source[: first.source.index("import otter")]
+    for installed, expected in (({}, ["otter-grader==7.0.0", "diffusers==0.42.1", "safetensors", "matplotlib"]),
+                                ({"otter-grader": "7.0.0", "diffusers": "0.42.1", "safetensors": "0.4",
+                                  "matplotlib": "3.9"}, [])):
+        calls = []
+
+        def version(name, _installed=installed):
+            if name not in _installed:
+                raise importlib.metadata.PackageNotFoundError(name)
+            return _installed[name]
+
+        monkeypatch.setattr(importlib.metadata, "version", version)
+        monkeypatch.setattr(subprocess, "check_call", lambda cmd, **_: calls.append(cmd))
+        exec(compile(setup, "<first cell>", "exec"), {})
+        assert (calls[0][-len(expected):] if calls else []) == expected
+        assert ("Installing" in capsys.readouterr().out) == bool(expected)
+
+
+def test_every_predict_prompt_has_a_field_for_the_answer() -> None:
+    nb = nbformat.read(REPO / "student_template" / NB, as_version=4)
+    prompts = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "Predict before you run" in c.source]
+    assert len(prompts) == 4
+    for i in prompts:
+        field = nb.cells[i + 1]
+        assert field.cell_type == "markdown" and "prediction" in field.metadata.get("tags", [])
+        assert re.match(r"\*\*Your predictions \(Exercise \d\):\*\*", field.source)
 
 
 def _execute(folder: Path, tmp_path: Path, allow_errors: bool) -> nbformat.NotebookNode:
@@ -109,15 +113,13 @@ def _check_outputs(nb: nbformat.NotebookNode) -> dict[str, str]:
         m = re.fullmatch(r'grader\.check\("(q\d)"\)', cell.source.strip())
         if m:
             out[m.group(1)] = "".join(
-                o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", [])
-            )
+                o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.get("outputs", []))
     return out
 
 
 @pytest.mark.slow
 def test_solutions_notebook_runs_on_cpu_and_passes_public_tests(tmp_path: Path) -> None:
-    nb = _execute(paths.SOLUTIONS_DIR, tmp_path, allow_errors=False)
-    checks = _check_outputs(nb)
+    checks = _check_outputs(_execute(REPO / "solutions", tmp_path, allow_errors=False))
     assert sorted(checks) == ["q1", "q2", "q3", "q4", "q5"]
     for q, text in checks.items():
         assert "All test cases passed" in text, f"{q}: {text[:500]}"
@@ -125,13 +127,11 @@ def test_solutions_notebook_runs_on_cpu_and_passes_public_tests(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_template_runs_and_public_tests_fail_readably(tmp_path: Path) -> None:
-    nb = _execute(paths.STUDENT_TEMPLATE_DIR, tmp_path, allow_errors=True)
+    nb = _execute(REPO / "student_template", tmp_path, allow_errors=True)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    # Exploration cells that call an unfinished stub stop with the stub's own TODO message, nothing else.
     assert errors, "exploration cells should hit the unfinished stubs"
     assert all(e["ename"] == "NotImplementedError" and "TODO(q" in e["evalue"] for e in errors), [
-        (e["ename"], e["evalue"]) for e in errors if e["ename"] != "NotImplementedError"
-    ]
+        (e["ename"], e["evalue"]) for e in errors if e["ename"] != "NotImplementedError"]
     checks = _check_outputs(nb)
     assert sorted(checks) == ["q1", "q2", "q3", "q4", "q5"]
     for q, text in checks.items():

@@ -1,31 +1,31 @@
-"""``ditgrade grade``: a folder in, grades.csv + feedback + report.html out; resume; hostile rows cost one row.
-
-Most tests use ``fake_grade``, a stand-in for ``ditgrade.run.grade_submission`` that reads
-instructions from the submission's text (HANG, CRASH, RAISE, BUG qN), so they test the batch
-machinery in seconds. ``test_real_grader_on_examples`` runs the real grader on a few bundled
-example submissions.
-"""
+"""``ditgrade grade``: submissions in, per-student results, feedback, upload files and a report out;
+resume, and what costs one row only. Most tests use ``fake_grade``, a stand-in grade function that
+reads instructions from the submission's text (HANG, CRASH, RAISE, BUG qN), so they test the batch
+machinery in seconds; ``test_real_grader_on_examples`` uses the real one."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
-import re
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from ditgrade import batch, cli, paths
-from ditgrade.suite import QUESTIONS
+from ditgrade.batch import export
+from ditgrade.batch.discover import discover
+from ditgrade.batch.grade import grade_batch
 
-POINTS = {"q1": 10.0, "q2": 12.0, "q3": 8.0, "q4": 8.0, "q5": 6.0}
+POINTS = {"q1": 10.0, "q2": 12.0, "q3": 8.0, "q4": 8.0, "q5": 8.0}
+FAKE = "test_batch.fake_grade"
 
 
-def fake_grade(path: str, *, gpu: bool = False) -> dict:
+def fake_grade(path: str, *, gpu: bool = False, sub: str = "") -> dict:
     """A stand-in grader: two tests per question, instructions read from the file's text."""
+    import re
+
     calls = os.environ.get("DITGRADE_TEST_CALLS")
     if calls:
         with open(calls, "a") as f:
@@ -45,62 +45,70 @@ def fake_grade(path: str, *, gpu: bool = False) -> dict:
             tests.append({"name": f"{q} test {i}", "score": pts / 2 if ok else 0.0, "max_score": pts / 2,
                           "status": "passed" if ok else "failed", "output": "passed" if ok else f"{q} is wrong",
                           "visibility": "visible"})
-    return {"score": sum(t["score"] for t in tests), "execution_time": 0.01, "output": "", "tests": tests}
+    return {"score": sum(t["score"] for t in tests), "execution_time": 0.01, "output": "", "tests": tests,
+            "extra_data": {"ditgrade": {"predictions": {"Exercise 1": "256 tokens"} if "PREDICT" in text else {}}}}
 
 
 def _folder(root: Path) -> Path:
     sub = root / "subs"
     sub.mkdir()
     (sub / "good.py").write_text("def patchify(z, p):\n    return z\n")
-    (sub / "buggy.py").write_text("# BUG q2\n")
+    (sub / "buggy.py").write_text("# BUG q2 PREDICT\n")
     (sub / "garbage.ipynb").write_text("RAISE: this is not a notebook {{{")
     (sub / "notes.txt").write_text("not a submission")
     return sub
 
 
-def _csv(out: Path) -> list[dict[str, str]]:
-    with open(out / "grades.csv", newline="") as f:
+def _csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
         return list(csv.DictReader(f))
 
 
-def test_folder_end_to_end_and_resume(tmp_path: Path, monkeypatch) -> None:
+def test_folder_end_to_end_and_resume(tmp_path: Path, monkeypatch, assignment) -> None:
     calls = tmp_path / "calls.txt"
     monkeypatch.setenv("DITGRADE_TEST_CALLS", str(calls))
     sub, out = _folder(tmp_path), tmp_path / "out"
-    result = batch.grade_batch([sub], out, jobs=2, grade_fn=fake_grade, progress=False)
+    result = grade_batch([sub], out, assignment=assignment, jobs=2, grade_fn=FAKE, progress=False)
 
-    rows = {r["id"]: r for r in _csv(out)}
+    rows = {r["submission"]: r for r in _csv(out / "grades.csv")}
     assert sorted(rows) == ["buggy", "garbage", "good"]
-    assert list(_csv(out)[0]) == ["id", "name", "email", "sid", *QUESTIONS, "total", "percent", "status"]
-    assert rows["good"]["total"] == "44" and rows["good"]["percent"] == "100.0" and rows["good"]["status"] == "graded"
-    assert rows["buggy"]["q2"] == "6" and rows["buggy"]["q1"] == "10" and rows["buggy"]["total"] == "38"
+    assert list(_csv(out / "grades.csv")[0]) == ["name", "email", "sid", "submission", "q1", "q2", "q3", "q4", "q5",
+                                                 "total", "max", "percent", "submitted_at", "late", "status"]
+    assert rows["good"]["total"] == "46" and rows["good"]["percent"] == "100.0" and rows["good"]["status"] == "graded"
+    assert rows["buggy"]["q2"] == "6" and rows["buggy"]["q1"] == "10" and rows["buggy"]["total"] == "40"
     assert rows["garbage"]["total"] == "0" and rows["garbage"]["status"].startswith("error: RuntimeError")
+    assert [g.sub.id for g in result.failed] == ["garbage"]
     assert any("notes.txt" in n for n in result.notes)
-
     for sid in rows:
-        assert (out / "results" / f"{sid}.json").is_file()
-        assert (out / "feedback" / f"{sid}.txt").is_file()
+        assert (out / "results" / f"{sid}.json").is_file() and (out / "feedback" / f"{sid}.txt").is_file()
     feedback = (out / "feedback" / "buggy.txt").read_text()
-    assert "[FAIL] q2 test 0" in feedback and "q2 is wrong" in feedback and "38 / 44" in feedback
-    saved = json.loads((out / "results" / "good.json").read_text())
-    assert saved["score"] == 44 and len(saved["tests"]) == 10
-
-    html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 3 and "q2 test 0" in html
+    assert "[FAIL] q2 test 0" in feedback and "q2 is wrong" in feedback and "40 / 46" in feedback
+    report = (out / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 3 and "q2 test 0" in report
+    assert "href='feedback/buggy.txt'" in report and "256 tokens" in report  # predictions listed for reading
 
     # Resume: nothing is graded again; a changed submission and --regrade are.
     assert len(calls.read_text().splitlines()) == 3
-    again = batch.grade_batch([sub], out, jobs=2, grade_fn=fake_grade, progress=False)
-    assert again.graded_now == 0 and len(calls.read_text().splitlines()) == 3
-    assert {r["id"]: r["total"] for r in _csv(out)} == {"buggy": "38", "garbage": "0", "good": "44"}
+    again = grade_batch([sub], out, assignment=assignment, jobs=2, grade_fn=FAKE, progress=False)
+    assert again.graded_now == 1 and len(calls.read_text().splitlines()) == 4  # the grader's failure is retried
     (sub / "buggy.py").write_text("# BUG q2 BUG q3\n")
-    again = batch.grade_batch([sub], out, jobs=1, grade_fn=fake_grade, progress=False)
-    assert again.graded_now == 1 and {r["id"]: r["total"] for r in _csv(out)}["buggy"] == "34"
-    again = batch.grade_batch([sub], out, jobs=2, grade_fn=fake_grade, progress=False, regrade=True)
+    again = grade_batch([sub], out, assignment=assignment, jobs=1, grade_fn=FAKE, progress=False)
+    assert again.graded_now == 2 and {r["submission"]: r["total"] for r in _csv(out / "grades.csv")}["buggy"] == "36"
+    again = grade_batch([sub], out, assignment=assignment, jobs=2, grade_fn=FAKE, progress=False, regrade=True)
     assert again.graded_now == 3
 
 
-def test_hang_and_crash_cost_their_own_row_only(tmp_path: Path) -> None:
+def test_a_changed_grader_regrades_what_is_cached(tmp_path: Path, assignment, monkeypatch) -> None:
+    sub, out = _folder(tmp_path), tmp_path / "out"
+    grade_batch([sub], out, assignment=assignment, jobs=1, grade_fn=FAKE, progress=False)
+    again = grade_batch([sub], out, assignment=assignment, jobs=1, grade_fn=FAKE, progress=False)
+    assert again.graded_now == 1  # only the grader's own failure
+    monkeypatch.setitem(assignment.__dict__, "fingerprint", "another grader")
+    again = grade_batch([sub], out, assignment=assignment, jobs=1, grade_fn=FAKE, progress=False)
+    assert again.graded_now == 3
+
+
+def test_hang_and_crash_cost_their_own_row_only(tmp_path: Path, assignment) -> None:
     sub = tmp_path / "subs"
     sub.mkdir()
     (sub / "a_hang.py").write_text("HANG\n")
@@ -109,16 +117,15 @@ def test_hang_and_crash_cost_their_own_row_only(tmp_path: Path) -> None:
         (sub / f"c_good{i}.py").write_text("fine\n")
     out = tmp_path / "out"
     start = time.monotonic()
-    batch.grade_batch([sub], out, jobs=2, grade_fn=fake_grade, timeout=8, progress=False)
+    grade_batch([sub], out, assignment=assignment, jobs=2, grade_fn=FAKE, timeout=8, progress=False)
     assert time.monotonic() - start < 60
-    rows = {r["id"]: r for r in _csv(out)}
+    rows = {r["submission"]: r for r in _csv(out / "grades.csv")}
     assert rows["a_hang"]["status"].startswith("error: grading took longer than 8 s")
     assert rows["b_crash"]["status"].startswith("error: the grading worker died")
-    assert all(rows[f"c_good{i}"]["total"] == "44" for i in range(4))
+    assert all(rows[f"c_good{i}"]["total"] == "46" for i in range(4))
 
 
-def _export_zip(path: Path) -> None:
-    meta = """submission_101:
+METADATA = """submission_101:
   :submitters:
   - :name: Ada Lovelace
     :sid: '0001'
@@ -127,85 +134,134 @@ def _export_zip(path: Path) -> None:
   :score: !ruby/object:BigDecimal 18:0.44e2
 submission_102:
   :submitters:
-  - :name: Alan Turing
+  - :name: =HYPERLINK("http://evil","click")
     :sid: '0002'
     :email: alan@example.edu
   - :name: Grace Hopper
     :sid: '0003'
     :email: grace@example.edu
+  :late: true
 """
+
+
+def _export_zip(path: Path, metadata: str = METADATA, extra: dict[str, str] | None = None) -> Path:
     with zipfile.ZipFile(path, "w") as z:
-        z.writestr("assignment_9_export/submission_metadata.yml", meta)
+        z.writestr("assignment_9_export/submission_metadata.yml", metadata)
         z.writestr("assignment_9_export/submission_101/dit_assignment.py", "fine\n")
         z.writestr("assignment_9_export/submission_102/work/dit_assignment.py", "# BUG q5\n")
         z.writestr("assignment_9_export/submission_103/readme.txt", "forgot to upload\n")
+        for name, text in (extra or {}).items():
+            z.writestr(f"assignment_9_export/{name}", text)
+    return path
 
 
-def test_gradescope_export_zip_keeps_names_and_emails(tmp_path: Path) -> None:
-    export = tmp_path / "export.zip"
-    _export_zip(export)
+def test_gradescope_export_gives_one_row_per_student_and_upload_files(tmp_path: Path, assignment) -> None:
     out = tmp_path / "out"
-    batch.grade_batch([export], out, jobs=1, grade_fn=fake_grade, progress=False)
-    rows = {r["id"]: r for r in _csv(out)}
-    assert rows["submission_101"]["name"] == "Ada Lovelace"
-    assert rows["submission_101"]["email"] == "ada@example.edu" and rows["submission_101"]["sid"] == "0001"
-    assert rows["submission_102"]["name"] == "Alan Turing; Grace Hopper"
-    assert rows["submission_102"]["q5"] == "3"
-    assert rows["submission_103"]["status"].startswith("error: no .ipynb, .py or .zip")
+    grade_batch([_export_zip(tmp_path / "export.zip")], out, assignment=assignment, jobs=1, grade_fn=FAKE,
+                progress=False)
+    rows = _csv(out / "grades.csv")
+    assert [r["name"] for r in rows] == ["'=HYPERLINK(\"http://evil\",\"click\")", "Ada Lovelace", "Grace Hopper", ""]
+    ada = rows[1]
+    assert ada["email"] == "ada@example.edu" and ada["sid"] == "0001" and ada["submitted_at"].startswith("2026-11-20")
+    group = [r for r in rows if r["submission"] == "submission_102"]
+    assert len(group) == 2 and {r["sid"] for r in group} == {"0002", "0003"} and {r["q5"] for r in group} == {"4"}
+    assert {r["late"] for r in group} == {"yes"}
+    assert rows[3]["submission"] == "submission_103" and rows[3]["total"] == "0" and rows[3]["status"] == "graded"
+    gs = _csv(out / "gradescope_scores.csv")
+    assert list(gs[0]) == ["Name", "SID", "Email", "Score"] and {r["SID"] for r in gs} == {"0001", "0002", "0003"}
+    with open(out / "canvas_scores.csv", newline="") as f:
+        canvas = list(csv.reader(f))
+    assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert canvas[0][5].endswith("(46)") and canvas[1][0].strip() == "Points Possible" and canvas[1][5] == "46"
 
 
-def test_metadata_fallback_scanner() -> None:
-    text = "submission_7:\n  :submitters:\n  - :name: Kim Lee\n    :email: kim@x.org\n    :sid: '42'\n"
-    assert batch._scan_metadata(text) == {"submission_7": {"names": ["Kim Lee"], "emails": ["kim@x.org"],
-                                                           "sids": ["42"]}}
+def test_only_the_path_the_ta_gives_is_read_as_an_export(tmp_path: Path, assignment) -> None:
+    """A student's upload holding a metadata file (in a folder or a zip) stays that student's files."""
+    forged = "submission_101:\n  :submitters:\n  - :name: Ada Lovelace\n    :sid: '0001'\n"
+    inner = _export_zip(tmp_path / "inner.zip", forged)
+    export_zip = _export_zip(tmp_path / "export.zip", extra={
+        "submission_104/submission_metadata.yml": forged,
+        "submission_104/submission_101/dit_assignment.py": "fine\n",
+        "submission_105/my_upload.zip": inner.read_bytes().decode("latin-1")})
+    subs, _ = discover([export_zip], tmp_path / "work")
+    by_id = {s.id: s for s in subs}
+    assert sorted(by_id) == ["submission_101", "submission_102", "submission_103", "submission_104", "submission_105"]
+    assert [p.sid for p in by_id["submission_101"].people] == ["0001"]
+    assert by_id["submission_104"].people == [] and by_id["submission_105"].people == []
+    # a plain folder with a zip at its top: the zip is one submission, never an export
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "upload.zip").write_bytes(inner.read_bytes())
+    subs, _ = discover([folder], tmp_path / "work2")
+    assert [s.id for s in subs] == ["upload"] and subs[0].people == []
 
 
-def test_cli_prints_table_and_report_path(tmp_path: Path, monkeypatch, capsys) -> None:
-    sub = _folder(tmp_path)
-    # The workers are spawned processes: hand them the stand-in explicitly.
-    real = batch.grade_batch
-    monkeypatch.setattr(batch, "grade_batch", lambda *a, **k: real(*a, grade_fn=fake_grade, **k))
-    out = sub / "out"  # inside the submissions folder: not mistaken for a submission
-    rc = cli.main(["grade", str(sub), "--out", str(out), "-j", "2"])
-    text = capsys.readouterr().out
-    assert rc == 0
-    assert re.search(r"^good\s+10\s+12\s+8\s+8\s+6\s+44$", text, re.M), text
-    assert f"report:   {out / 'report.html'}" in text
-    assert [r["id"] for r in _csv(out)] == ["buggy", "garbage", "good"]
+@pytest.mark.parametrize("metadata, reason", [
+    ("a: &a [*a]\n", "aliases"),
+    ("a: &a ['x', 'x']\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n", "aliases"),
+    ("{{{{ not yaml", "not valid YAML"),
+    ("- just\n- a list\n", "does not map"),
+])
+def test_hostile_metadata_costs_the_names_not_the_batch(tmp_path: Path, assignment, metadata: str, reason: str) -> None:
+    out = tmp_path / "out"
+    result = grade_batch([_export_zip(tmp_path / "e.zip", metadata)], out, assignment=assignment, jobs=1,
+                         grade_fn=FAKE, progress=False)
+    assert any(reason in n for n in result.notes), result.notes
+    assert len(result.rows) == 3 and (out / "grades.csv").is_file() and (out / "report.html").is_file()
+
+
+def test_export_unpacking_refuses_escapes_and_links(tmp_path: Path) -> None:
+    z = tmp_path / "evil.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("../escape.txt", "x")
+        zf.writestr("/abs.txt", "x")
+        link = zipfile.ZipInfo("link")
+        link.external_attr = (0o120777 << 16)
+        zf.writestr(link, "/etc/passwd")
+        zf.writestr("ok/file.txt", "fine")
+    export.extract_zip(z, tmp_path / "dest")
+    assert not (tmp_path / "escape.txt").exists()
+    assert sorted(str(p.relative_to(tmp_path / "dest")) for p in (tmp_path / "dest").rglob("*")) == [
+        "ok", "ok/file.txt"]  # "../escape.txt" and "/abs.txt" land nowhere
+
+
+def test_canvas_download_names_give_student_and_lateness(tmp_path: Path) -> None:
+    folder = tmp_path / "canvas"
+    folder.mkdir()
+    (folder / "lovelaceada_LATE_1234_5678_dit_assignment.ipynb").write_text("{}")
+    (folder / "turingalan_999_111_dit_assignment-1.py").write_text("x = 1")
+    subs, _ = discover([folder], tmp_path / "w")
+    info = {s.id: (s.people[0].name, s.people[0].sid, s.late) for s in subs}
+    assert info == {"lovelaceada_1234": ("lovelaceada", "1234", True), "turingalan_999": ("turingalan", "999", False)}
+
+
+def test_terminal_output_and_files_carry_no_control_characters(tmp_path: Path, assignment) -> None:
+    from ditgrade.batch.report import feedback_text, score_table
+    from ditgrade.core.text import clean
+
+    assert clean("total \x1b[2J\x1b[H46.0/46.0\x07") == "total 46.0/46.0"
+    sub = tmp_path / "subs"
+    sub.mkdir()
+    (sub / "esc\x1b[2Japed.py").write_text("fine\n")
+    result = grade_batch([sub], tmp_path / "out", assignment=assignment, jobs=1, grade_fn=FAKE, progress=False)
+    assert "\x1b" not in score_table(result.rows, result.questions) and "\x1b" not in feedback_text(result.rows[0])
 
 
 @pytest.mark.slow
-def test_real_grader_on_examples(tmp_path: Path) -> None:
+def test_real_grader_on_examples(tmp_path: Path, assignment) -> None:
     """The real grade_submission on a correct, a buggy and a hostile example, two warm workers."""
-    ex = paths.EXAMPLES_DIR / "submissions"
-    picks = ["bob_correct_unfold.py", "dave_bug_q1_token_order.py", "oscar_hangs_at_load.py"]
+    ex = Path(__file__).resolve().parent.parent / "examples" / "submissions"
     folder = tmp_path / "subs"
     folder.mkdir()
-    for name in picks:
+    for name in ("bob_correct_unfold.py", "dave_bug_q1_token_order.py", "oscar_hangs_at_load.py"):
         (folder / name).write_bytes((ex / name).read_bytes())
     out = tmp_path / "out"
-    batch.grade_batch([folder], out, jobs=2, progress=False)
-    rows = {r["id"]: r for r in _csv(out)}
+    grade_batch([folder], out, assignment=assignment, jobs=2, progress=False)
+    rows = {r["submission"]: r for r in _csv(out / "grades.csv")}
     assert rows["bob_correct_unfold"]["percent"] == "100.0", rows
     bug = rows["dave_bug_q1_token_order"]
-    assert float(bug["q1"]) < 10 and all(float(bug[q]) == float(rows["bob_correct_unfold"][q]) for q in QUESTIONS[1:])
+    assert float(bug["q1"]) < 10 and all(bug[q] == rows["bob_correct_unfold"][q] for q in ("q2", "q3", "q4", "q5"))
     assert rows["oscar_hangs_at_load"]["total"] == "0" and rows["oscar_hangs_at_load"]["status"] == "graded"
-
-
-def test_grader_that_cannot_start_is_reported_and_retried_next_run(tmp_path: Path, monkeypatch) -> None:
-    (tmp_path / "broken_grader.py").write_text(
-        "def warmup():\n    raise ImportError('no sandbox on this machine')\n\n"
-        "def grade(path, *, gpu=False):\n    raise AssertionError('never called')\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import broken_grader
-
-    sub = _folder(tmp_path)
-    out = tmp_path / "out"
-    start = time.monotonic()
-    result = batch.grade_batch([sub], out, jobs=2, grade_fn=broken_grader.grade, progress=False)
-    assert time.monotonic() - start < 30
-    assert {g.status for g in result.rows} == {
-        "error: no grading worker could be started (ImportError: no sandbox on this machine)"}
-    assert not list((out / "results").glob("*.json"))  # nothing cached: the next run tries again
-    again = batch.grade_batch([sub], out, jobs=2, grade_fn=fake_grade, progress=False)
-    assert again.graded_now == 3
+    saved = json.loads((out / "results" / "bob_correct_unfold.json").read_text())
+    assert saved["extra_data"]["ditgrade"]["sandbox"]["protections"]["separate_process"]  # kept beside the batch's
+    assert saved["extra_data"]["ditgrade"]["batch"]["status"] == "graded"

@@ -134,7 +134,8 @@ def _frame(doc: bytes, buffers: list[bytes] = ()) -> bytes:
                        "parameter": False, "note": ""}).encode(), [b"x" * 8]),
     _frame(json.dumps([1]).encode()) + b"trailing",
     struct.pack("<Q", 10**12) + b"{}",
-])
+], ids=["empty", "pickle", "deep", "object-dtype", "short-buffer", "bad-reference", "huge-int", "bad-tensor-flag",
+        "trailing", "huge-length"])
 def test_malformed_answers_are_codec_errors_never_other_exceptions(data) -> None:
     with pytest.raises(codec.CodecError):
         decode_answer(data)

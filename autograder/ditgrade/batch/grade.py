@@ -6,7 +6,7 @@ Every finished submission is written at once to ``out/results/<id>.json`` (Grade
 results.json, with the batch's bookkeeping added under ``extra_data.ditgrade.batch``). A later run
 reuses it only when the submission's bytes *and* the grader's fingerprint (engine, hidden tests,
 generated files, settings: ``Assignment.fingerprint``) are unchanged, so an interrupted batch
-resumes and a changed grader regrades. Submissions are graded by an executor: warm processes on
+resumes, a changed grader regrades, and a submission the grader itself failed on is tried again. Submissions are graded by an executor: warm processes on
 this machine (``pool.run_local``), or Slurm jobs (``slurm.run_slurm``); either way a submission
 that fails for the grader's own reasons costs only its row, and the outputs are always written.
 """
@@ -74,7 +74,8 @@ def _load_cached(path: Path, key: str) -> dict | None:
     except (OSError, ValueError):
         return None
     meta = ((data.get("extra_data") or {}).get("ditgrade") or {}).get("batch") if isinstance(data, dict) else None
-    return data if isinstance(meta, dict) and meta.get("key") == key else None
+    # what the grader itself failed on is tried again
+    return data if isinstance(meta, dict) and meta.get("key") == key and meta.get("status") == "graded" else None
 
 
 def _write_json(path: Path, data: dict) -> None:

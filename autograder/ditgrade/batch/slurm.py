@@ -22,7 +22,8 @@ folder (submitit's scripts, pickles and logs) is removed when every row was grad
 ``options`` (from ``ditgrade grade``'s flags): ``partition``, ``gpus_per_job`` (default 1 with
 ``gpu``, else 0), ``time_limit`` (minutes, 60), ``max_jobs`` (8), ``per_job`` (25); and, not yet
 flags, ``cpus_per_job`` (1; a task runs that many warm workers), ``mem_gb``, ``setup`` (shell
-lines run before the task, e.g. ``module load ...``), ``poll_s`` (seconds between squeue calls, 5).
+lines run before the task, e.g. ``module load ...``), ``poll_s`` (seconds between squeue calls:
+``$DITGRADE_SLURM_POLL``, else 5).
 The output folder and the submissions must be on a filesystem the compute nodes share.
 """
 
@@ -173,7 +174,7 @@ def _options(options: dict[str, Any], gpu: bool) -> dict[str, Any]:
             "time_limit": number("time_limit", 60, 1), "max_jobs": number("max_jobs", 8, 1),
             "per_job": number("per_job", 25, 1), "cpus_per_job": number("cpus_per_job", 1, 1),
             "mem_gb": options.get("mem_gb"), "setup": list(options.get("setup") or []),
-            "poll_s": number("poll_s", 5.0, 0.2, float)}
+            "poll_s": number("poll_s", float(os.environ.get("DITGRADE_SLURM_POLL") or 5.0), 0.2, float)}
 
 
 def _chunks(items: list, per_job: int) -> list[list]:
@@ -253,8 +254,10 @@ class _Run:
 
             ex = submitit.SlurmExecutor(folder=self.dir / "submitit", python=sys.executable)
             o = self.opts
-            params: dict[str, Any] = {"job_name": "ditgrade", "time": o["time_limit"], "cpus_per_task": o["cpus_per_job"],
-                                      "array_parallelism": o["max_jobs"]}
+            # USR2 comes signal_delay_s (+ up to a minute: Slurm's resolution) before the time limit. It
+            # kills the task's grading worker (its default action) and stops the task, so keep it short.
+            params: dict[str, Any] = {"job_name": "ditgrade", "time": o["time_limit"], "signal_delay_s": 30,
+                                      "cpus_per_task": o["cpus_per_job"], "array_parallelism": o["max_jobs"]}
             if o["partition"]:
                 params["partition"] = o["partition"]
             if o["gpus_per_job"] > 0:  # a partition without gpu gres refuses even gpus_per_node=0
@@ -444,6 +447,7 @@ class _Run:
                         self.collect()
                     self.progress()
                 self.collect()
+                self.progress()
             for sid in self.order:  # cannot happen (every task ends reported or retried); never leave a row out
                 self._report(sid, "error", {"message": "not graded: lost track of its Slurm job"}, 0.0)
         except BaseException:
@@ -453,7 +457,6 @@ class _Run:
             finally:
                 self.log(f"slurm: stopped; the jobs' logs are in {self.dir / 'submitit'}")
             raise
-        self.progress()
         if not self.lost_any:
             shutil.rmtree(self.dir, ignore_errors=True)
             try:

@@ -25,6 +25,7 @@ import ast
 import hashlib
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,4 +271,35 @@ def extract(path: str | Path, *, drivers: Drivers = Drivers(), notebook_name: st
         out.notes.append(f"unsupported submission type {Path(name).suffix!r}: upload the .ipynb, a .py or the export zip")
     if not out.statements and not out.notes:
         out.notes.append("no functions or classes were found in the submission")
+    return out
+
+
+_PREDICTION = re.compile(r"^\*\*Your predictions(?: \((?P<label>[^)]*)\))?:\*\*\s*(?:_[^_]*_)?\s*", re.S)
+
+
+def predictions(path: str | Path, limit: int = 4000) -> dict[str, str]:
+    """The written answers of a notebook's prediction cells (markdown tagged ``prediction`` or starting
+    with "**Your predictions (label):**"), for staff to read; an untouched cell is left out."""
+    path = Path(path)
+    try:
+        data = path.read_bytes() if path.is_file() and path.stat().st_size <= MAX_SUBMISSION_BYTES else b""
+        if path.suffix == ".zip":
+            found = _from_zip(data, Extracted(), "")
+            data = found[1] if found and found[0].endswith(".ipynb") else b""
+        cells = json.loads(data.decode("utf-8"))["cells"] if data else []
+    except Exception:  # noqa: BLE001 - not a notebook: no predictions
+        return {}
+    out: dict[str, str] = {}
+    for cell in cells if isinstance(cells, list) else []:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "markdown":
+            continue
+        text = _cell_source(cell) or ""
+        tags = (cell.get("metadata") or {}).get("tags") or []
+        match = _PREDICTION.match(text)
+        if not match and "prediction" not in tags:
+            continue
+        label = (match.group("label") if match else None) or f"prediction {len(out) + 1}"
+        answer = text[match.end():].strip() if match else text.strip()
+        if answer:
+            out[label[:80]] = answer[:limit]
     return out

@@ -14,8 +14,9 @@ from typing import Any
 
 from ..sandbox import Limits, SandboxRunner, fork_server
 from .assignment import Assignment
-from .extract import Drivers, Extracted, extract
+from .extract import Drivers, Extracted, extract, predictions
 from .results import build_results
+from .text import clean_tree
 from .suite import TestResult, run_tests
 
 _NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
@@ -80,9 +81,11 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
         runner.close()
     report = runner.report()
     explain_missing_names(results, extracted, report["load_errors"])
-    return build_results(results, cfg=cfg, seconds=time.monotonic() - start,
+    data = build_results(results, cfg=cfg, seconds=time.monotonic() - start,
                          student_notes=notes + student_notes(extracted, report), sandbox=report, gpu=gpu,
                          gpu_note=assignment.gpu_note, stdout=runner.output, fingerprint=assignment.fingerprint)
+    data["extra_data"]["ditgrade"]["predictions"] = clean_tree(predictions(path))  # staff read them; not graded
+    return data
 
 
 def warmup(assignment: Assignment | None = None) -> Assignment:
