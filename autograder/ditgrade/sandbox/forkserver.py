@@ -6,9 +6,11 @@
                                            middle: new namespaces ──fork──> worker, PID 1 there
                                                                             (ditgrade.worker.main)
 
-It is started as a fresh interpreter (``python -m ditgrade.sandbox.forkserver``) with an
-allow-listed environment, so neither its memory nor ``/proc/self/environ`` holds anything of the
-grader's: no hidden test, no token, no student's code. It never reads student data: each worker
+It holds nothing of the grader's: no hidden test, no token, no student's code. When the grader has
+not yet imported a hidden test nor read a submission, it is forked from the grader (sharing torch's
+pages, which keeps the whole tree inside a 768 MB container) and wipes the environment it was
+started with (``scrub_environment``); otherwise it is started as a fresh interpreter (``python -m
+ditgrade.sandbox.forkserver``) with an allow-listed environment. It never reads student data: each worker
 gets a socket of its own to the grader, which the fork server hands over and forgets, and its
 output goes down a pipe the grader reads. Workers share nothing but this clean starting image.
 
@@ -25,6 +27,7 @@ too: each one is SIGKILLed with its middle process, and with it its PID namespac
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import json
 import os
@@ -34,6 +37,7 @@ import socket
 import struct
 import sys
 import time
+from typing import NoReturn
 
 from ditgrade.worker import checks, codec, isolate
 from ditgrade.worker import main as worker_main
@@ -67,10 +71,12 @@ def recv(sock: socket.socket) -> dict:
 def _preload(config: dict) -> dict:
     """Import what every worker needs, so that workers share it and never read the package files."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # First on the path: the preload list may name the grading folder's own package.
+    if config["assignment_parent"] not in sys.path:
+        sys.path.insert(0, config["assignment_parent"])
     for name in config["preload"]:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    sys.path.insert(0, config["assignment_parent"])
     functions = importlib.import_module(config["probes_module"]).PROBES.functions()
     functions.setdefault(checks.PROBE.name, checks.PROBE.fn)  # the notebook's public checks
     return functions
@@ -113,16 +119,25 @@ def _reap() -> None:
             pass
 
 
-def main() -> None:
-    config = json.loads(sys.stdin.read())
-    ctl = socket.socket(fileno=config["control_fd"])
+def scrub_environment(allowed: dict[str, str]) -> None:
+    """Forget the environment this process was started with: ``os.environ`` becomes ``allowed``, and
+    the original block (what ``/proc/self/environ`` shows) is overwritten with zeros."""
+    os.environ.clear()
+    os.environ.update(allowed)
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rpartition(b")")[2].split()
+    start, end = int(fields[47]), int(fields[48])  # env_start, env_end (fields 50 and 51 of stat)
+    if 0 < start < end:
+        ctypes.memset(start, 0, end - start)
+
+
+def serve(ctl: socket.socket, probes: dict, scrub: tuple[str, ...]) -> NoReturn:
+    """The fork server's loop (see the module docstring); never returns."""
     os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     isolate.die_with_parent()
     with contextlib.suppress(OSError):  # orphans of a worker come here, not to init, and are reaped
         isolate._prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
-    probes = _preload(config)
-    scrub = tuple(config["scrub"])
     send(ctl, {"event": "ready", "pid": os.getpid()})
     workers: set[int] = set()
     try:
@@ -169,6 +184,26 @@ def main() -> None:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         os._exit(0)
+
+
+def run_forked(ctl: socket.socket, config: dict, allowed_env: dict[str, str]) -> NoReturn:
+    """Entry of a fork server forked from a grader that has not yet read a secret or a submission
+    (its pages stay shared with the grader's): forget the grader's environment, then serve."""
+    try:
+        keep = ctl.fileno()
+        os.closerange(3, keep)
+        os.closerange(keep + 1, 65536)
+        scrub_environment(allowed_env)
+        serve(ctl, _preload(config), tuple(config["scrub"]))
+    finally:
+        os._exit(0)
+
+
+def main() -> None:
+    """Entry of a fork server started as a fresh interpreter (``python -m ditgrade.sandbox.forkserver``)."""
+    config = json.loads(sys.stdin.read())
+    ctl = socket.socket(fileno=config["control_fd"])
+    serve(ctl, _preload(config), tuple(config["scrub"]))
 
 
 def _wait_gone(pid: int, timeout: float = 2.0) -> None:

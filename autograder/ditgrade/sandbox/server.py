@@ -52,17 +52,61 @@ class Worker:
     uid: int
 
 
+class _Forked:
+    """A fork server forked from this process: enough of subprocess.Popen for ForkServer."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("fork server", timeout)
+            time.sleep(0.01)
+        return self.returncode
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, 9)
+
+
 class ForkServer:
-    def __init__(self, *, preload: list[str], assignment_parent: str, probes_module: str, scrub: list[str]):
+    def __init__(self, *, preload: list[str], assignment_parent: str, probes_module: str, scrub: list[str],
+                 fork: bool = False):
         ours, theirs = socket.socketpair()
         config = {"preload": ["ditgrade.worker.main", *preload], "assignment_parent": assignment_parent,
                   "probes_module": probes_module, "scrub": scrub, "control_fd": theirs.fileno()}
-        self.proc = subprocess.Popen([sys.executable, "-m", "ditgrade.sandbox.forkserver"], stdin=subprocess.PIPE,
-                                     pass_fds=[theirs.fileno()], env=allowed_env(ENV_ALLOWED), cwd="/")
+        self.forked = fork
+        if fork:
+            from . import forkserver
+
+            forkserver._preload(config)  # here first, so that the grader and its fork server share the pages
+            pid = os.fork()
+            if pid == 0:
+                ours.close()
+                forkserver.run_forked(theirs, config, allowed_env(ENV_ALLOWED))
+            self.proc = _Forked(pid)
+        else:
+            self.proc = subprocess.Popen([sys.executable, "-m", "ditgrade.sandbox.forkserver"],
+                                         stdin=subprocess.PIPE, pass_fds=[theirs.fileno()],
+                                         env=allowed_env(ENV_ALLOWED), cwd="/")
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps(config).encode())
+            self.proc.stdin.close()
         theirs.close()
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(config).encode())
-        self.proc.stdin.close()
         self.sock = ours
         self._req = 0
         self._spawned = 0
@@ -157,13 +201,24 @@ class ForkServer:
 _SERVERS: dict[str, ForkServer] = {}
 
 
-def fork_server(assignment) -> ForkServer:  # an ditgrade.core.assignment.Assignment
-    """This process's fork server for ``assignment``, started on first use or when it died."""
+def may_fork(package: str) -> bool:
+    """Whether a fork of this process would carry nothing a worker must not have: no hidden test or
+    test framework imported, no submission read (``ditgrade.core.extract`` marks that)."""
+    from ..core import extract
+
+    secrets = (f"{package}.hidden", "pytest", "_pytest")
+    return not extract.SEEN[0] and not any(m == s or m.startswith(s + ".") for m in sys.modules for s in secrets)
+
+
+def fork_server(assignment) -> ForkServer:  # a ditgrade.core.assignment.Assignment
+    """This process's fork server for ``assignment``, started on first use or when it died: forked
+    from this process while that is safe (``may_fork``), else a fresh interpreter."""
     key = str(assignment.folder)
     server = _SERVERS.get(key)
     if server is None or not server.alive():
         server = ForkServer(preload=assignment.preload, assignment_parent=str(assignment.folder.parent),
-                            probes_module=f"{assignment.package}.probes", scrub=["ditgrade", assignment.package])
+                            probes_module=f"{assignment.package}.probes", scrub=["ditgrade", assignment.package],
+                            fork=may_fork(assignment.package))
         _SERVERS[key] = server
     return server
 
