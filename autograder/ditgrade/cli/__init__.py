@@ -20,6 +20,8 @@ import sys
 from .. import __version__
 
 SUBCOMMANDS = ("build", "run", "grade", "release")
+DESCRIPTION = ("Build, check and grade an autograded notebook assignment. Run it in the course project "
+               "(the folder holding otter_config.json) or name one with --project.")
 EXAMPLES = """examples:
   ditgrade build
   ditgrade run examples/submissions/carol_correct.ipynb --out out/carol
@@ -33,7 +35,7 @@ class UsageError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ditgrade", description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog="ditgrade", description=DESCRIPTION,
                                      epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"ditgrade {__version__}")
     parser.add_argument("--project", metavar="DIR", default=None,

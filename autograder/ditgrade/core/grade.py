@@ -30,6 +30,7 @@ def drivers_of(assignment: Assignment) -> Drivers:
 def limits_for(assignment: Assignment, *, gpu: bool) -> Limits:
     limits = Limits.from_config(assignment.project.config, gpu=gpu)
     limits.hide = assignment.project.secret_paths()
+    assignment.import_package()
     hook = getattr(importlib.import_module(f"{assignment.package}.hidden"), "readable_paths", None)
     limits.readable = list(hook(gpu)) if callable(hook) else []
     return limits

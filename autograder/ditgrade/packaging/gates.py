@@ -136,13 +136,15 @@ def gate_mistakes(results: dict[Path, dict], expected: dict[str, str]) -> Gate:
             exempt.append(path.stem)
         elif why:
             problems.append(f"{path.name} ({question}) {why}")
+    if not results:
+        return Gate("mistakes", True, "the bank holds no independently written mistakes (bank/independent/mistakes)")
     caught = len(results) - len(problems) - len(exempt)
     evidence = f"{caught}/{len(results)} caught in their own question only"
     if exempt:
         evidence += f"; {len(exempt)} need a GPU to show ({', '.join(exempt)})"
     if problems:
         evidence += f"; {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
-    return Gate("mistakes", bool(results) and not problems, evidence)
+    return Gate("mistakes", not problems, evidence)
 
 
 def load_module(path: Path, name: str) -> Any:

@@ -1,0 +1,171 @@
+"""One source of truth for instructors: the project is the folder you stand in, points come from the
+master notebook, settings are validated, release never gates stale files, mutants survive harmless
+edits, and a second assignment is just a second folder (tests/fixtures/tiny_course)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ditgrade import config
+from ditgrade.core.assignment import Assignment
+from ditgrade.packaging.mutate import apply
+from ditgrade.project import NotAProject, Project
+
+REPO = Path(__file__).resolve().parent.parent
+TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_course"
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ditgrade", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=900)
+
+
+def copy_course(dest: Path) -> Path:
+    """This course without its engine (the installed one grades it): the master, the grading folder,
+    the generated files and the settings."""
+    for part in ("assignment", "student_template", "solutions", "autograder/dit"):
+        shutil.copytree(REPO / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", "independent"))
+    shutil.copy(REPO / "otter_config.json", dest)
+    return dest
+
+
+def edit_master(course: Path, old: str, new: str) -> None:
+    path = course / "assignment" / "dit_assignment.ipynb"
+    nb = json.loads(path.read_text())
+    hits = 0
+    for cell in nb["cells"]:
+        text = "".join(cell["source"])
+        if old in text:
+            cell["source"] = text.replace(old, new, 1)
+            hits += 1
+    assert hits == 1, (old, hits)
+    path.write_text(json.dumps(nb, indent=1))
+
+
+def digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(root)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_the_project_is_found_from_the_current_folder(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(REPO / "autograder" / "dit" / "hidden")
+    assert Project.find().root == REPO
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(NotAProject, match="no otter_config.json"):
+        Project.find()
+    assert Project.find(REPO).root == REPO
+
+
+def test_settings_are_validated_and_every_key_is_documented(tmp_path: Path) -> None:
+    good = json.loads((REPO / "otter_config.json").read_text())
+    assert config.validate(good)["seed"] == 42
+    for bad, needle in (({**good, "hiden_test_visibility": "visible"}, "unknown key(s) ['hiden_test_visibility']"),
+                        ({**good, "hidden_test_visibility": "soon"}, "hidden_test_visibility must be one of"),
+                        ({**good, "call_cpu_s": "20"}, "call_cpu_s must be a number"),
+                        ({**good, "wall_factor": 2}, "wall_factor must be at least 10"),
+                        ({k: v for k, v in good.items() if k != "name"}, "missing required key(s) ['name']")):
+        with pytest.raises(config.ConfigError, match=re.escape(needle)):
+            config.validate(bad)
+    readme = (REPO / "README.md").read_text()
+    for key in config.KEYS:
+        assert f"`{key}`" in readme, f"the README does not document {key}"
+    course = copy_course(tmp_path / "course")
+    (course / "otter_config.json").write_text(json.dumps({**good, "hiden_test_visibility": "visible"}))
+    proc = cli("run", "solutions/dit_assignment.ipynb", "--out", "o", cwd=course)
+    assert proc.returncode == 2 and "hiden_test_visibility" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_points_come_from_the_master_and_commands_act_on_the_folder_you_stand_in(tmp_path: Path) -> None:
+    course = copy_course(tmp_path / "course")
+    before = digest(REPO / "student_template") + digest(REPO / "autograder" / "dit" / "generated")
+    edit_master(course, "name: q1\npoints: 10", "name: q1\npoints: 15")
+    assert cli("build", cwd=course).returncode == 0
+    assert digest(REPO / "student_template") + digest(REPO / "autograder" / "dit" / "generated") == before
+    assert '"points": 15.0' in (course / "autograder" / "dit" / "generated" / "assignment.json").read_text()
+    proc = cli("run", "solutions/dit_assignment.ipynb", "--out", "o", cwd=course)
+    data = json.loads((course / "o" / "results.json").read_text())
+    assert data["extra_data"]["ditgrade"]["questions"]["q1"] == {"score": 15.0, "max_score": 15.0}, proc.stdout
+    assert data["score"] == 51.0 and "q1   15.0/15.0" in proc.stdout
+    # a changed grader is a different cache key: the batch regrades
+    assert Assignment.load(Project(course)).fingerprint != Assignment.load(Project(REPO)).fingerprint
+
+
+def test_release_refuses_stale_generated_files_and_names_the_fix(tmp_path: Path) -> None:
+    course = copy_course(tmp_path / "course")
+    edit_master(course, "    x = x.permute(0, 2, 4, 1, 3, 5)  # [B, gh, gw, C, p, p]",
+                "    x = x.permute(0, 4, 2, 1, 3, 5)  # a bug")
+    proc = cli("release", "--out", "dist", cwd=course)
+    assert proc.returncode == 1
+    assert "FAIL  up-to-date" in proc.stderr and "run `ditgrade build`" in proc.stderr, proc.stderr
+    assert not (course / "dist" / "autograder.zip").exists()
+
+
+def test_a_comment_edit_in_the_master_leaves_every_mutant_applicable(tmp_path: Path) -> None:
+    from conftest import load_bank_module
+
+    course = copy_course(tmp_path / "course")
+    edit_master(course, "    gh, gw = H // p, W // p\n", "    # the number of patches along each side\n"
+                                                           "    gh, gw = H // p, W // p  # grid\n")
+    assert cli("build", cwd=course).returncode == 0
+    reference = (course / "autograder" / "dit" / "generated" / "reference.py").read_text()
+    assert "# the number of patches along each side" in reference
+    for m in load_bank_module(Assignment.load(Project(REPO)), "mutants").MUTANTS:
+        apply(reference, m)  # raises MutantError, naming the mutant, if it no longer applies
+
+
+@pytest.mark.slow
+def test_a_second_assignment_gains_a_question_through_its_own_folder_only(tmp_path: Path) -> None:
+    """Add q3 to the tiny course touching only its master notebook and its grading folder; build,
+    release and grade it with the same engine."""
+    course = tmp_path / "tiny"
+    shutil.copytree(TINY, course)
+    nb = json.loads((course / "assignment" / "tiny.ipynb").read_text())
+    q3 = [{"cell_type": "raw", "metadata": {}, "source": "# BEGIN QUESTION\nname: q3\npoints: 4"},
+          {"cell_type": "raw", "metadata": {}, "source": "# BEGIN SOLUTION"},
+          {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source":
+           'def triple(x):\n    # BEGIN SOLUTION NO PROMPT\n    return 3 * x\n    # END SOLUTION\n'
+           '    """ # BEGIN PROMPT\n    raise NotImplementedError("TODO(q3): implement triple")\n    """  # END PROMPT'},
+          {"cell_type": "raw", "metadata": {}, "source": "# END SOLUTION"},
+          {"cell_type": "raw", "metadata": {}, "source": "# END QUESTION"}]
+    nb["cells"][-1:-1] = q3
+    (course / "assignment" / "tiny.ipynb").write_text(json.dumps(nb))
+    probes = course / "autograder" / "tinyq" / "probes.py"
+    probes.write_text(probes.read_text() + '\n\n@PROBES.register("triple({x})")\ndef triple(ns, x):\n'
+                                           '    return get_student(ns, "triple")(x)\n')
+    (course / "autograder" / "tinyq" / "hidden" / "q3.py").write_text(
+        "from ditgrade.core.compare import assert_count\nfrom ditgrade.core.suite import hidden_test\n\n\n"
+        "@hidden_test('q3 triple triples')\ndef test_triple(runner):\n"
+        "    for x in (0, 2, -5):\n        assert_count(runner.call('triple', x=x), 3 * x, 'triple', f'x={x}')\n")
+    style = course / "autograder" / "tinyq" / "bank" / "styles" / "alt.py"
+    style.write_text(style.read_text() + "\n\ndef triple(x):\n    return x + x + x\n")
+    mutants = course / "autograder" / "tinyq" / "bank" / "mutants.py"
+    mutants.write_text(mutants.read_text() + "\nMUTANTS += (Mutant('triple_doubles', 'q3', '2x', 'triple', "
+                                             "'return 3 * x', 'return 2 * x'),)\n")
+    assert cli("build", cwd=course).returncode == 0
+    proc = cli("release", "--out", "dist", "-j", "2", cwd=course)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "PASS  mutants      3/3 mutants" in proc.stderr and "the solutions notebook scores 9/9" in proc.stderr, proc.stderr
+    subs = course / "subs"
+    subs.mkdir()
+    (subs / "right.py").write_text("def double(x):\n    return 2 * x\n\ndef norm2(v):\n    return sum(a * a for a in v)"
+                                   " ** 0.5\n\ndef triple(x):\n    return 3 * x\n")
+    (subs / "wrong.py").write_text("def double(x):\n    return 2 * x\n\ndef triple(x):\n    return 2 * x\n")
+    proc = cli("grade", "subs", "--out", "out", "-j", "1", cwd=course)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(course / "out" / "grades.csv", newline="") as f:
+        rows = {r["submission"]: r for r in csv.DictReader(f)}
+    assert (rows["right"]["q1"], rows["right"]["q2"], rows["right"]["q3"], rows["right"]["max"]) == ("2", "3", "4", "9")
+    assert (rows["wrong"]["q1"], rows["wrong"]["q2"], rows["wrong"]["q3"]) == ("2", "0", "0")
