@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -296,3 +298,44 @@ def test_a_statement_that_hangs_or_exits_while_loading_costs_only_itself(env, tm
     assert list(report["stopped_at_load"]) == ["cell 2, line 1"]
     assert any("not_a_real_module" in e for e in report["load_errors"])
     assert any("SystemExit" in e for e in report["load_errors"])
+
+
+@pytest.mark.parametrize("step, forks", [
+    ("pass", True),
+    ("from ditgrade.core.extract import extract; extract(REPO / 'examples/submissions/bob_correct_unfold.py')", False),
+    ("a.reference_path", False),
+    ("a.fingerprint", False),
+    ("a.tests()", False),
+])
+def test_the_fork_server_is_forked_only_from_a_grader_that_holds_no_secret(step: str, forks: bool) -> None:
+    """A forked fork server shares the grader's pages, freed ones too: after the grader has read a
+    submission, the reference or the hidden tests, a fresh interpreter is started instead."""
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from ditgrade.core.assignment import Assignment
+        from ditgrade.project import Project
+        from ditgrade.sandbox import server
+        REPO = Path({str(REPO)!r})
+        a = Assignment.load(Project(REPO))
+        {step}
+        print("FORKED" if server.may_fork(a.package) else "EXECED")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == ("FORKED" if forks else "EXECED")
+
+
+def test_fork_server_forks_when_it_may(monkeypatch) -> None:
+    class Seen:
+        pass
+
+    made = []
+    monkeypatch.setattr(server, "ForkServer", lambda **kw: made.append(kw) or Seen())
+    monkeypatch.setattr(server, "_SERVERS", {})
+    a = type("A", (), {"folder": REPO / "autograder" / "dit", "preload": [], "package": "dit"})()
+    monkeypatch.setattr(server, "may_fork", lambda package: True)
+    server.fork_server(a)
+    monkeypatch.setattr(server, "_SERVERS", {})
+    monkeypatch.setattr(server, "may_fork", lambda package: False)
+    server.fork_server(a)
+    assert [kw["fork"] for kw in made] == [True, False]

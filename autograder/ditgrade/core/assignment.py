@@ -29,7 +29,7 @@ from typing import Any
 
 from ..project import Project
 from ..worker.probe import Probes
-from . import public
+from . import public, taint
 from .compare import use_seed
 from .suite import HiddenTest, collect, order
 
@@ -100,6 +100,7 @@ class Assignment:
 
     @property
     def reference_path(self) -> Path:
+        taint.mark("the reference")  # whoever asks for it reads it
         return self.generated_dir / "reference.py"
 
     @property
@@ -170,6 +171,7 @@ class Assignment:
     def fingerprint(self) -> str:
         """A digest of everything that decides a grade besides the submission: the engine's code,
         this grading folder (hidden tests, probes, generated data, reference) and the settings."""
+        taint.mark("the grading folder's files")
         h = hashlib.sha256()
         for root in (self.project.engine_folder, self.folder):
             for p in sorted(root.rglob("*")):

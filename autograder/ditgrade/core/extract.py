@@ -30,8 +30,9 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import taint
+
 MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
-SEEN = [False]  # this process has read a submission (it may no longer fork a fork server: sandbox.server)
 SKIPPED_IMPORTS = frozenset({"otter", "IPython", "google"})  # notebook plumbing the grader has no use for
 _PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")  # cell magics whose body is still Python
 
@@ -244,7 +245,7 @@ def _from_zip(data: bytes, out: Extracted, notebook_name: str) -> tuple[str, byt
 def extract(path: str | Path, *, drivers: Drivers = Drivers(), notebook_name: str = "") -> Extracted:
     """The statements to run for the submission at ``path`` (never raises for bad content)."""
     path = Path(path)
-    SEEN[0] = True
+    taint.mark("a submission")
     out = Extracted()
     if not path.is_file():
         out.notes.append("no notebook (.ipynb), Python file or export zip was found in the submission")
@@ -283,7 +284,7 @@ def predictions(path: str | Path, limit: int = 4000) -> dict[str, str]:
     """The written answers of a notebook's prediction cells (markdown tagged ``prediction`` or starting
     with "**Your predictions (label):**"), for staff to read; an untouched cell is left out."""
     path = Path(path)
-    SEEN[0] = True
+    taint.mark("a submission")
     try:
         data = path.read_bytes() if path.is_file() and path.stat().st_size <= MAX_SUBMISSION_BYTES else b""
         if path.suffix == ".zip":

@@ -203,11 +203,11 @@ _SERVERS: dict[str, ForkServer] = {}
 
 def may_fork(package: str) -> bool:
     """Whether a fork of this process would carry nothing a worker must not have: no hidden test or
-    test framework imported, no submission read (``ditgrade.core.extract`` marks that)."""
-    from ..core import extract
+    test framework imported, no submission or secret file read (``ditgrade.core.taint``)."""
+    from ..core import taint
 
     secrets = (f"{package}.hidden", "pytest", "_pytest")
-    return not extract.SEEN[0] and not any(m == s or m.startswith(s + ".") for m in sys.modules for s in secrets)
+    return taint.clean() and not any(m == s or m.startswith(s + ".") for m in sys.modules for s in secrets)
 
 
 def fork_server(assignment) -> ForkServer:  # a ditgrade.core.assignment.Assignment
