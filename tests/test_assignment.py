@@ -79,7 +79,7 @@ def test_the_first_code_cell_sets_up_a_fresh_runtime(monkeypatch, capsys) -> Non
             return _installed[name]
 
         monkeypatch.setattr(importlib.metadata, "version", version)
-        monkeypatch.setattr(subprocess, "check_call", lambda cmd, **_: calls.append(cmd))
+        monkeypatch.setattr(subprocess, "check_call", lambda cmd, _calls=calls, **_: _calls.append(cmd))
         exec(compile(setup, "<first cell>", "exec"), {})
         assert (calls[0][-len(expected):] if calls else []) == expected
         assert ("Installing" in capsys.readouterr().out) == bool(expected)

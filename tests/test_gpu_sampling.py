@@ -1,4 +1,4 @@
-"""q5's GPU sampling job (ditgrade.sampling + ditgrade.hidden.q5_gpu), on two pipelines.
+"""q5's GPU sampling job (dit.sampling + dit.hidden.q5_gpu), on two pipelines.
 
 The same hidden tests run on
 
@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 import torch
 
-from ditgrade import sampling
-from ditgrade.hidden import q5_gpu
-from ditgrade.paths import REFERENCE_MODULE
-from ditgrade.student import InProcessRunner, namespace_from_source
-from ditgrade.suite import HiddenTest, run_test
+from dit import sampling
+from dit.hidden import q5_gpu
+from dit.pipelines import tiny_dit_pipeline
+from dit.probes import PROBES
+from ditgrade.core.runner import InProcessRunner, namespace_from_source
+from ditgrade.core.suite import HiddenTest, run_test
 
 GPU = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason=sampling.NO_CUDA_REASON)]
 JOBS = ["cpu-tiny", pytest.param("gpu-xl2", marks=GPU)]
@@ -31,16 +32,9 @@ JOBS = ["cpu-tiny", pytest.param("gpu-xl2", marks=GPU)]
 
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory):
-    from ditgrade.pipelines import tiny_dit_pipeline
-
     path = tmp_path_factory.mktemp("tiny-dit")
     tiny_dit_pipeline(0).save_pretrained(path)
     return path
-
-
-@pytest.fixture(scope="session")
-def reference_source() -> str:
-    return REFERENCE_MODULE.read_text()
 
 
 @pytest.fixture(params=JOBS)
@@ -61,8 +55,8 @@ def job_env(request, monkeypatch, tiny_dir) -> str:
 
 def run_gpu_tests(source: str) -> tuple[dict, str]:
     """Every q5 GPU hidden test against ``source`` in process: ({name: TestResult}, the job's note)."""
-    runner = InProcessRunner(namespace_from_source(source))
-    results = {name: run_test(HiddenTest(name, points, fn, requires_gpu=True), runner)
+    runner = InProcessRunner(namespace_from_source(source), PROBES)
+    results = {name: run_test(HiddenTest(name, points, fn, requires_gpu=True), runner, max_score=points)
                for name, points, fn in q5_gpu.TESTS}
     return results, q5_gpu.job(runner).note()
 
@@ -70,9 +64,7 @@ def run_gpu_tests(source: str) -> tuple[dict, str]:
 def test_module_registers_gpu_tests():
     assert [points for _, points, _ in q5_gpu.TESTS] == [1, 1, 1, 2, 0]
     assert all(name.startswith("q5 gpu: ") for name, _, _ in q5_gpu.TESTS)
-    from ditgrade.probes import PROBES
-
-    assert "gpu_generate" in PROBES
+    assert "gpu_generate" in PROBES.table
 
 
 def test_reference_passes_every_gpu_check(job_env, reference_source, record_property):
@@ -96,8 +88,6 @@ def test_buggy_generate_fails_the_right_checks(job_env, reference_source, mutant
 
 def test_tiny_pipeline_round_trips_through_from_pretrained(tiny_dir):
     from diffusers import DDIMScheduler
-
-    from ditgrade.pipelines import tiny_dit_pipeline
 
     loaded = sampling.load_pipeline(str(tiny_dir), "float32", "cpu")
     assert (loaded.model, loaded.weights, loaded.image_size) == ("tiny", "random", 16)

@@ -176,9 +176,9 @@ def test_probes_get_plain_data_and_every_run_sees_the_same_cases(grade, referenc
         calls: list[str] = []
 
         class Recording(InProcessRunner):
-            def call(self, probe, /, **kwargs):
+            def call(self, probe, /, _calls=calls, **kwargs):
                 assert _plain(kwargs), (probe, {k: type(v).__name__ for k, v in kwargs.items()})
-                calls.append(f"{probe}:{hashlib.sha256(codec.encode(kwargs)).hexdigest()[:16]}")
+                _calls.append(f"{probe}:{hashlib.sha256(codec.encode(kwargs)).hexdigest()[:16]}")
                 return super().call(probe, **kwargs)
 
         results, _ = grade(reference_source, runner_cls=lambda ns: Recording(ns, assignment.probes))

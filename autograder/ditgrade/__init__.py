@@ -10,7 +10,7 @@
 
 import sys
 
-if sys.version_info < (3, 11):  # the dependencies need 3.11: say so instead of failing on an import
+if sys.version_info < (3, 11):  # noqa: UP036 - the dependencies need 3.11: say so instead of failing on an import
     raise SystemExit(f"ditgrade needs Python 3.11 or newer; this is {sys.version.split()[0]}")
 
 __version__ = "0.2.0"

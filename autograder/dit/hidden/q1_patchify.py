@@ -12,7 +12,15 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from ditgrade.core.compare import assert_close, assert_count, assert_equal, dtype_of, fmt_shape, run_cases, tensor_of
+from ditgrade.core.compare import (
+    assert_close,
+    assert_count,
+    assert_equal,
+    dtype_of,
+    fmt_shape,
+    run_cases,
+    tensor_of,
+)
 from ditgrade.core.suite import Fail, hidden_test
 from ditgrade.core.values import Raised, TensorValue, type_name
 

@@ -14,7 +14,14 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from ditgrade.core.compare import assert_close, assert_close_overall, fmt_shape, items_of, run_cases, tensor_of
+from ditgrade.core.compare import (
+    assert_close,
+    assert_close_overall,
+    fmt_shape,
+    items_of,
+    run_cases,
+    tensor_of,
+)
 from ditgrade.core.suite import Fail, hidden_test
 from ditgrade.core.values import Opaque, TensorValue, type_name
 

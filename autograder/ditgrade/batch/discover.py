@@ -22,8 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..packaging.gradescope import pick_submission
-from .export import METADATA_FILE, ExportError, Person, SubmissionInfo, export_root, extract_zip, is_export_zip, \
-    read_metadata
+from .export import (
+    METADATA_FILE,
+    ExportError,
+    Person,
+    SubmissionInfo,
+    export_root,
+    extract_zip,
+    is_export_zip,
+    read_metadata,
+)
 
 GRADEABLE = (".ipynb", ".py", ".zip")
 

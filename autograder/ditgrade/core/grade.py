@@ -16,8 +16,8 @@ from ..sandbox import Limits, SandboxRunner, fork_server
 from .assignment import Assignment
 from .extract import Drivers, Extracted, extract, predictions
 from .results import build_results
-from .text import clean_tree
 from .suite import TestResult, run_tests
+from .text import clean_tree
 
 _NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
 

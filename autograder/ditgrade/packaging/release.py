@@ -46,7 +46,7 @@ def gate_up_to_date(assignment: Assignment) -> Gate:
     with tempfile.TemporaryDirectory(prefix="ditgrade-fresh-") as tmp:
         fresh = build(project, out_root=Path(tmp))
         stale = []
-        for key, path in fresh.items():
+        for path in fresh.values():
             committed = project.root / path.relative_to(tmp)
             if not committed.is_dir() or _differences(committed, path):
                 stale.append(str(committed.relative_to(project.root)))
