@@ -76,14 +76,14 @@ def make_submissions(folder: Path, n: int) -> list[Path]:
 
 
 def run_ditgrade(subs_dir: Path, out: Path, jobs: int) -> tuple[float, list[float], list[dict]]:
-    cmd = [sys.executable, "-m", "ditgrade.cli", "grade", str(subs_dir), "--out", str(out), "-j", str(jobs),
+    cmd = [sys.executable, "-m", "ditgrade", "grade", str(subs_dir), "--out", str(out), "-j", str(jobs),
            "--regrade"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"ditgrade grade failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    per = [json.loads(p.read_text())["extra_data"]["ditgrade"]["seconds"] for p in (out / "results").glob("*.json")]
+    per = [json.loads(p.read_text())["execution_time"] for p in (out / "results").glob("*.json")]
     with open(out / "grades.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     return wall, per, rows

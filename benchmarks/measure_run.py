@@ -52,7 +52,7 @@ def _mem_kb(pid: int) -> tuple[int, int]:
 def measure(submission: Path) -> tuple[float, float, float, str]:
     with tempfile.TemporaryDirectory() as out:
         start = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "ditgrade.cli", "run", str(submission), "--out", out],
+        proc = subprocess.Popen([sys.executable, "-m", "ditgrade", "run", str(submission), "--out", out],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         peak = [0, 0]
 
@@ -82,7 +82,7 @@ def main() -> None:
     subs = args.submissions
     if not subs:
         ref = Path(tempfile.mkdtemp()) / "reference_submission.py"
-        ref.write_text((REPO / "autograder/ditgrade/reference.py").read_text())
+        ref.write_text((REPO / "autograder/dit/generated/reference.py").read_text())
         subs = [ref, REPO / "examples/submissions/mallory_hostile.py"]
     print(f"{'submission':<32}{'wall s (median)':>16}{'peak PSS MiB':>14}{'peak RSS-sum MiB':>18}  score")
     for sub in subs:

@@ -25,21 +25,11 @@ from typing import Any
 from ..core.assignment import Assignment
 from ..core.results import error_results
 from .discover import Submission, discover
+from .graded import Graded
 from .pool import run_local
 
 DEFAULT_GRADE_FN = "ditgrade.core.grade.grade_submission"
 WORKER_MARGIN_S = 120.0  # a worker's own set-up on a busy machine, on top of the sandbox's budgets
-
-
-@dataclass
-class Graded:
-    """One row of the batch: a submission and its (possibly cached) results."""
-
-    sub: Submission
-    results: dict
-    status: str  # "graded" or "error: ..."
-    seconds: float
-    cached: bool = False
 
 
 @dataclass

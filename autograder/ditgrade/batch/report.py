@@ -22,7 +22,7 @@ from .tables import _num, max_total, question_table, total_of, write_tables
 
 if TYPE_CHECKING:
     from ..core.assignment import Assignment
-    from .grade import Graded
+    from .graded import Graded
 
 _MAX_TEST_OUTPUT = 4000  # characters of one test's output in a feedback file
 

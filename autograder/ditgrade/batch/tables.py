@@ -23,7 +23,7 @@ from ..core.suite import question_of
 from ..core.text import csv_cell
 
 if TYPE_CHECKING:
-    from .grade import Graded
+    from .graded import Graded
 
 
 def _num(x: object) -> float:
