@@ -104,6 +104,10 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no submissions found" in proc.stderr and not (tmp_path / "g").exists()
     proc = run_cli("build", cwd=tmp_path)
     assert proc.returncode == 2 and "not inside a ditgrade project" in proc.stderr
+    for option, value, why in (("--max-jobs", "0", "0 is less than 1"), ("--per-job", "-3", "-3 is less than 1"),
+                               ("-j", "two", "'two' is not a whole number"), ("--time-limit", "0", "less than 1")):
+        proc = run_cli("grade", "examples/submissions", "--out", str(tmp_path / "g"), option, value)
+        assert proc.returncode == 2 and why in proc.stderr.splitlines()[-1] and not (tmp_path / "g").exists()
 
 
 def test_version_help_and_description() -> None:

@@ -26,10 +26,9 @@ from ..core.assignment import Assignment
 from ..core.results import error_results
 from .discover import Submission, discover
 from .graded import Graded
-from .pool import run_local
+from .pool import run_local, worker_timeout
 
 DEFAULT_GRADE_FN = "ditgrade.core.grade.grade_submission"
-WORKER_MARGIN_S = 120.0  # a worker's own set-up on a busy machine, on top of the sandbox's budgets
 
 
 @dataclass
@@ -45,17 +44,6 @@ class BatchResult:
     def failed(self) -> list[Graded]:
         """Rows the grader could not grade for its own reasons (not a student's doing)."""
         return [g for g in self.rows if g.status != "graded"]
-
-
-def worker_timeout(assignment: Assignment, gpu: bool) -> float:
-    """How long one submission may keep a worker before the worker itself is presumed stuck: every
-    budget of the sandbox at its wall-clock backstop, plus a margin. From the same settings the
-    sandbox reads (``$DITGRADE_CONFIG`` included)."""
-    from ..core.grade import limits_for
-
-    limits = limits_for(assignment, gpu=gpu)
-    cpu = limits.load_cpu_s + len(assignment.questions) * limits.question_cpu_s
-    return cpu * limits.wall_factor + WORKER_MARGIN_S
 
 
 def _load_cached(path: Path, key: str) -> dict | None:

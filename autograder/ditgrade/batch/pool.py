@@ -18,12 +18,27 @@ import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .discover import Submission
 
+if TYPE_CHECKING:
+    from ..core.assignment import Assignment
+
 GradeFn = Callable[..., dict]
+WORKER_MARGIN_S = 120.0  # a worker's own set-up on a busy machine, on top of the sandbox's budgets
 OnDone = Callable[[Submission, str, Any, float], None]  # (submission, "ok" | "error" | "unstarted", payload, seconds)
+
+
+def worker_timeout(assignment: Assignment, gpu: bool) -> float:
+    """How long one submission may keep a worker before the worker itself is presumed stuck: every
+    budget of the sandbox at its wall-clock backstop, plus a margin. From the same settings the
+    sandbox reads (``$DITGRADE_CONFIG`` included)."""
+    from ..core.grade import limits_for
+
+    limits = limits_for(assignment, gpu=gpu)
+    cpu = limits.load_cpu_s + len(assignment.questions) * limits.question_cpu_s
+    return cpu * limits.wall_factor + WORKER_MARGIN_S
 
 
 def _resolve(grade_fn: str) -> GradeFn:

@@ -2,12 +2,13 @@
 
     run_slurm(todo, ...)     submit, watch, collect, retry once; ``on_done`` as each submission finishes
 
-The submissions are cut into chunks of ``per_job``; one ``sbatch --array`` runs one task per chunk,
-at most ``max_jobs`` at once. A task (``grade_chunk``, pickled by name, so it runs from the installed
-package with the submitter's ``sys.executable``) grades its chunk with the local executor's warm
-worker (``pool.run_local``: set up once, one submission after another, a hung or dead worker costs
-only its row) and writes each outcome atomically to ``OUT/.slurm/<run>/results/<id>.json``, skipping
-ids already there. The submitting process reads those files as they appear and calls ``on_done``
+The submissions are cut into chunks of at most ``per_job`` (smaller where that leaves fewer than
+``max_jobs`` chunks); one ``sbatch --array`` runs one task per chunk, at most ``max_jobs`` at once.
+A task (``grade_chunk``, pickled by name, so it runs from the installed package with the
+submitter's ``sys.executable``) grades its chunk with the local executor's warm worker
+(``pool.run_local``: set up once, one submission after another, a hung or dead worker costs only
+its row) and writes each outcome atomically to ``OUT/.slurm/<run>/results/<id>.json``, skipping ids
+already there. The submitting process reads those files as they appear and calls ``on_done``
 exactly once per submission.
 
 States come from ``squeue -r -t all`` (no sacct: it needs slurmdbd, and submitit's own watcher never
@@ -48,11 +49,11 @@ from .pool import OnDone
 # squeue's %T: a task in one of these has ended. Anything else (PENDING, RUNNING, COMPLETING, REQUEUED,
 # SUSPENDED, ...) is waited on: Slurm's own requeue after pre-emption or node failure reruns the task,
 # which skips what it already wrote. COMPLETING lasts until every process of the task is gone.
-TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
-                      "DEADLINE", "PREEMPTED", "REVOKED", "SPECIAL_EXIT"})
+TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
+                      "BOOT_FAIL", "DEADLINE", "PREEMPTED", "REVOKED", "SPECIAL_EXIT"})
 RUNNING = frozenset({"RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING", "STAGE_OUT", "RESIZING"})
-SETTLE_POLLS = 2  # a terminal state counts once squeue has said it twice in a row (PREEMPTED may turn PENDING)
-VANISHED_POLLS = 3  # a task missing from squeue this many polls in a row has ended (older than MinJobAge)
+SETTLE_POLLS = 2  # a terminal state counts once squeue said it twice in a row (PREEMPTED may turn PENDING)
+VANISHED_POLLS = 3  # a task missing from squeue this many polls in a row has ended (past MinJobAge)
 VANISHED_GRACE_S = 30.0  # ... and is not just too new for squeue to list
 SQUEUE_GIVE_UP_S = 900.0  # squeue failing this long: the controller is gone, every running task is lost
 
@@ -89,7 +90,7 @@ def grade_chunk(items: list[tuple[str, str]], results_dir: str, grade_fn: str, g
     out = Path(results_dir)
     out.mkdir(parents=True, exist_ok=True)
     task = _task_name()
-    todo = [Submission(sid, Path(path), Path(path)) for sid, path in items if not (out / f"{sid}.json").exists()]
+    todo = [Submission(sid, Path(p), Path(p)) for sid, p in items if not (out / f"{sid}.json").exists()]
     summary: dict[str, Any] = {"task": task, "graded": 0, "skipped": len(items) - len(todo), "unstarted": {},
                                "stopped": None}
     state = {"signal": 0, "writing": False}
@@ -225,7 +226,7 @@ def _squeue(array_ids: list[str]) -> dict[str, str] | None:
 class _Run:
     def __init__(self, todo: list[Submission], *, grade_fn: str, gpu: bool, on_done: OnDone, out: Path,
                  assignment: Any, options: dict[str, Any], log: Callable[[str], None]):
-        from .grade import worker_timeout
+        from .pool import worker_timeout
 
         self.subs = {s.id: s for s in todo}
         self.order = [s.id for s in todo]
@@ -238,8 +239,7 @@ class _Run:
         self.results.mkdir(parents=True, exist_ok=True)
         self.reported: set[str] = set()
         self.tasks: list[_Task] = []
-        self.arrays: list[str] = []
-        self.lost_any = False  # a lost task keeps the run's folder (its logs), even when the retry graded its rows
+        self.lost_any = False  # a lost task keeps the run's folder (its logs), even when its rows got graded
         self.start = time.monotonic()
         self.squeue_ok = time.monotonic()
         self.last_line = ""
@@ -252,12 +252,13 @@ class _Run:
         if self._executor is None:
             import submitit
 
-            ex = submitit.SlurmExecutor(folder=self.dir / "submitit", python=sys.executable)
+            ex = submitit.SlurmExecutor(folder=self.dir / "submitit")  # tasks run this sys.executable
             o = self.opts
             # USR2 comes signal_delay_s (+ up to a minute: Slurm's resolution) before the time limit. It
             # kills the task's grading worker (its default action) and stops the task, so keep it short.
             params: dict[str, Any] = {"job_name": "ditgrade", "time": o["time_limit"], "signal_delay_s": 30,
-                                      "cpus_per_task": o["cpus_per_job"], "array_parallelism": o["max_jobs"]}
+                                      "cpus_per_task": o["cpus_per_job"],
+                                      "array_parallelism": o["max_jobs"]}
             if o["partition"]:
                 params["partition"] = o["partition"]
             if o["gpus_per_job"] > 0:  # a partition without gpu gres refuses even gpus_per_node=0
@@ -275,21 +276,21 @@ class _Run:
         items = [[(sid, os.path.abspath(self.subs[sid].path)) for sid in g] for g in groups]
         n = len(items)
         try:
-            jobs = self.executor().map_array(grade_chunk, items, [str(self.results)] * n, [self.grade_fn] * n,
-                                             [self.gpu] * n, [self.project] * n, [self.timeout] * n)
+            jobs = self.executor().map_array(grade_chunk, items, [str(self.results)] * n,
+                                             [self.grade_fn] * n, [self.gpu] * n, [self.project] * n,
+                                             [self.timeout] * n)
         except Exception as e:  # noqa: BLE001 - sbatch's refusal (bad partition, gres, limits), no srun, ...
             why = _error_line(str(e))
             self.log(f"slurm: sbatch failed: {why}")
-            for g in groups:
-                for sid in g:
-                    self._report(sid, "unstarted", {"message": f"the Slurm job could not be submitted: {why}"}, 0.0)
+            for sid in (sid for g in groups for sid in g):
+                self._report(sid, "unstarted", {"message": f"the Slurm job could not be submitted: {why}"},
+                             0.0)
             return False
         now = time.monotonic()
         for job, g in zip(jobs, groups, strict=True):
             self.tasks.append(_Task(job, str(job.job_id), list(g), attempt, now,
                                     first={sid: (first or {}).get(sid, "") for sid in g}))
         array = str(jobs[0].job_id).split("_")[0]
-        self.arrays.append(array)
         sizes = sorted({len(g) for g in groups})
         per = "-".join(map(str, (sizes[0], sizes[-1]) if len(sizes) > 1 else sizes))
         self.log(f"slurm: submitted array {array}: {n} job(s) of {per} submission(s), at most "
@@ -306,7 +307,14 @@ class _Run:
         self.on_done(self.subs[sid], kind, payload, seconds)
 
     def collect(self) -> None:
-        """Report every result file that is new (written atomically by a task)."""
+        """Report every result file that is new (written atomically by a task); a task whose rows are
+        all in is no longer watched (it is exiting)."""
+        self._collect()
+        for t in self.tasks:
+            if not t.ended and all(sid in self.reported for sid in t.ids):
+                t.ended = True
+
+    def _collect(self) -> None:
         try:
             names = os.listdir(self.results)
         except OSError:
@@ -325,7 +333,8 @@ class _Run:
             self._report(sid, kind, payload, float(rec.get("seconds") or 0.0))
 
     def poll(self) -> list[_Task]:
-        """Ask squeue once for every array still watched; the tasks found lost this time."""
+        """Ask squeue once for every array still watched; the tasks found lost this time (those that
+        ended, or vanished, without writing all their rows)."""
         watched = [t for t in self.tasks if not t.ended]
         arrays = sorted({t.job_id.split("_")[0] for t in watched})
         states = _squeue(arrays) if arrays else {}
@@ -334,17 +343,15 @@ class _Run:
         lost = []
         if states is None:
             if now - self.squeue_ok > SQUEUE_GIVE_UP_S:
-                self.log(f"slurm: squeue has failed for {SQUEUE_GIVE_UP_S / 60:.0f} min; giving up on the jobs")
+                self.log(f"slurm: squeue failed for {SQUEUE_GIVE_UP_S / 60:.0f} min; giving up on the jobs")
                 for t in watched:
-                    t.state = "UNKNOWN (squeue failing)"
-                    lost.append(t)
+                    if not t.ended:
+                        t.state = "UNKNOWN (squeue failing)"
+                        lost.append(t)
         else:
             self.squeue_ok = now
         for t in watched:
-            if all(sid in self.reported for sid in t.ids):
-                t.ended = True
-                continue
-            if states is None:
+            if t.ended or states is None:
                 continue
             st = states.get(t.job_id)
             if st is None:
@@ -395,29 +402,31 @@ class _Run:
             missing = [sid for sid in t.ids if sid not in self.reported]
             why = self.why(t)
             if t.attempt == 0:
-                self.log(f"slurm: job {t.job_id} ended {why}, {len(missing)} of its {len(t.ids)} submission(s) "
-                         "not graded; retrying them")
+                self.log(f"slurm: job {t.job_id} ended {why}, {len(missing)} of its {len(t.ids)} "
+                         "submission(s) not graded; retrying them")
                 retry += missing
                 first.update({sid: f"job {t.job_id} ended {why}" for sid in missing})
                 continue
             self.log(f"slurm: job {t.job_id} (a retry) ended {why}; {', '.join(missing)} not graded")
             for sid in missing:
-                message = (f"not graded: the Slurm job grading it failed twice ({t.first.get(sid) or 'first job lost'}; "
-                           f"then job {t.job_id} ended {why})")
+                message = (f"not graded: the Slurm job grading it failed twice "
+                           f"({t.first.get(sid) or 'first job lost'}; then job {t.job_id} ended {why})")
                 self._report(sid, "error", {"message": message}, 0.0)
         if retry:
             self.submit([[sid] for sid in retry], 1, first)
 
     def progress(self) -> None:
-        """A line when the jobs' counts change (and every few minutes): per submission, grade.py prints its own."""
+        """A line when the jobs' counts change (and every few minutes); grade.py prints one per submission."""
         count = {"pending": 0, "running": 0, "done": 0}
         for t in self.tasks:
-            count["done" if t.ended or t.state in TERMINAL else "running" if t.state in RUNNING else "pending"] += 1
+            ended = t.ended or t.state in TERMINAL
+            count["done" if ended else "running" if t.state in RUNNING else "pending"] += 1
         line = f"slurm: jobs {count['pending']} pending, {count['running']} running, {count['done']} done"
         now = time.monotonic()
         if line != self.last_line or now - self.last_log > 300:
             self.last_line, self.last_log = line, now
-            self.log(f"{line} | {len(self.reported)}/{len(self.subs)} submissions in | {_clock(now - self.start)}")
+            self.log(f"{line} | {len(self.reported)}/{len(self.subs)} submissions in | "
+                     f"{_clock(now - self.start)}")
 
     def cancel(self) -> None:
         arrays = sorted({t.job_id.split("_")[0] for t in self.tasks if not t.ended})
@@ -434,7 +443,10 @@ class _Run:
     def run(self) -> None:
         tick = min(1.0, self.opts["poll_s"])
         try:
-            if self.submit(_chunks(self.order, self.opts["per_job"]), 0):
+            # per_job at most, fewer where that gives max_jobs tasks something to do: 20 submissions and
+            # 8 jobs at once make 7 tasks of 2-3, not one of 20
+            per_job = min(self.opts["per_job"], -(-len(self.order) // self.opts["max_jobs"]))
+            if self.submit(_chunks(self.order, per_job), 0):
                 last_poll = time.monotonic()
                 while any(not t.ended for t in self.tasks):
                     time.sleep(tick)
@@ -448,7 +460,7 @@ class _Run:
                     self.progress()
                 self.collect()
                 self.progress()
-            for sid in self.order:  # cannot happen (every task ends reported or retried); never leave a row out
+            for sid in self.order:  # cannot happen (a task ends all in, or lost and retried): no row left out
                 self._report(sid, "error", {"message": "not graded: lost track of its Slurm job"}, 0.0)
         except BaseException:
             self.cancel()
@@ -474,7 +486,7 @@ def _clock(seconds: float) -> str:
 
 def run_slurm(todo: list[Submission], *, grade_fn: str, gpu: bool, on_done: OnDone, out: Path,
               assignment: Any, options: dict[str, Any], log: Callable[[str], None]) -> None:
-    """Grade ``todo`` in Slurm job arrays, calling ``on_done`` once per submission (see the module docstring)."""
+    """Grade ``todo`` in Slurm job arrays, calling ``on_done`` once per submission (module docstring)."""
     if todo:
-        _Run(todo, grade_fn=grade_fn, gpu=gpu, on_done=on_done, out=out, assignment=assignment, options=options,
-             log=log).run()
+        _Run(todo, grade_fn=grade_fn, gpu=gpu, on_done=on_done, out=out, assignment=assignment,
+             options=options, log=log).run()

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from . import UsageError
@@ -24,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="a folder of submissions, .ipynb/.py/.zip files, or Gradescope's Export Submissions zip")
     p.add_argument("--out", type=Path, required=True, help="output folder (its results/ are reused on a rerun)")
-    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+    p.add_argument("-j", "--jobs", type=positive, default=os.cpu_count() or 1,
                    help="warm grading processes on this machine (default: the number of CPUs)")
     p.add_argument("--regrade", action="store_true", help="grade everything again, even what is cached")
     p.add_argument("--gpu", action="store_true", help="also run the tests that need a CUDA GPU")
@@ -35,11 +36,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--executor", choices=("local", "slurm"), default="local",
                    help="grade here (default) or in Slurm job arrays")
     s.add_argument("--partition", default=None, help="Slurm partition")
-    s.add_argument("--gpus-per-job", type=int, default=None, help="GPUs per Slurm job (default: 1 with --gpu, else 0)")
-    s.add_argument("--time-limit", type=int, default=60, help="minutes per Slurm job (default: 60)")
-    s.add_argument("--max-jobs", type=int, default=8, help="Slurm jobs running at once (default: 8)")
-    s.add_argument("--per-job", type=int, default=25, help="submissions per Slurm job (default: 25)")
+    s.add_argument("--gpus-per-job", type=non_negative, default=None, help="GPUs per Slurm job (default: 1 with --gpu, else 0)")
+    s.add_argument("--time-limit", type=positive, default=60, help="minutes per Slurm job (default: 60)")
+    s.add_argument("--max-jobs", type=positive, default=8, help="Slurm jobs running at once (default: 8)")
+    s.add_argument("--per-job", type=positive, default=25,
+                   help="at most this many submissions per Slurm job (default: 25; fewer so that --max-jobs jobs have work)")
     p.set_defaults(func=run)
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is less than {low}")
+        return value
+
+    return parse
+
+
+positive, non_negative = _at_least(1), _at_least(0)
 
 
 def run(args: argparse.Namespace) -> int:
