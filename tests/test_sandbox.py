@@ -7,6 +7,7 @@ SandboxRunner; the fork server is the one a grade would use."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -29,6 +30,18 @@ REPO = Path(__file__).resolve().parent.parent
 ROOT = os.geteuid() == 0
 Z = np.arange(2 * 4 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 4)
 needs_root = pytest.mark.skipif(not ROOT, reason="the mount, PID and IPC namespaces and the uid drop need root")
+
+
+def _cgroups_here() -> bool:
+    from ditgrade.sandbox.cgroup import Cgroups
+
+    found, _ = Cgroups.detect()
+    if found is not None:
+        found.remove()
+    return found is not None
+
+
+CGROUPS = _cgroups_here()
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +113,10 @@ def test_every_protection_takes_effect_and_is_reported(env) -> None:
                 "private_tmp", "uid_drop", "no_new_privs", "seccomp_channel", "audit_hook"):
         assert prot[key] is True, (key, prot)
     assert {"RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_NOFILE"} <= set(prot["rlimits"])
+    if CGROUPS:  # where the grader may create control groups, every worker is in its own
+        assert str(prot["cgroup"]).startswith(("v1: memory", "v2: memory")), prot
+    else:
+        assert prot["cgroup"] is False and any("no control group" in n for n in prot["notes"]), prot
 
 
 @needs_root
@@ -197,6 +214,139 @@ def test_a_hang_is_killed_at_its_cpu_budget_and_a_sleep_at_its_idle_limit(env) -
     err = call_error(r)
     r.close()
     assert err.kind == TIMEOUT and "without computing" in err.message and time.monotonic() - start < 15
+
+
+def test_calls_killed_at_their_budget_use_up_their_questions(env) -> None:
+    """An endless loop in every call of a question: the CPU each killed call used is charged to the
+    question, whose later calls are cut short and then not run at all."""
+    r = runner_for("hangs", env, call_cpu_s=2.0, question_cpu_s=5.0)
+    start = time.monotonic()
+    errors = [call_error(r) for _ in range(5)]
+    r.close()
+    assert [e.kind for e in errors] == [TIMEOUT] * 5
+    assert "used more than 2 s" in errors[0].message and "used more than 2 s" in errors[1].message
+    assert "its question had left" in errors[2].message, errors[2].message
+    assert all("was used up by earlier calls" in e.message for e in errors[3:]), [e.message for e in errors]
+    assert time.monotonic() - start < 40
+
+
+def test_cpu_burnt_in_children_counts_against_the_call(env) -> None:
+    """Children that are never reaped: their CPU time is the call's (control group or PID namespace)."""
+    r = runner_for("children_burn_cpu", env, call_cpu_s=2.0, idle_s=20.0)
+    start = time.monotonic()
+    err = call_error(r)
+    r.close()
+    assert err.kind == TIMEOUT and "CPU time" in err.message and time.monotonic() - start < 15, err.message
+
+
+@needs_root
+def test_memory_files_are_refused(env) -> None:
+    r = runner_for("memfd_memory", env)
+    err = call_error(r)
+    r.close()
+    assert err.exc_type == "PermissionError", err.message
+
+
+@needs_root
+def test_a_program_the_student_starts_works(env) -> None:
+    r = runner_for("runs_a_program", env)
+    out = r.call("patchify", z=Z, p=2)["out"]
+    r.close()
+    assert out.shape == (2, 4, 16)
+
+
+def test_the_graders_command_line_is_not_visible(env) -> None:
+    """A batch grader's argv names every submission; workers forked from it must not see it."""
+    script = textwrap.dedent(f"""
+        import sys
+        sys.argv[1:] = ["/secret/classmate_alice.ipynb", "/secret/classmate_bob.py"]
+        from pathlib import Path
+        from ditgrade.core.assignment import Assignment
+        from ditgrade.core.extract import extract
+        from ditgrade.core.grade import limits_for
+        from ditgrade.project import Project
+        from ditgrade.sandbox import SandboxRunner, server
+        a = Assignment.load(Project(Path({str(REPO)!r})))
+        server.fork_server(a)  # forked from this process, first, as in a batch worker's warm-up
+        lim = limits_for(a, gpu=False)
+        r = SandboxRunner(extract(Path({str(HOSTILE / "argv_peek.py")!r})), a, lim, sub="peek")
+        print("FORKED" if server.fork_server(a).forked else "EXECED")
+        print(r.call("sequence_length", h=4, w=4, p=2))
+        r.close()
+        server.close_all()
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, "/secret/classmate_carol.ipynb"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("FORKED") and "cmdline=" in proc.stdout, proc.stdout
+    assert "classmate" not in proc.stdout, proc.stdout
+
+
+@needs_root
+def test_a_worker_dies_with_its_grader(tmp_path) -> None:
+    """The grader is killed (a batch timeout, Ctrl-C) while a call sleeps: the worker, PID 1 of
+    everything the student started, must not outlive it (its uid change must not clear the
+    parent-death signal)."""
+    sleeper = tmp_path / "sleeper.py"
+    # Children keep the CPUs busy, so that the fork server gets its parent-death SIGKILL before it
+    # can kill its workers itself (tests/hostile/batch/a03_outlive_the_batch.py): only the
+    # worker's own parent-death signal is left to stop it.
+    sleeper.write_text(textwrap.dedent("""
+        import os, time
+        def sequence_length(h, w, p):
+            for _ in range(3):
+                if os.fork() == 0:
+                    end = time.monotonic() + 60
+                    while time.monotonic() < end:
+                        pass
+                    os._exit(0)
+            time.sleep(600)
+    """))
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from ditgrade.core.assignment import Assignment
+        from ditgrade.core.extract import extract
+        from ditgrade.core.grade import limits_for
+        from ditgrade.project import Project
+        from ditgrade.sandbox import SandboxRunner, server
+        a = Assignment.load(Project(Path({str(REPO)!r})))
+        server.fork_server(a)  # forked, as in a batch worker
+        lim = limits_for(a, gpu=False)
+        lim.idle_s = lim.call_cpu_s = lim.question_cpu_s = 600
+        r = SandboxRunner(extract(Path({str(sleeper)!r})), a, lim, sub="sleeper")
+        r._ensure_worker()
+        print(r._worker.uid, flush=True)
+        r.call("sequence_length", h=4, w=4, p=2)
+    """)
+    grader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    uid = int(grader.stdout.readline())
+    time.sleep(2.0)
+    assert _uid_processes(uid), "the worker should be running"
+    grader.kill()
+    grader.wait()
+    left = uid_processes(uid, settle=5.0)
+    for pid in left:  # leave nothing behind, even when the test fails
+        with contextlib.suppress(OSError):
+            os.kill(pid, 9)
+    assert left == []
+
+
+def test_a_notebook_that_sleeps_at_the_top_level_costs_its_statements_not_the_batch(env, tmp_path) -> None:
+    """Sleeps at load share one idle allowance across every load of the submission: each sleeping
+    statement is left out in turn and the rest still grades, in bounded time."""
+    source = "import time\n" + "".join(f"pause{i} = time.sleep(4)\n" for i in range(8)) + "def sequence_length(h, w, p):\n    return (h // p) * (w // p)\n"
+    path = tmp_path / "sleepy.py"
+    path.write_text(source)
+    lim = limits_for(env["assignment"], gpu=False)
+    lim.statement_cpu_s = 5.0
+    r = SandboxRunner(extract(path), env["assignment"], lim, sub="sleepy")
+    start = time.monotonic()
+    assert r.call("sequence_length", h=8, w=4, p=2) == 8
+    took = time.monotonic() - start
+    r.close()
+    assert took < 40, took  # 8 x 4 s of sleep would be 32 s per load, and a load per left-out statement
+    assert len(r.report()["stopped_at_load"]) >= 5, r.report()
 
 
 def test_a_memory_hog_fails_inside_the_student_process(env) -> None:

@@ -36,9 +36,7 @@ def worker_timeout(assignment: Assignment, gpu: bool) -> float:
     sandbox reads (``$DITGRADE_CONFIG`` included)."""
     from ..core.grade import limits_for
 
-    limits = limits_for(assignment, gpu=gpu)
-    cpu = limits.load_cpu_s + len(assignment.questions) * limits.question_cpu_s
-    return cpu * limits.wall_factor + WORKER_MARGIN_S
+    return limits_for(assignment, gpu=gpu).submission_wall_s(len(assignment.questions)) + WORKER_MARGIN_S
 
 
 def _resolve(grade_fn: str) -> GradeFn:

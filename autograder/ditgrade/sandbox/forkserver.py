@@ -31,6 +31,7 @@ import ctypes
 import importlib
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -42,6 +43,8 @@ from typing import NoReturn
 from ditgrade.worker import checks, codec, isolate
 from ditgrade.worker import main as worker_main
 from ditgrade.worker.protocol import FRAME
+
+from .cgroup import Cgroups, Group
 
 _PID = struct.Struct("<i")
 
@@ -83,10 +86,20 @@ def _preload(config: dict) -> dict:
 
 
 def _start_worker(spec: dict, probes: dict, scrub: tuple[str, ...], channel: int, output: int,
-                  report: int) -> None:
-    """In the middle process (never returns): new namespaces, then the worker as their PID 1."""
+                  report: int, group: Group | None) -> None:
+    """In the middle process (never returns): its control group, new namespaces, then the worker as
+    their PID 1."""
     try:
         isolate.die_with_parent()
+        if group is not None:
+            try:
+                group.join()  # before the fork: the worker and all it starts are counted there
+            except OSError as e:
+                spec = {**spec, "notes": [f"could not join its control group ({e})"]}
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft <= worker_main.CHANNEL_FD:  # the channel's number must be a valid descriptor
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NOFILE, (worker_main.CHANNEL_FD + 1, max(hard, worker_main.CHANNEL_FD + 1)))
         namespaces = isolate.enter_namespaces()
         pid = os.fork()
         if pid == 0:
@@ -95,8 +108,9 @@ def _start_worker(spec: dict, probes: dict, scrub: tuple[str, ...], channel: int
             os.dup2(null, 0)
             os.dup2(output, 1)
             os.dup2(output, 2)
-            os.dup2(channel, 3)
-            os.closerange(4, 65536)
+            os.dup2(channel, worker_main.CHANNEL_FD)
+            os.closerange(3, worker_main.CHANNEL_FD)
+            os.closerange(worker_main.CHANNEL_FD + 1, 65536)
             worker_main.serve(spec, namespaces, probes, scrub)
         os.write(report, _PID.pack(pid))
         os.close(report)
@@ -131,6 +145,22 @@ def scrub_environment(allowed: dict[str, str]) -> None:
         ctypes.memset(start, 0, end - start)
 
 
+def forget_the_grader() -> None:
+    """What a fork of the grader still knows of how it was started: its command line (a batch's
+    submission paths), multiprocessing's key. Workers are forked from here: forget them."""
+    sys.argv[:] = ["ditgrade-forkserver"]
+    sys.orig_argv[:] = ["ditgrade-forkserver"]
+    with contextlib.suppress(Exception):
+        import multiprocessing
+
+        multiprocessing.current_process().authkey = os.urandom(32)
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rpartition(b")")[2].split()
+    start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48 and 49 of stat)
+    if 0 < start < end:
+        ctypes.memset(start, 0, end - start)
+
+
 def serve(ctl: socket.socket, probes: dict, scrub: tuple[str, ...]) -> NoReturn:
     """The fork server's loop (see the module docstring); never returns."""
     os.setsid()
@@ -138,19 +168,32 @@ def serve(ctl: socket.socket, probes: dict, scrub: tuple[str, ...]) -> NoReturn:
     isolate.die_with_parent()
     with contextlib.suppress(OSError):  # orphans of a worker come here, not to init, and are reaped
         isolate._prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+    cgroups, no_cgroup = Cgroups.detect()
     send(ctl, {"event": "ready", "pid": os.getpid()})
-    workers: set[int] = set()
+    workers: dict[int, Group | None] = {}
+    finished: list[Group] = []  # groups of killed workers, removed once their last process is gone
+
+    def tidy() -> None:
+        _reap()
+        finished[:] = [g for g in finished if not g.remove()]
+
     try:
         while True:
             # a killed worker's namespace dies asynchronously; its processes come to us (the subreaper)
             # as zombies: reap them while waiting for the next request
             while not select.select([ctl], [], [], 0.2)[0]:
-                _reap()
+                tidy()
             try:
                 msg = recv(ctl)
             except (EOFError, OSError):
                 return
             if msg["op"] == "spawn":
+                spec, group, why = msg["spec"], None, no_cgroup
+                if cgroups is not None:
+                    try:
+                        group = cgroups.create(int(spec["cgroup_memory_mb"]) << 20, int(spec["nproc"]))
+                    except OSError as e:
+                        why = f"could not create a control group ({e})"
                 grader_end, worker_end = socket.socketpair()
                 out_read, out_write = os.pipe()
                 report_read, report_write = os.pipe()
@@ -159,7 +202,7 @@ def serve(ctl: socket.socket, probes: dict, scrub: tuple[str, ...]) -> NoReturn:
                     grader_end.close()
                     os.close(out_read)
                     os.close(report_read)
-                    _start_worker(msg["spec"], probes, scrub, worker_end.fileno(), out_write, report_write)
+                    _start_worker(spec, probes, scrub, worker_end.fileno(), out_write, report_write, group)
                 worker_end.close()
                 os.close(out_write)
                 os.close(report_write)
@@ -167,22 +210,41 @@ def serve(ctl: socket.socket, probes: dict, scrub: tuple[str, ...]) -> NoReturn:
                 os.close(report_read)
                 pid = _PID.unpack(data)[0] if len(data) == _PID.size else 0
                 if pid:
-                    workers.add(pid)
-                send(ctl, {"req": msg["req"], "sub": msg["sub"], "pid": pid}, [grader_end.fileno(), out_read])
+                    workers[pid] = group
+                elif group is not None:
+                    finished.append(group)
+                reply = {"req": msg["req"], "sub": msg["sub"], "pid": pid}
+                if group is not None:
+                    reply["cgroup"] = {"version": group.version, "dirs": [list(d) for d in group.dirs]}
+                else:
+                    reply["no_cgroup"] = why
+                send(ctl, reply, [grader_end.fileno(), out_read])
                 grader_end.close()
                 os.close(out_read)
             elif msg["op"] == "kill":
                 pid = msg["pid"]
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)  # PID 1 of its namespace: everything in it dies
-                workers.discard(pid)
+                group = workers.pop(pid, None)
                 _wait_gone(pid)
+                if group is not None:
+                    finished.append(group)
                 send(ctl, {"req": msg["req"], "pid": pid})
-            _reap()
+            tidy()
     finally:
         for pid in workers:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+        groups = finished + [g for g in workers.values() if g is not None]
+        for pid in workers:
+            _wait_gone(pid, 1.0)
+        for _ in range(20):  # a killed namespace takes a moment to empty
+            groups = [g for g in groups if not g.remove()]
+            if not groups:
+                break
+            time.sleep(0.05)
+        if cgroups is not None:
+            cgroups.remove()
         os._exit(0)
 
 
@@ -194,6 +256,7 @@ def run_forked(ctl: socket.socket, config: dict, allowed_env: dict[str, str]) ->
         os.closerange(3, keep)
         os.closerange(keep + 1, 65536)
         scrub_environment(allowed_env)
+        forget_the_grader()
         serve(ctl, _preload(config), tuple(config["scrub"]))
     finally:
         os._exit(0)

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# A worker shares the fork server's pages until it writes to them; the pages it copies (reference
+# counts touched, torch's caches) and the modules it imports beyond the preloaded ones are charged
+# to its control group on top of what it allocates. Grading the reference peaks at 36 MiB.
+CGROUP_BASE_MB = 256
+
 
 @dataclass
 class Limits:
@@ -39,6 +44,15 @@ class Limits:
             limits.question_cpu_s = max(limits.question_cpu_s, 3 * limits.call_cpu_s)
         return limits
 
+    def submission_wall_s(self, questions: int) -> float:
+        """Wall-clock seconds one submission may take in all: every CPU budget at its backstop."""
+        return self.wall_factor * (self.load_cpu_s + questions * self.question_cpu_s)
+
+    @property
+    def cgroup_memory_mb(self) -> int:
+        """Memory a worker's control group may hold, all its processes together (see ``CGROUP_BASE_MB``)."""
+        return CGROUP_BASE_MB + (self.gpu_memory_mb if self.gpu else self.memory_mb)
+
     @property
     def total_cpu_s(self) -> float:
         """The kernel's backstop on one worker's CPU time (RLIMIT_CPU)."""
@@ -47,6 +61,7 @@ class Limits:
     def worker_spec(self, uid: int, env: dict[str, str]) -> dict:
         """What the worker applies to itself (``ditgrade.worker.isolate.confine``)."""
         return {"uid": uid, "gpu": self.gpu, "memory_mb": self.memory_mb, "gpu_memory_mb": self.gpu_memory_mb,
+                "cgroup_memory_mb": self.cgroup_memory_mb,
                 "cpu_s": int(self.total_cpu_s), "file_mb": self.file_mb, "nproc": self.nproc,
                 "tmp_mb": self.tmp_mb, "tmp_inodes": self.tmp_inodes, "output_kb": self.output_kb,
                 "hide": list(self.hide), "readable": list(self.readable), "env": env}

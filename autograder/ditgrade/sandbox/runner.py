@@ -35,6 +35,9 @@ from .usage import Meter, Sample
 
 HELLO_TIMEOUT_S = 60.0  # fork, namespaces, mounts: no student code runs before the hello
 POLL_S = 0.05
+DRAIN_CHUNK = 1 << 20  # output read per pass, so that a flood cannot keep the grader from its budgets
+OUTPUT_READ_CAP = 64 << 20  # output read per submission; past it the student's writes block
+LOAD_IDLE_FACTOR = 3  # all loads of a submission together may wait this many statement budgets
 
 
 class SandboxError(RuntimeError):
@@ -78,6 +81,11 @@ class SandboxRunner:
         self._question = ""
         self._q_cpu = 0.0
         self._q_start = time.monotonic()
+        self._output_read = 0
+        self._load_idle_spent = 0.0  # idle seconds of every load so far
+        # Everything this submission may take, restarts and loads included: the runner ends its
+        # grade before a batch would presume its worker stuck (batch.pool.worker_timeout).
+        self._deadline = time.monotonic() + limits.submission_wall_s(len(getattr(assignment, "questions", [])))
 
     # -- budgets per question ------------------------------------------------------------------------
     def begin_test(self, name: str) -> None:
@@ -99,11 +107,14 @@ class SandboxRunner:
         if cpu_left <= 0 or wall_left <= 0:
             raise StudentError(TIMEOUT, f"the time budget of {self._question} ({self.limits.question_cpu_s:g} s "
                                         "of CPU) was used up by earlier calls; this test was not run")
+        if self._deadline_left() <= 0:
+            raise StudentError(TIMEOUT, "this submission used up the time it may take in all (loading it again "
+                                        "after each crash included); this test was not run")
         self._ensure_worker()
         self._id += 1
         budget = _Budget(cpu=min(self.limits.call_cpu_s, cpu_left), idle=self.limits.idle_s,
-                         wall=min(self.limits.wall_factor * self.limits.call_cpu_s, wall_left))
-        meter = Meter(self._worker.pid)
+                         wall=min(self.limits.wall_factor * self.limits.call_cpu_s, wall_left, self._deadline_left()))
+        meter = Meter(self._worker.pid, self._worker.group)
         try:
             self._send({"op": "call", "id": self._id, "sub": self.sub, "probe": probe, "kwargs": kwargs})
             reply = self._receive(meter, budget, cut=budget.cpu < self.limits.call_cpu_s)
@@ -127,6 +138,9 @@ class SandboxRunner:
     def close(self) -> None:
         self._kill()
 
+    def _deadline_left(self) -> float:
+        return self._deadline - time.monotonic()
+
     @property
     def output(self) -> str:
         text = bytes(self._output).decode("utf-8", "replace")
@@ -140,6 +154,9 @@ class SandboxRunner:
     # -- worker lifecycle ------------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
         while self._worker is None:
+            if self._deadline_left() <= 0:
+                raise StudentError(TIMEOUT, "this submission used up the time it may take in all (loading it "
+                                            "again after each crash included); this test was not run")
             self._start_worker()
 
     def _spawn(self) -> servers.Worker:
@@ -163,31 +180,46 @@ class SandboxRunner:
         self._worker = self._spawn()
         self.workers_started += 1
         try:
-            hello = self._receive(Meter(self._worker.pid), _Budget(HELLO_TIMEOUT_S, HELLO_TIMEOUT_S, HELLO_TIMEOUT_S))
+            hello = self._receive(Meter(self._worker.pid, self._worker.group), _Budget(HELLO_TIMEOUT_S, HELLO_TIMEOUT_S, HELLO_TIMEOUT_S))
         except _Killed as e:
             raise SandboxError(f"a sandboxed worker failed before running any student code: {e.message}") from None
         if hello.get("event") != "hello":
             self._kill()
             raise SandboxError("a sandboxed worker did not say hello")
         if self.protections is None:
-            self.protections = verify(self._worker.pid, hello.get("protections"))
+            self.protections = verify(self._worker, hello.get("protections"), self.limits)
         statements = [(label, src) for label, src in self.statements if label not in self.load_failed]
         self._id += 1
         load_id = self._id
         self._send({"op": "load", "id": load_id, "sub": self.sub, "statements": [list(s) for s in statements]})
-        load_meter = Meter(self._worker.pid)
+        load_meter = Meter(self._worker.pid, self._worker.group)
+        try:
+            self._load(load_meter, load_id, statements)
+        finally:
+            self._load_idle_spent += load_meter.sample().idle
+
+    def _load(self, load_meter: Meter, load_id: int, statements: list[tuple[str, str]]) -> None:
+        """Follow the worker's loading messages; a statement that stops it goes into ``load_failed``."""
         current: str | None = None
         statement_meter = load_meter
         while True:
-            left = self.limits.load_cpu_s - load_meter.sample().cpu
-            budget = _Budget(cpu=min(self.limits.statement_cpu_s, max(left, 0.0)), idle=self.limits.statement_cpu_s,
-                             wall=self.limits.wall_factor * self.limits.statement_cpu_s)
+            # Each statement has its own budgets, and the whole load has CPU, idle and wall budgets
+            # too: a notebook does not sleep at the top level, so its statements share one idle allowance.
+            used = load_meter.sample()
+            left = self.limits.load_cpu_s - used.cpu
+            idle_left = min(self.limits.statement_cpu_s,
+                            LOAD_IDLE_FACTOR * self.limits.statement_cpu_s - self._load_idle_spent) - used.idle
+            wall_left = min(self.limits.wall_factor * self.limits.load_cpu_s - used.wall, self._deadline_left())
+            budget = _Budget(cpu=min(self.limits.statement_cpu_s, max(left, 0.0)),
+                             idle=min(self.limits.statement_cpu_s, max(idle_left, 0.0)),
+                             wall=min(self.limits.wall_factor * self.limits.statement_cpu_s, max(wall_left, 0.0)))
             try:
                 event = self._receive(statement_meter, budget)
             except _Killed as e:
                 if current is None:  # died between hello and its first statement: not the student's doing
                     raise SandboxError(f"a sandboxed worker stopped before loading: {e.message}") from None
-                self.load_failed[current] = ("used up the time for loading" if left <= 0 else e.message)
+                self.load_failed[current] = ("used up the time for loading" if min(left, idle_left, wall_left) <= 0
+                                             else e.message)
                 return
             if event.get("id") != load_id or event.get("sub") != self.sub:
                 self._kill()
@@ -195,7 +227,7 @@ class SandboxRunner:
                 return
             if event.get("event") == "loading" and isinstance(event.get("index"), int) \
                     and 0 <= event["index"] < len(statements):
-                current, statement_meter = statements[event["index"]][0], Meter(self._worker.pid)
+                current, statement_meter = statements[event["index"]][0], Meter(self._worker.pid, self._worker.group)
             elif event.get("event") == "loaded" and isinstance(event.get("errors"), list):
                 self.load_errors = [(statements[i][0], e) for i, e in event["errors"][:200]
                                     if isinstance(i, int) and 0 <= i < len(statements) and isinstance(e, Raised)]
@@ -209,17 +241,17 @@ class SandboxRunner:
         worker, self._worker = self._worker, None
         if worker is None:
             return
-        self._drain(worker.output_fd)
         with contextlib.suppress(OSError):
             worker.sock.close()
-        with contextlib.suppress(OSError):
-            os.close(worker.output_fd)
-        try:
+        try:  # first stop every writer, then read what is left in the pipe (a bounded amount)
             if self._server is not None:
                 self._server.kill(worker.pid)
         except servers.ForkServerError:
             servers.discard(self._server)
             self._server = None
+        self._drain(worker.output_fd)
+        with contextlib.suppress(OSError):
+            os.close(worker.output_fd)
 
     # -- the channel ---------------------------------------------------------------------------------------
     def _send(self, message: dict) -> None:
@@ -233,14 +265,18 @@ class SandboxRunner:
                                  "limit)") from None
 
     def _drain(self, fd: int) -> None:
+        """Read the worker's output that is waiting, at most DRAIN_CHUNK per pass; keep output_kb."""
         keep = self.limits.output_kb * 1024
-        while True:
+        budget = min(DRAIN_CHUNK, OUTPUT_READ_CAP - self._output_read)
+        while budget > 0:
             try:
-                chunk = os.read(fd, 1 << 16)
+                chunk = os.read(fd, min(1 << 16, budget))
             except (BlockingIOError, OSError):
                 return
             if not chunk:
                 return
+            budget -= len(chunk)
+            self._output_read += len(chunk)
             room = keep - len(self._output)
             self._output += chunk[: max(room, 0)]
             self._output_dropped += max(len(chunk) - max(room, 0), 0)
@@ -274,7 +310,9 @@ class SandboxRunner:
                     self._kill()
                     raise _Killed(CRASH, "the answer is not a message")
                 return message
-            ready = select.select([worker.sock, worker.output_fd], [], [], POLL_S)[0]
+            # past OUTPUT_READ_CAP the output is no longer read: a flood blocks its own writers
+            watch = [worker.sock] + ([worker.output_fd] if self._output_read < OUTPUT_READ_CAP else [])
+            ready = select.select(watch, [], [], POLL_S)[0]
             if worker.output_fd in ready:
                 self._drain(worker.output_fd)
             if worker.sock in ready:
@@ -312,9 +350,10 @@ class SandboxRunner:
 # ---------------------------------------------------------------------------------------------
 
 
-def verify(pid: int, reported: Any) -> dict[str, Any]:
-    """The protections in force for worker ``pid``: each only if the worker reported it and, where
-    /proc can tell, the grader sees it too."""
+def verify(worker: servers.Worker, reported: Any, limits: Limits) -> dict[str, Any]:
+    """The protections in force for ``worker``: each only if the worker reported it and, where /proc
+    can tell, the grader sees it too."""
+    pid = worker.pid
     rep = reported if isinstance(reported, dict) else {}
     notes = [str(n)[:300] for n in rep.get("notes", [])][:20] if isinstance(rep.get("notes"), list) else []
     out: dict[str, Any] = {"separate_process": True}
@@ -340,6 +379,23 @@ def verify(pid: int, reported: Any) -> dict[str, Any]:
                                 if r[:26].strip() in labels and r[26:47].strip() != "unlimited")
     except (OSError, KeyError, ValueError, IndexError) as e:
         notes.append(f"could not inspect the worker ({e})")
+    out["cgroup"] = False
+    if worker.group is not None:
+        try:
+            with open(f"/proc/{pid}/cgroup") as f:
+                mine = f.read()
+            folder = worker.group.folder("memory")
+            name = f"/{os.path.basename(os.path.dirname(folder))}/{os.path.basename(folder)}\n"
+            if name in mine:
+                out["cgroup"] = (f"v{worker.group.version}: memory {limits.cgroup_memory_mb} MB, "
+                                 f"{limits.nproc} processes, CPU time of all of them")
+            else:
+                notes.append("the worker is not in its control group")
+        except OSError as e:
+            notes.append(f"could not read the worker's control group ({e})")
+    else:
+        notes.append(f"no control group: {worker.no_group or 'not created'}; CPU counted over the worker's PID "
+                     "namespace, memory limited per process")
     out["mount_isolation"] = bool(rep.get("mount_isolation")) and bool(out.get("mount_namespace"))
     out["private_tmp"] = bool(rep.get("private_tmp")) and bool(out.get("mount_namespace"))
     out["landlock"] = bool(rep.get("landlock"))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..worker import codec
 from ..worker.protocol import FRAME
+from .cgroup import Group
 
 # What the fork server (and so every worker) may inherit of the grader's environment: nothing secret.
 ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH",
@@ -44,12 +45,15 @@ def allowed_env(names: tuple[str, ...]) -> dict[str, str]:
 
 @dataclass
 class Worker:
-    """A freshly spawned worker: its pid (outside its namespace), channel and output pipe."""
+    """A freshly spawned worker: its pid (outside its namespace), channel, output pipe, and its
+    control group (or why it has none)."""
 
     pid: int
     sock: socket.socket
     output_fd: int
     uid: int
+    group: Group | None = None
+    no_group: str = ""
 
 
 class _Forked:
@@ -178,7 +182,11 @@ class ForkServer:
             for fd in fds:
                 os.close(fd)
             raise ForkServerError("the fork server could not start a worker")
-        return Worker(int(reply["pid"]), socket.socket(fileno=fds[0]), fds[1], int(spec["uid"]))
+        group, cg = None, reply.get("cgroup")
+        if isinstance(cg, dict):
+            group = Group(int(cg["version"]), tuple((str(w), str(d)) for w, d in cg["dirs"]))
+        return Worker(int(reply["pid"]), socket.socket(fileno=fds[0]), fds[1], int(spec["uid"]), group,
+                      str(reply.get("no_cgroup", "")))
 
     def kill(self, pid: int) -> None:
         reply = self._request({"op": "kill", "pid": pid})

@@ -269,7 +269,7 @@ def confine(spec: dict, namespaces: list[str]) -> dict:
     """Apply everything in the module docstring to this process; what took effect, for results.json."""
     root = os.geteuid() == 0
     prot: dict = {"namespaces": namespaces, "mount_isolation": False, "private_tmp": False, "uid_drop": False,
-                  "no_new_privs": False, "landlock": False, "rlimits": [], "notes": []}
+                  "no_new_privs": False, "landlock": False, "rlimits": [], "notes": list(spec.get("notes", []))}
     uid = int(spec["uid"]) if root and "user" not in namespaces else os.geteuid()
     readable = python_dirs()
     if "mount" in namespaces:
@@ -289,6 +289,9 @@ def confine(spec: dict, namespaces: list[str]) -> dict:
             prot["uid_drop"] = True
         except OSError as e:
             prot["notes"].append(f"could not drop privileges ({e})")
+        # A change of uid clears the parent-death signal: set it again, or a worker whose grader is
+        # killed would outlive it (and with it everything the student started).
+        die_with_parent()
     try:
         _prctl(PR_SET_NO_NEW_PRIVS, 1)
         prot["no_new_privs"] = True

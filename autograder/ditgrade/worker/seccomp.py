@@ -5,8 +5,8 @@ or write forged answers with ``os.read``/``os.write`` on the channel's fd. After
 system call that moves data through, duplicates or reconfigures ``fd`` fails with EPERM, except
 ``sendmsg`` and ``recvmsg``, the two the worker uses. Python reaches those only through a socket
 object, and the worker's is out of the student's reach (``ditgrade.worker.guard`` also refuses
-creating new ones). Tracing the worker, reading another process's descriptors and io_uring
-(which would bypass system-call filtering) are refused outright.
+creating new ones). Tracing the worker, reading another process's descriptors, io_uring
+(which would bypass system-call filtering) and anonymous memory files are refused outright.
 
 x86-64 and arm64; elsewhere ``install`` reports that it did not apply.
 """
@@ -27,8 +27,9 @@ _FD_ARGS = {
                 287: (0,), 71: (0, 1), 76: (0, 2), 77: (0, 1), 285: (0, 2), 206: (0,), 207: (0,), 210: (0,),
                 203: (0,), 23: (0,), 24: (0, 1), 25: (0,)},
 }
-# refused whatever their arguments: ptrace, process_vm_readv/writev, pidfd_getfd, io_uring_setup
-_DENY = {"x86_64": (101, 310, 311, 438, 425), "aarch64": (117, 270, 271, 438, 425)}
+# refused whatever their arguments: ptrace, process_vm_readv/writev, pidfd_getfd, io_uring_setup, and
+# memfd_create (memory no address-space limit counts, where no control group does)
+_DENY = {"x86_64": (101, 310, 311, 438, 425, 319), "aarch64": (117, 270, 271, 438, 425, 279)}
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _X32_BIT = 0x40000000
 

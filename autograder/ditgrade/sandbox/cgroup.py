@@ -1,0 +1,182 @@
+"""A control group per sandboxed worker: memory, processes and CPU time counted by the kernel.
+
+rlimits bound one process at a time; a student who forks, or holds memory the address space does not
+show (memfd, shared memory, pipes), gets around them. A control group counts every process the
+student starts, reaped or not, and the kernel's OOM killer then picks inside it, never a neighbour's
+sandbox. The fork server creates one group per worker under a parent of its own:
+
+    v1 (a hierarchy per controller):  <memory|pids|cpuacct mount>/<our path>/ditgrade-<pid>/w<n>
+    v2 (one unified hierarchy):       <cgroup2 mount>/ditgrade-<pid>/w<n>   (controllers enabled on the way)
+
+and the worker's middle process joins it before it forks the worker. This needs root and a writable
+hierarchy (a TA's machine or CI, as root); in a container without one (Gradescope's, where each
+submission has its container to itself) ``Cgroups.detect`` returns why not, and the sandbox counts
+CPU over the worker's PID namespace instead (``sandbox.usage``) and relies on rlimits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+V1_CONTROLLERS = {"memory": "memory", "pids": "pids", "cpu": "cpuacct"}  # what we need -> v1 controller
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One worker's group: a folder per controller (v2: the same folder for all three)."""
+
+    version: int
+    dirs: tuple[tuple[str, str], ...]  # (memory|pids|cpu, folder)
+
+    def folder(self, what: str) -> str:
+        return dict(self.dirs)[what]
+
+    def join(self) -> None:
+        """Move this process (and so everything it starts from now on) into the group."""
+        for d in sorted({d for _, d in self.dirs}):
+            _write(os.path.join(d, "cgroup.procs"), str(os.getpid()))
+
+    def cpu_seconds(self) -> float:
+        """CPU time of every process that ever ran in the group."""
+        if self.version == 1:
+            return int(_read(os.path.join(self.folder("cpu"), "cpuacct.usage"))) / 1e9
+        for line in _read(os.path.join(self.folder("cpu"), "cpu.stat")).splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                return int(value) / 1e6
+        return 0.0
+
+    def oom_kills(self) -> int:
+        name = "memory.oom_control" if self.version == 1 else "memory.events"
+        with contextlib.suppress(OSError, ValueError):
+            for line in _read(os.path.join(self.folder("memory"), name)).splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        return 0
+
+    def remove(self) -> bool:
+        """Remove the group's folders; False while a process is still in it (try again later)."""
+        done = True
+        for d in sorted({d for _, d in self.dirs}):
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                done = False
+        return done
+
+
+def _mounts() -> list[tuple[str, str, str, set[str]]]:
+    """(fstype, mount point, root within the hierarchy, options) of every cgroup mount."""
+    out = []
+    for line in _read("/proc/self/mountinfo").splitlines():
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if len(fields) >= 5 and tail and tail[0] in ("cgroup", "cgroup2"):
+            options = set(tail[2].split(",")) if len(tail) > 2 else set()
+            out.append((tail[0], fields[4].replace("\\040", " "), fields[3], options))
+    return out
+
+
+def _own_paths() -> dict[str, str]:
+    """This process's group in each hierarchy: {controller or "": path} from /proc/self/cgroup."""
+    out = {}
+    for line in _read("/proc/self/cgroup").splitlines():
+        _, controllers, path = line.split(":", 2)
+        for c in controllers.split(",") if controllers else [""]:
+            out[c] = path
+    return out
+
+
+def _inside(mount: str, mount_root: str, path: str) -> str:
+    rel = os.path.relpath(path, mount_root) if path.startswith(mount_root) else "."
+    return os.path.normpath(os.path.join(mount, rel))
+
+
+class Cgroups:
+    """The fork server's parent group(s), from which each worker gets its own."""
+
+    def __init__(self, version: int, parents: dict[str, str]):
+        self.version = version
+        self.parents = parents  # memory|pids|cpu -> folder
+        self._made = 0
+
+    @classmethod
+    def detect(cls) -> tuple[Cgroups | None, str]:
+        """A parent group for this process's workers, or None and why there is none."""
+        if os.geteuid() != 0:
+            return None, "control groups need root"
+        try:
+            mounts, own = _mounts(), _own_paths()
+        except OSError as e:
+            return None, f"cannot read this process's control groups ({e})"
+        name = f"ditgrade-{os.getpid()}"
+        v1 = {}
+        for want, controller in V1_CONTROLLERS.items():
+            for fstype, point, root, options in mounts:
+                if fstype == "cgroup" and controller in options and controller in own:
+                    v1[want] = os.path.join(_inside(point, root, own[controller]), name)
+        errors = []
+        if len(v1) == len(V1_CONTROLLERS):
+            try:
+                for d in set(v1.values()):
+                    os.makedirs(d, exist_ok=True)
+                return cls(1, v1), ""
+            except OSError as e:
+                errors.append(f"v1: {e.strerror or e}")
+        for fstype, point, _root, _ in mounts:
+            if fstype != "cgroup2":
+                continue
+            try:
+                if not {"memory", "pids", "cpu"} <= set(_read(os.path.join(point, "cgroup.controllers")).split()):
+                    errors.append(f"v2 at {point}: memory, pids or cpu not available")
+                    continue
+                # Under the hierarchy's root, which may hold processes itself (no other group may):
+                # enable the controllers for its children, then for ours.
+                _write(os.path.join(point, "cgroup.subtree_control"), "+memory +pids +cpu")
+                parent = os.path.join(point, name)
+                os.makedirs(parent, exist_ok=True)
+                _write(os.path.join(parent, "cgroup.subtree_control"), "+memory +pids +cpu")
+                return cls(2, {"memory": parent, "pids": parent, "cpu": parent}), ""
+            except OSError as e:
+                errors.append(f"v2 at {point}: {e.strerror or e}")
+        return None, "no writable control-group hierarchy (" + ("; ".join(errors) or "none mounted") + ")"
+
+    def create(self, memory_bytes: int, pids: int) -> Group:
+        """A new worker's group with its limits set (no process in it yet)."""
+        self._made += 1
+        dirs = {want: os.path.join(parent, f"w{self._made}") for want, parent in self.parents.items()}
+        for d in set(dirs.values()):
+            os.makedirs(d, exist_ok=True)
+        group = Group(self.version, tuple(sorted(dirs.items())))
+        if self.version == 1:
+            _write(os.path.join(dirs["memory"], "memory.limit_in_bytes"), str(memory_bytes))
+            with contextlib.suppress(OSError):  # swap counted too, where the kernel accounts it
+                _write(os.path.join(dirs["memory"], "memory.memsw.limit_in_bytes"), str(memory_bytes))
+            _write(os.path.join(dirs["pids"], "pids.max"), str(pids))
+        else:
+            _write(os.path.join(dirs["memory"], "memory.max"), str(memory_bytes))
+            with contextlib.suppress(OSError):
+                _write(os.path.join(dirs["memory"], "memory.swap.max"), "0")
+            _write(os.path.join(dirs["pids"], "pids.max"), str(pids))
+        return group
+
+    def remove(self) -> None:
+        """Remove the parent folder(s) once their groups are gone."""
+        for d in set(self.parents.values()):
+            with contextlib.suppress(OSError):
+                os.rmdir(d)

@@ -1,0 +1,12 @@
+"""Not an attack: starts a program (which reads its libraries through new file descriptors) and
+computes patchify correctly. A program the student starts must work inside the sandbox."""
+import subprocess
+import sys
+
+
+def patchify(z, p):
+    out = subprocess.run([sys.executable, "-S", "-c", "print(6 * 7)"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "42", out
+    B, C, H, W = z.shape
+    x = z.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)
+    return x.reshape(B, (H // p) * (W // p), C * p * p)
