@@ -40,13 +40,16 @@ def test_two_builds_are_byte_identical_and_hold_everything(tmp_path: Path, assig
     assert list(infos) == sorted(infos)
     for name in ("setup.sh", "run_autograder", "requirements.txt", "otter_config.json", "pyproject.toml",
                  "autograder/ditgrade/core/grade.py", "autograder/dit/generated/reference.py",
-                 "autograder/dit/generated/assignment.json", "autograder/dit/hidden/q1_patchify.py"):
+                 "autograder/dit/generated/assignment.json", "autograder/dit/hidden/q1_patchify.py",
+                 "autograder/dit/requirements.txt"):
         assert name in infos, name
     assert not any("__pycache__" in n or n.endswith(".pyc") or "/bank/" in n for n in infos)
     for name, info in infos.items():
         assert info.date_time == (1980, 1, 1, 0, 0, 0)
         assert stat.S_IMODE(info.external_attr >> 16) == (0o755 if name in ("setup.sh", "run_autograder") else 0o644)
-    assert "torch==2.13.0" in setup and "pip install" in setup
+    assert "torch==$TORCH_VERSION+cpu" in setup and "TORCH_VERSION=2.13.0" in setup and "pip install" in setup
+    with zipfile.ZipFile(a) as z:  # the engine's requirements, and the assignment's in its own folder
+        assert b"diffusers" not in z.read("requirements.txt") and b"diffusers==" in z.read("autograder/dit/requirements.txt")
 
 
 def test_pick_submission(tmp_path: Path) -> None:

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image; the zip is unpacked in
-# /autograder/source. It installs a Python >= 3.11, a CPU-only torch and the grader into a virtual
-# environment at /opt/ditgrade-venv (run_autograder expects it there) that every user can read: the
-# sandboxed student process runs as an unprivileged uid and imports torch, numpy ... from it.
+# /autograder/source. It installs a Python >= 3.11, a CPU-only torch, the engine's requirements
+# (requirements.txt), the assignment's (<grading folder>/requirements.txt, the folder named in
+# otter_config.json) and the grader into a virtual environment at /opt/ditgrade-venv (run_autograder
+# expects it there) that every user can read: the sandboxed student process runs as an unprivileged
+# uid and imports torch, numpy ... from it.
 #
-# Python: diffusers 0.42 declares Requires-Python >=3.11. Gradescope's default base image, Ubuntu
-# 22.04, has python3 3.10, and the python3.11 in jammy's universe is 3.11.0~rc1: pip accepts it, but
-# torch 2.13 cannot even be imported on it (no sys.get_int_max_str_digits, new in 3.11.0rc2). So, in
-# this order:
+# Python: the engine needs 3.11 (tomllib), and so may the assignment's own requirements. Gradescope's
+# default base image, Ubuntu 22.04, has python3 3.10, and the python3.11 in jammy's universe is
+# 3.11.0~rc1: pip accepts it, but torch 2.13 cannot even be imported on it (no
+# sys.get_int_max_str_digits, new in 3.11.0rc2). So, in this order:
 #   1. the image's python3, when it is a final release >= 3.11 (Ubuntu 24.04: 3.12);
 #   2. apt's python3.13/3.12/3.11 + -venv, when apt has one that is not a pre-release;
 #   3. else CPython 3.11.2 built from python.org's source (sha256 pinned; about 3 minutes on 2 cores),
@@ -83,7 +85,10 @@ apt-get install -y --no-install-recommends ca-certificates
 PY=""
 if command -v python3 >/dev/null && py_ok python3; then
   PY="$(command -v python3)"
-  "$PY" -c 'import ensurepip, venv' 2>/dev/null || apt-get install -y --no-install-recommends python3-venv
+  # Debian's and Ubuntu's python3 has venv's pip only with python3-venv (import ensurepip works without)
+  if dpkg -S "$(readlink -f "$PY")" >/dev/null 2>&1; then
+    apt-get install -y --no-install-recommends python3-venv
+  fi
 else
   for v in 3.13 3.12 3.11; do
     c="$(candidate "python$v")"
@@ -101,9 +106,6 @@ fi
 py_ok "$PY" && "$PY" -c 'import ctypes, ensurepip, lzma, bz2, sqlite3, ssl, venv, zlib' \
   || die "no working Python >= 3.11 (tried $PY): $CHOOSE."
 "$PY" --version
-# optional: the grader unshares its namespaces itself and does not need bubblewrap
-apt-get install -y --no-install-recommends bubblewrap || true
-
 "$PY" -m venv "$VENV"
 VPY="$VENV/bin/python"
 "$VPY" -m pip install --upgrade pip setuptools wheel
@@ -121,25 +123,36 @@ fi
 # the requirements may not replace that torch (with a CUDA build, say): pin it to what is installed
 TORCH_PIN="$(mktemp)"
 "$VPY" -c 'import importlib.metadata as m; print("torch==" + m.version("torch"))' > "$TORCH_PIN"
-"$VPY" -m pip install -c "$TORCH_PIN" -r "$ROOT/source/requirements.txt"
+GRADING="$("$VPY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["grading_folder"])' "$ROOT/source/otter_config.json")"
+REQS=(-r "$ROOT/source/requirements.txt")
+[ ! -f "$ROOT/source/$GRADING/requirements.txt" ] || REQS+=(-r "$ROOT/source/$GRADING/requirements.txt")
+"$VPY" -m pip install -c "$TORCH_PIN" "${REQS[@]}"
 rm -f "$TORCH_PIN"
 # editable: the package stays in /autograder/source next to otter_config.json; the sandbox hides
 # that folder from student code, and run_autograder makes it unreadable to other users
 "$VPY" -m pip install --no-deps --no-build-isolation -e "$ROOT/source"
 chmod -R a+rX "$VENV"
 
-# fail the image build, not a student's run: every module grading imports, torch CPU-only, the CLI
-"$VPY" - <<'EOF'
+# fail the image build, not a student's run: the engine's modules, every module the sandbox preloads
+# (the grading folder's assignment.toml), torch CPU-only, the CLI
+PYTHONPATH="$ROOT/source/autograder" "$VPY" - "$ROOT/source/$GRADING/assignment.toml" <<'EOF'
+import importlib
 import importlib.metadata as md
 import os
+import sys
+import tomllib
 os.environ["MPLBACKEND"] = "Agg"  # and pyplot builds matplotlib's font cache now, in the image, not per submission
-import diffusers, hypothesis, matplotlib.pyplot, nbformat, numpy, safetensors, torch  # noqa: E401,F401
+import hypothesis, nbformat, numpy, torch, yaml  # noqa: E401,F401
+with open(sys.argv[1], "rb") as f:
+    preload = tomllib.load(f).get("preload", [])
+for name in preload:
+    importlib.import_module(name)
 cuda = sorted(d.metadata["Name"] for d in md.distributions() if d.metadata["Name"].lower().startswith("nvidia-"))
 if torch.version.cuda is not None or cuda:
     raise SystemExit(f"ditgrade setup.sh: ERROR: torch {torch.__version__} is a CUDA build ({', '.join(cuda)}): "
                      "set DITGRADE_TORCH_WHEEL to a CPU wheel or fix the CPU index")
-print("torch", torch.__version__, "| diffusers", diffusers.__version__, "| numpy", numpy.__version__,
-      "| matplotlib", matplotlib.__version__)
+tops = sorted({n.split(".")[0] for n in preload} | {"numpy", "torch"})
+print(" | ".join(f"{t} {getattr(sys.modules[t], '__version__', '?')}" for t in tops if t in sys.modules))
 EOF
 PYTHONPATH="$ROOT/source/autograder" "$VPY" -m ditgrade --project "$ROOT/source" --help >/dev/null
 "$VPY" -m compileall -q "$ROOT/source/autograder"  # bytecode now, not on every submission's first import
