@@ -72,7 +72,7 @@ def test_folder_end_to_end_and_resume(tmp_path: Path, monkeypatch, assignment) -
 
     rows = {r["submission"]: r for r in _csv(out / "grades.csv")}
     assert sorted(rows) == ["buggy", "garbage", "good"]
-    assert list(_csv(out / "grades.csv")[0]) == ["name", "email", "sid", "submission", "q1", "q2", "q3", "q4", "q5",
+    assert list(_csv(out / "grades.csv")[0]) == ["name", "email", "sid", "canvas_id", "submission", "q1", "q2", "q3", "q4", "q5",
                                                  "total", "max", "percent", "submitted_at", "late", "status"]
     assert rows["good"]["total"] == "46" and rows["good"]["percent"] == "100.0" and rows["good"]["status"] == "graded"
     assert rows["buggy"]["q2"] == "6" and rows["buggy"]["q1"] == "10" and rows["buggy"]["total"] == "40"
@@ -231,8 +231,28 @@ def test_canvas_download_names_give_student_and_lateness(tmp_path: Path) -> None
     (folder / "lovelaceada_LATE_1234_5678_dit_assignment.ipynb").write_text("{}")
     (folder / "turingalan_999_111_dit_assignment-1.py").write_text("x = 1")
     subs, _ = discover([folder], tmp_path / "w")
-    info = {s.id: (s.people[0].name, s.people[0].sid, s.late) for s in subs}
+    info = {s.id: (s.people[0].name, s.people[0].canvas_id, s.late) for s in subs}
+    assert all(not s.people[0].sid for s in subs)  # Canvas's user id is not the school's SID
     assert info == {"lovelaceada_1234": ("lovelaceada", "1234", True), "turingalan_999": ("turingalan", "999", False)}
+
+
+def test_canvas_rows_are_uploaded_to_canvas_by_its_user_id(tmp_path: Path) -> None:
+    """A Canvas download's number is Canvas's user id: canvas_scores.csv's ID column, never the SID
+    Gradescope matches on (those rows are left out of gradescope_scores.csv)."""
+    from ditgrade.batch.graded import Graded
+    from ditgrade.batch.tables import write_tables
+
+    folder = tmp_path / "canvas"
+    folder.mkdir()
+    (folder / "lovelaceada_1234_5678_dit_assignment.py").write_text("# BUG q2\n")
+    subs, _ = discover([folder], tmp_path / "w")
+    rows = [Graded(s, fake_grade(str(s.path)), "graded", 0.1) for s in subs]
+    write_tables(tmp_path, rows, list(POINTS), "DiT")
+    canvas = _csv(tmp_path / "canvas_scores.csv")
+    assert [(r["Student"], r["ID"], r["SIS User ID"]) for r in canvas[1:]] == [("lovelaceada", "1234", "")]
+    assert list(canvas[1].values())[-1] == "40"
+    assert _csv(tmp_path / "gradescope_scores.csv") == []
+    assert _csv(tmp_path / "grades.csv")[0]["canvas_id"] == "1234"
 
 
 def test_terminal_output_and_files_carry_no_control_characters(tmp_path: Path, assignment) -> None:
@@ -265,3 +285,32 @@ def test_real_grader_on_examples(tmp_path: Path, assignment) -> None:
     saved = json.loads((out / "results" / "bob_correct_unfold.json").read_text())
     assert saved["extra_data"]["ditgrade"]["sandbox"]["protections"]["separate_process"]  # kept beside the batch's
     assert saved["extra_data"]["ditgrade"]["batch"]["status"] == "graded"
+
+
+def test_spreadsheet_cells_never_start_a_formula() -> None:
+    from ditgrade.core.text import csv_cell
+
+    assert csv_cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert csv_cell("Mallory;=cmd|' /C calc'!A0").startswith("Mallory;'=")
+    assert csv_cell("@SUM(A1)").startswith("'") and csv_cell("+1+1").startswith("'")
+    assert csv_cell("-3.5") == "-3.5" and csv_cell("Ada Lovelace") == "Ada Lovelace"
+    cell = csv_cell("a\x1b[2Jb\nc")
+    assert "\x1b" not in cell and "\n" not in cell and cell.startswith("a") and cell.endswith("c")
+
+
+def test_digests_tell_folders_apart(tmp_path: Path) -> None:
+    """Names and contents are framed: two folders with the same bytes split differently differ."""
+    from ditgrade.batch.discover import Submission
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "x.py").write_text("12")
+    (a / "y.py").write_text("3")
+    (b / "x.py").write_text("1")
+    (b / "y.py").write_text("23")
+    digest = {d: Submission(d.name, d / "x.py", d).digest for d in (a, b)}
+    assert digest[a] != digest[b]
+    (b / "x.py").write_text("12")
+    (b / "y.py").write_text("3")
+    assert Submission("b", b / "x.py", b).digest == digest[a]

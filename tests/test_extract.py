@@ -131,3 +131,24 @@ def test_any_cell_text_is_handled(cells: list[str]) -> None:
         out = extract(p)
         for s in out.statements:
             compile(s.source, s.label, "exec")
+
+
+def test_predictions_and_json_bombs_are_bounded(tmp_path) -> None:
+    """What one student adds to the class's report is capped; a notebook of millions of JSON
+    containers is refused before it is parsed (the grader's memory), with a note."""
+    import json
+
+    from ditgrade.core import extract as ex
+
+    cells = [{"cell_type": "markdown", "metadata": {"tags": ["prediction"]}, "id": f"p{i}",
+              "source": f"**Your predictions (exercise {i}):** " + "x" * 3000} for i in range(40)]
+    nb = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "flood.ipynb"
+    path.write_text(json.dumps(nb))
+    got = ex.extract(path).predictions
+    assert 0 < len(got) <= ex.MAX_PREDICTIONS
+    assert sum(len(v) for v in got.values()) <= ex.MAX_PREDICTION_CHARS + len(ex._TRUNCATED) + 100
+    bomb = tmp_path / "bomb.ipynb"
+    bomb.write_text('{"cells": [' + "{}," * (ex.MAX_JSON_CONTAINERS + 10) + '{}], "nbformat": 4}')
+    out = ex.extract(bomb)
+    assert out.statements == [] and any("notebook" in n for n in out.notes), out.notes

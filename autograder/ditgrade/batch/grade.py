@@ -24,6 +24,7 @@ from typing import Any
 
 from ..core.assignment import Assignment
 from ..core.results import error_results
+from ..core.text import clean
 from .discover import Submission, discover
 from .graded import Graded
 from .pool import run_local, worker_timeout
@@ -58,7 +59,7 @@ def _load_cached(path: Path, key: str) -> dict | None:
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="ascii")  # ASCII: \ud800 escaped
     os.replace(tmp, path)
 
 
@@ -87,12 +88,12 @@ class Progress:
         else:
             width = len(str(self.total))
             extra = "" if g.status == "graded" else f"  [{g.status[:80]}]"
-            print(f"[{self.done:>{width}}/{self.total}] {g.sub.id}: {score:g} ({g.seconds:.1f} s){extra}",
+            print(clean(f"[{self.done:>{width}}/{self.total}] {g.sub.id}: {score:g} ({g.seconds:.1f} s){extra}"),
                   file=sys.stderr, flush=True)
 
     def message(self, text: str) -> None:
         if self.enabled:
-            (self.bar.write if self.bar is not None else lambda t: print(t, file=sys.stderr, flush=True))(text)
+            (self.bar.write if self.bar is not None else lambda t: print(t, file=sys.stderr, flush=True))(clean(text))
 
     def close(self) -> None:
         if self.bar is not None:
@@ -127,14 +128,14 @@ def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: As
             meta = cached["extra_data"]["ditgrade"]["batch"]
             rows[sub.id] = Graded(sub, cached, meta.get("status", "graded"), meta.get("seconds", 0.0), cached=True)
         elif sub.path is None:
-            rows[sub.id] = _finish(out, sub, "nothing", {"message": sub.problem}, 0.0, keys[sub.id])
+            rows[sub.id] = _record(out, sub, "nothing", {"message": sub.problem}, 0.0, keys[sub.id])
         else:
             todo.append(sub)
 
     bar = Progress(len(todo), progress)
 
     def on_done(sub: Submission, kind: str, payload: Any, seconds: float) -> None:
-        g = _finish(out, sub, kind, payload, seconds, keys[sub.id])
+        g = _record(out, sub, kind, payload, seconds, keys[sub.id])
         rows[sub.id] = g
         bar.update(g)
 
@@ -152,6 +153,15 @@ def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: As
         ordered = [rows[s.id] for s in subs if s.id in rows]
         report.write_all(out, ordered, notes, assignment)
     return BatchResult(out, ordered, notes, len(todo), time.perf_counter() - start, assignment.question_ids)
+
+
+def _record(out: Path, sub: Submission, kind: str, payload: Any, seconds: float, key: str) -> Graded:
+    """``_finish``, where a failure to write one submission's files costs that row only, never the batch."""
+    try:
+        return _finish(out, sub, kind, payload, seconds, key)
+    except Exception as e:  # noqa: BLE001 - whatever a student's text did to the writing, the others go on
+        message = f"its results could not be written ({type(e).__name__}: {clean(e)[:200]})"
+        return Graded(sub, error_results(message), f"error: {message}", seconds)
 
 
 def _finish(out: Path, sub: Submission, kind: str, payload: Any, seconds: float, key: str) -> Graded:
@@ -177,5 +187,6 @@ def _finish(out: Path, sub: Submission, kind: str, payload: Any, seconds: float,
     g = Graded(sub, results, status, seconds)
     if kind != "unstarted":  # a rerun must try again what the grader itself could not start on
         _write_json(out / "results" / f"{sub.id}.json", results)
-    (out / "feedback" / f"{sub.id}.txt").write_text(report.feedback_text(g))
+    # feedback_text cleans what it holds; errors="replace" is the backstop against text no UTF-8 file can hold
+    (out / "feedback" / f"{sub.id}.txt").write_text(report.feedback_text(g), encoding="utf-8", errors="replace")
     return g

@@ -200,7 +200,7 @@ def report_html(rows: list[Graded], notes: list[str], questions: list[str], titl
             for label, text in answers.items():
                 parts.append(f"<p><b>{e(str(label))}</b></p><blockquote>{e(str(text)).replace(chr(10), '<br>')}</blockquote>")
     if notes:
-        parts.append("<h2>Skipped inputs</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+        parts.append("<h2>Notes on the inputs</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
     parts.append("</body></html>\n")
     return clean("\n".join(parts))
 
@@ -208,4 +208,6 @@ def report_html(rows: list[Graded], notes: list[str], questions: list[str], titl
 def write_all(out: Path, rows: list[Graded], notes: list[str], assignment: Assignment) -> None:
     """The CSV files and report.html (results/ and feedback/ are written as submissions finish)."""
     write_tables(out, rows, assignment.question_ids, assignment.title)
-    (out / "report.html").write_text(report_html(rows, notes, assignment.question_ids, assignment.title))
+    # report_html cleans what it holds; errors="replace" is the backstop against text no UTF-8 file can hold
+    (out / "report.html").write_text(report_html(rows, notes, assignment.question_ids, assignment.title),
+                                     encoding="utf-8", errors="replace")

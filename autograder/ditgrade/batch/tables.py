@@ -5,10 +5,11 @@
                            time, lateness, status
     gradescope_scores.csv  for Gradescope's "Import Scores" (Name, SID, Email, Score), matched by email or SID
     canvas_scores.csv      for Canvas's Gradebook "Import" (Student, ID, SIS User ID, SIS Login ID,
-                           Section, "<assignment> (<points>)"), matched by SIS User ID or SIS Login ID
+                           Section, "<assignment> (<points>)"): a Canvas download's rows matched by
+                           Canvas's user id (ID), an export's by SIS User ID or SIS Login ID (email)
 
-Every cell goes through ``ditgrade.core.text.csv_cell``: names chosen by students cannot become
-formulas in a spreadsheet.
+Every cell goes through ``ditgrade.core.text.csv_cell`` and is quoted: names chosen by students
+cannot become formulas in a spreadsheet, whichever list separator it uses.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class StudentRow:
     name: str
     email: str
     sid: str
+    canvas_id: str
     graded: Graded
 
 
@@ -68,7 +70,8 @@ def student_rows(rows: list[Graded]) -> list[StudentRow]:
     for g in rows:
         people = g.sub.people or [None]
         for p in people:
-            out.append(StudentRow(p.name if p else "", p.email if p else "", p.sid if p else "", g))
+            out.append(StudentRow(p.name if p else "", p.email if p else "", p.sid if p else "",
+                                  p.canvas_id if p else "", g))
     return sorted(out, key=lambda r: (r.name.casefold() or "\uffff", r.sid, r.graded.sub.id))
 
 
@@ -79,7 +82,7 @@ def _fmt(x: float) -> str:
 def grades_table(rows: list[Graded], questions: list[str]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of grades.csv."""
     fallback = max_total(rows)
-    header = ["name", "email", "sid", "submission", *questions, "total", "max", "percent", "submitted_at", "late",
+    header = ["name", "email", "sid", "canvas_id", "submission", *questions, "total", "max", "percent", "submitted_at", "late",
               "status"]
     body = []
     for r in student_rows(rows):
@@ -88,15 +91,15 @@ def grades_table(rows: list[Graded], questions: list[str]) -> tuple[list[str], l
         score, maximum = total_of(g.results)
         maximum = maximum or fallback
         late = "" if g.sub.late is None else ("yes" if g.sub.late else "no")
-        body.append([r.name, r.email, r.sid, g.sub.id, *[_fmt(per_q.get(q, (0.0, 0.0))[0]) for q in questions],
+        body.append([r.name, r.email, r.sid, r.canvas_id, g.sub.id, *[_fmt(per_q.get(q, (0.0, 0.0))[0]) for q in questions],
                      _fmt(score), _fmt(maximum), f"{100 * score / maximum:.1f}" if maximum else "0.0",
                      g.sub.submitted_at, late, g.status[:300]])
     return header, body
 
 
 def _write(path: Path, header: list[str], body: list[list[str]]) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
+    with open(path, "w", newline="", encoding="utf-8", errors="replace") as f:
+        writer = csv.writer(f, quoting=csv.QUOTE_ALL)  # a ";" in a quoted cell never splits it
         writer.writerow([csv_cell(h) for h in header])
         writer.writerows([[csv_cell(c) for c in row] for row in body])
 
@@ -112,8 +115,8 @@ def write_tables(out: Path, rows: list[Graded], questions: list[str], title: str
     points = max_total(rows)
     column = f"{title} ({_fmt(points)})"
     canvas = [["    Points Possible", "", "", "", "", _fmt(points)]]
-    canvas += [[r.name, "", r.sid, r.email, "", _fmt(total_of(r.graded.results)[0])] for r in students
-               if (r.email or r.sid) and r.graded.status == "graded"]
+    canvas += [[r.name, r.canvas_id, r.sid, r.email, "", _fmt(total_of(r.graded.results)[0])] for r in students
+               if (r.email or r.sid or r.canvas_id) and r.graded.status == "graded"]
     _write(out / "canvas_scores.csv", ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column], canvas)
     return {"grades": out / "grades.csv", "gradescope": out / "gradescope_scores.csv",
             "canvas": out / "canvas_scores.csv"}

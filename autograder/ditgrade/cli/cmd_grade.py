@@ -64,31 +64,34 @@ def run(args: argparse.Namespace) -> int:
     from ..batch.grade import grade_batch
     from ..batch.report import score_table
     from ..core.assignment import Assignment
+    from ..core.text import clean
     from ..project import Project
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
-        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+        raise UsageError(clean(f"no such file or folder: {', '.join(missing)}"))
     assignment = Assignment.load(Project.find(args.project))
     from ..batch.discover import discover
 
     with tempfile.TemporaryDirectory() as probe:  # nothing is written to OUT before there is something to grade
         found, _ = discover(args.paths, Path(probe), notebook_name=assignment.project.notebook_name)
     if not found:
-        raise UsageError(f"no submissions found in {', '.join(args.paths)} (.ipynb, .py or .zip files, or "
-                         "folders of them)")
+        raise UsageError(clean(f"no submissions found in {', '.join(args.paths)} (.ipynb, .py or .zip files, or "
+                               "folders of them)"))
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / ".write-test").touch()
         (args.out / ".write-test").unlink()
     except OSError as e:
-        raise UsageError(f"cannot write to {args.out}: {e.strerror}") from None
+        raise UsageError(clean(f"cannot write to {args.out}: {e.strerror}")) from None
     slurm = {"partition": args.partition, "gpus_per_job": args.gpus_per_job, "time_limit": args.time_limit,
              "max_jobs": args.max_jobs, "per_job": args.per_job}
     result = grade_batch(args.paths, args.out, assignment=assignment, jobs=args.jobs, regrade=args.regrade,
                          gpu=args.gpu, timeout=args.timeout, executor=args.executor, slurm=slurm)
+    # Every line printed goes through clean: file names, notes and messages come from students and
+    # must not steer the TA's terminal (escape sequences) or fail to print (lone surrogates).
     for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(clean(f"note: {note}"), file=sys.stderr)
     cached = len(result.rows) - result.graded_now
     if args.json:
         print(json.dumps({"submissions": len(result.rows), "graded_now": result.graded_now, "reused": cached,
@@ -96,14 +99,14 @@ def run(args: argparse.Namespace) -> int:
                           "scores": {g.sub.id: g.results.get("score") for g in result.rows},
                           "out": str(result.out)}, indent=2))
     else:
-        print(score_table(result.rows, result.questions))
+        print(clean(score_table(result.rows, result.questions)))
         print(f"\n{len(result.rows)} submissions ({result.graded_now} graded now, {cached} reused) "
               f"in {result.seconds:.1f} s")
         for name in ("grades.csv", "gradescope_scores.csv", "canvas_scores.csv", "report.html"):
-            print(f"{name + ':':<23}{result.out / name}")
-        print(f"{'feedback:':<23}{result.out / 'feedback'}")
+            print(clean(f"{name + ':':<23}{result.out / name}"))
+        print(clean(f"{'feedback:':<23}{result.out / 'feedback'}"))
     if result.failed:
-        print(f"{len(result.failed)} submission(s) could not be graded (the grader's failure, not the students'): "
-              + ", ".join(g.sub.id for g in result.failed[:10]), file=sys.stderr)
+        print(clean(f"{len(result.failed)} submission(s) could not be graded (the grader's failure, not the "
+                    "students'): " + ", ".join(g.sub.id for g in result.failed[:10])), file=sys.stderr)
         return 1
     return 0

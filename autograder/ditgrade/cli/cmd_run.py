@@ -27,6 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.assignment import Assignment
     from ..core.results import error_results, summary
+    from ..core.text import clean
     from ..packaging.gradescope import pick_submission
     from ..project import Project
 
@@ -51,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         traceback.print_exc()
         data = error_results(f"{type(e).__name__}: {e}", cfg=assignment.project.config)
         code = 1
-    target.write_text(json.dumps(data, indent=2))
-    print(json.dumps(data, indent=2) if args.json else summary(data, assignment.question_ids))
-    print(f"results: {target}", file=sys.stderr)
+    target.write_text(json.dumps(data, indent=2), encoding="ascii")  # ASCII JSON: a lone surrogate is escaped
+    # the summary holds the student's messages: no control characters, nothing stdout cannot encode
+    print(json.dumps(data, indent=2) if args.json else clean(summary(data, assignment.question_ids)))
+    print(clean(f"results: {target}"), file=sys.stderr)
     return code

@@ -17,6 +17,11 @@ Each statement becomes its own unit ("cell 7, line 3"): one that fails, exits or
 loading costs only itself. Malformed input (a cell whose source is not text, a syntax error, an
 expression nested too deeply to parse) costs only its cell, with a note; ``extract`` never raises
 for a submission's content.
+
+The notebook is parsed here, in the grader's own process, which has no memory limit: a notebook (or
+a zip member) over ``MAX_SUBMISSION_BYTES``, or with more than ``MAX_JSON_CONTAINERS`` ``{``/``[``
+(a small zip can hold 20 MiB of ``{},``, which ``json.loads`` turns into gigabytes of dicts), is
+refused with a note before it is parsed, and it is parsed once (``Extracted.predictions``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,11 @@ from pathlib import Path
 
 from . import taint
 
-MAX_SUBMISSION_BYTES = 50 * 1024 * 1024
+MAX_SUBMISSION_BYTES = 20 * 1024 * 1024  # a submission file, or the notebook inside a zip
+MAX_JSON_CONTAINERS = 200_000  # "{" plus "[" in a notebook's bytes: far more than a real one holds
+MAX_PREDICTIONS = 16  # prediction answers kept per submission (each at most `limit` characters) ...
+MAX_PREDICTION_CHARS = 16 * 1024  # ... and in all: what one student adds to the class's report.html
+_TRUNCATED = " [...] (more predictions were written; the rest was left out)"
 SKIPPED_IMPORTS = frozenset({"otter", "IPython", "google"})  # notebook plumbing the grader has no use for
 _PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")  # cell magics whose body is still Python
 
@@ -57,6 +66,7 @@ class Extracted:
     statements: list[Statement] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # problems found while reading, for the student
+    predictions: dict[str, str] = field(default_factory=dict)  # the written answers, for staff (see predictions)
 
     def skipped_for(self, name: str) -> list[Skipped]:
         return [s for s in self.skipped if name in s.names]
@@ -199,15 +209,26 @@ def _cell_source(cell: dict) -> str | None:
     return src if isinstance(src, str) else None
 
 
-def _from_notebook(data: bytes, out: Extracted, drivers: Drivers) -> None:
+def _notebook_cells(data: bytes, out: Extracted) -> list | None:
+    """The notebook's cells, or None (with a note); refuses a JSON bomb before parsing it."""
+    if data.count(b"{") + data.count(b"[") > MAX_JSON_CONTAINERS:  # counted without building anything
+        out.notes.append("the notebook is malformed or too large to read (too many JSON objects); nothing was graded")
+        return None
     try:
-        nb = json.loads(data.decode("utf-8"))
-        cells = nb["cells"]
+        cells = json.loads(data.decode("utf-8"))["cells"]
         if not isinstance(cells, list):
             raise TypeError("cells is not a list")
     except Exception as e:
         out.notes.append(f"the notebook could not be read ({type(e).__name__}); nothing was graded")
+        return None
+    return cells
+
+
+def _from_notebook(data: bytes, out: Extracted, drivers: Drivers) -> None:
+    cells = _notebook_cells(data, out)
+    if cells is None:
         return
+    out.predictions = _predictions_of(cells)
     for i, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
@@ -233,7 +254,7 @@ def _from_zip(data: bytes, out: Extracted, notebook_name: str) -> tuple[str, byt
                 return None
             if not named and (len(top) > 1 or (not top and len(notebooks) > 1)):
                 out.notes.append(f"the zip holds several notebooks; graded {pick.filename}")
-            if pick.file_size > MAX_SUBMISSION_BYTES:
+            if pick.file_size > MAX_SUBMISSION_BYTES:  # zipfile reads no more than the size it declares
                 out.notes.append(f"{pick.filename} is too large to grade")
                 return None
             return pick.filename, zf.read(pick)
@@ -242,27 +263,32 @@ def _from_zip(data: bytes, out: Extracted, notebook_name: str) -> tuple[str, byt
         return None
 
 
-def extract(path: str | Path, *, drivers: Drivers = Drivers(), notebook_name: str = "") -> Extracted:
-    """The statements to run for the submission at ``path`` (never raises for bad content)."""
-    path = Path(path)
-    taint.mark("a submission")
-    out = Extracted()
+def _read(path: Path, out: Extracted, notebook_name: str) -> tuple[str, bytes] | None:
+    """(name, bytes) of the file to grade: ``path``, or the notebook or .py file inside its zip."""
     if not path.is_file():
         out.notes.append("no notebook (.ipynb), Python file or export zip was found in the submission")
-        return out
+        return None
     try:
         if path.stat().st_size > MAX_SUBMISSION_BYTES:
             out.notes.append("the submission is too large to grade")
-            return out
+            return None
         name, data = path.name, path.read_bytes()
     except OSError as e:
         out.notes.append(f"the submission could not be read ({e.strerror})")
+        return None
+    return _from_zip(data, out, notebook_name) if name.endswith(".zip") else (name, data)
+
+
+def extract(path: str | Path, *, drivers: Drivers = Drivers(), notebook_name: str = "") -> Extracted:
+    """The statements to run for the submission at ``path``, and its predictions (never raises for
+    bad content)."""
+    path = Path(path)
+    taint.mark("a submission")
+    out = Extracted()
+    found = _read(path, out, notebook_name)
+    if found is None:
         return out
-    if name.endswith(".zip"):
-        found = _from_zip(data, out, notebook_name)
-        if found is None:
-            return out
-        name, data = found
+    name, data = found
     if name.endswith(".ipynb"):
         _from_notebook(data, out, drivers)
     elif name.endswith(".py"):
@@ -280,30 +306,41 @@ def extract(path: str | Path, *, drivers: Drivers = Drivers(), notebook_name: st
 _PREDICTION = re.compile(r"^\*\*Your predictions(?: \((?P<label>[^)]*)\))?:\*\*\s*(?:_[^_]*_)?\s*", re.S)
 
 
-def predictions(path: str | Path, limit: int = 4000) -> dict[str, str]:
+def predictions(path: str | Path, limit: int = 4000, notebook_name: str = "") -> dict[str, str]:
     """The written answers of a notebook's prediction cells (markdown tagged ``prediction`` or starting
-    with "**Your predictions (label):**"), for staff to read; an untouched cell is left out."""
-    path = Path(path)
+    with "**Your predictions (label):**"), for staff to read; an untouched cell is left out. ``extract``
+    gives the same as ``Extracted.predictions`` without reading the notebook again."""
     taint.mark("a submission")
-    try:
-        data = path.read_bytes() if path.is_file() and path.stat().st_size <= MAX_SUBMISSION_BYTES else b""
-        if path.suffix == ".zip":
-            found = _from_zip(data, Extracted(), "")
-            data = found[1] if found and found[0].endswith(".ipynb") else b""
-        cells = json.loads(data.decode("utf-8"))["cells"] if data else []
-    except Exception:  # noqa: BLE001 - not a notebook: no predictions
-        return {}
+    out = Extracted()
+    found = _read(Path(path), out, notebook_name)
+    cells = _notebook_cells(found[1], out) if found and found[0].endswith(".ipynb") else None
+    return _predictions_of(cells or [], limit)
+
+
+def _predictions_of(cells: list, limit: int = 4000) -> dict[str, str]:
+    """At most MAX_PREDICTIONS answers of at most ``limit`` characters, MAX_PREDICTION_CHARS in all
+    (one student's share of the class's report); the last one kept says so when more were written."""
     out: dict[str, str] = {}
-    for cell in cells if isinstance(cells, list) else []:
+    room = MAX_PREDICTION_CHARS
+    for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "markdown":
             continue
         text = _cell_source(cell) or ""
-        tags = (cell.get("metadata") or {}).get("tags") or []
+        meta = cell.get("metadata")
+        tags = meta.get("tags") if isinstance(meta, dict) else None
         match = _PREDICTION.match(text)
-        if not match and "prediction" not in tags:
+        if not match and not (isinstance(tags, list) and "prediction" in tags):
             continue
-        label = (match.group("label") if match else None) or f"prediction {len(out) + 1}"
-        answer = text[match.end():].strip() if match else text.strip()
-        if answer:
-            out[label[:80]] = answer[:limit]
+        label = ((match.group("label") if match else None) or f"prediction {len(out) + 1}")[:80]
+        answer = (text[match.end():].strip() if match else text.strip())[:limit]
+        if not answer:
+            continue
+        if len(out) == MAX_PREDICTIONS or room <= 0:
+            out[next(reversed(out))] += _TRUNCATED
+            break
+        out[label] = answer[:room]
+        if len(answer) > room:
+            out[label] += _TRUNCATED
+            break
+        room -= len(answer)
     return out

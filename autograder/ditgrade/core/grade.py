@@ -14,7 +14,7 @@ from typing import Any
 
 from ..sandbox import Limits, SandboxRunner, fork_server
 from .assignment import Assignment
-from .extract import Drivers, Extracted, extract, predictions
+from .extract import Drivers, Extracted, extract
 from .results import build_results
 from .suite import TestResult, run_tests
 from .text import clean_tree
@@ -85,7 +85,8 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
     data = build_results(results, cfg=cfg, seconds=time.monotonic() - start,
                          student_notes=notes + student_notes(extracted, report), sandbox=report, gpu=gpu,
                          gpu_note=assignment.gpu_note, stdout=runner.output, fingerprint=assignment.fingerprint)
-    data["extra_data"]["ditgrade"]["predictions"] = clean_tree(predictions(path))  # staff read them; not graded
+    # staff read them; not graded (read with the statements: the notebook is parsed once)
+    data["extra_data"]["ditgrade"]["predictions"] = clean_tree(extracted.predictions)
     return data
 
 

@@ -25,6 +25,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..core.files import walk_files
 from ..project import Project
 from .zips import write_zip
 
@@ -65,14 +66,16 @@ def build_autograder_zip(out_path: str | Path, project: Project | None = None) -
 
 def pick_submission(folder: str | Path, preferred: str = "") -> Path | None:
     """The file to grade in a submission folder: the assignment's notebook at the top, else another
-    notebook at the top, else an export zip, else a notebook or a .py anywhere below; None if none."""
+    notebook at the top, else an export zip, else a notebook or a .py anywhere below; None if none.
+    "Below" is at most ``core.files.MAX_DEPTH`` folders down, links not followed (``walk_files``):
+    a student's tree may be thousands of folders deep."""
     folder = Path(folder)
     if folder.is_file():
         return folder
     if not folder.is_dir():
         return None
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()
-                   and ".ipynb_checkpoints" not in p.parts and "__MACOSX" not in p.parts)
+    files = [p for p in walk_files(folder)
+             if ".ipynb_checkpoints" not in p.parts and "__MACOSX" not in p.parts]
     top = [p for p in files if p.parent == folder]
     for group in ([p for p in top if preferred and p.name == preferred], [p for p in top if p.suffix == ".ipynb"],
                   [p for p in top if p.suffix == ".zip"], [p for p in files if p.suffix == ".ipynb"],
