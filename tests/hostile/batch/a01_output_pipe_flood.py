@@ -1,9 +1,12 @@
 """Attack: keep the grader's end of the output pipe (fd 1) full forever, so that the grader's
 ``SandboxRunner._drain`` never sees an empty pipe and never gets back to its CPU/idle/wall checks.
 
-A child process (not a thread of the worker, so its CPU time is not the worker's; it re-forks a
-fresh writer before RLIMIT_CPU can stop it) grows the pipe to 1 MiB and splices a 1 MiB tmpfs file
-into it again and again. The worker's own thread then just sleeps.
+Forty-eight child processes (not threads of the worker, so their CPU time is not the worker's;
+each re-forks a fresh writer before RLIMIT_CPU can stop it) grow the pipe to 1 MiB and splice a
+1 MiB tmpfs file into it again and again, faster than the grader reads 64 KiB at a time. The
+worker's own thread then sleeps. Measured: the grader spent 25 of 30 s inside one ``_drain`` call
+(reading and discarding ~15 GB), so the 20 s idle limit fired late, and it burns a core meanwhile;
+with a single writer the grader keeps up.
 
 What must hold instead: the call is stopped by its budgets (idle 20 s / wall 200 s), the flood
 costs only this submission, the worker and its children are killed, and the submissions graded
@@ -34,11 +37,16 @@ def _pump() -> None:
             os._exit(0)
 
 
-def patchify(z, p):
-    if os.fork() == 0:
+def sequence_length(h, w, p):
+    for _ in range(48):
         try:
-            os.setsid()
-            _pump()
-        finally:
-            os._exit(0)
+            pid = os.fork()
+        except OSError:
+            break
+        if pid == 0:
+            try:
+                os.setsid()
+                _pump()
+            finally:
+                os._exit(0)
     time.sleep(10**6)
