@@ -136,7 +136,7 @@ def main() -> int:
           f"submission in a worker; {len(errors)} not graded)")
     by_kind: dict[str, set[str]] = {}
     for r in rows:
-        by_kind.setdefault(r["id"].split("_", 1)[1], set()).add(r["percent"])
+        by_kind.setdefault(r["submission"].split("_", 1)[1], set()).add(r["percent"])
     print("  percent by kind: " + ", ".join(f"{k} {sorted(v)}" for k, v in sorted(by_kind.items())))
 
     if args.otter_n:
