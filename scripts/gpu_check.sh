@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Device check of q5's GPU job (DiT-XL/2 sampling): run it once on a CUDA machine, in < 5 minutes,
-# and print one summary line:
+# Device check of q5's GPU job (DiT-XL/2 sampling): run it once on a CUDA machine, in < 7 minutes.
+# First scripts/gpu_run_check.py: the whole `ditgrade run --gpu` on the reference (timed, every test,
+# the sandbox's protections) and on a hostile generate that looks for a way out; one line:
+#   GPU-RUN seconds=... score=46.0/46.0 gpu_tests=5/5 protections=ok probe=ok verdict=OK|FAIL
+# Then scripts/gpu_check.py, in one process, prints one summary line:
 #   GPU-CHECK device="..." dtype=float16 steps=20 images=4 weights=real|random seconds=... \
 #     direct_seconds=... ratio=... peak_gib=... ... hidden=5/5 mutants=8/8 verdict=OK|FAIL
 # (seconds: the student's generate via the gpu_generate probe; direct_seconds: DiTPipeline called
@@ -17,8 +20,12 @@
 # (default $OUT when set: gpu_check.json, samples.png, gpu_check.log).
 #
 # The GPU machine has torch but not diffusers, and no network. Make the wheels here first, into
-# .whl/ (git-ignored; carry it to the machine), for the machine's Python (3.12, x86_64):
+# .whl/ (git-ignored; carry it to the machine), for the machine's Python (3.12, x86_64). The lent
+# machines here already hold diffusers' other requirements, so two wheels do:
 #
+#   python3 -m pip download --no-deps $P diffusers==0.42.1 importlib_metadata
+#
+# On a bare machine, all of them:
 #   P="--only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \
 #      --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl"
 #   python3 -m pip download --no-deps $P diffusers==0.42.1 importlib_metadata
@@ -36,7 +43,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 WHEELS=${DITGRADE_GPU_CHECK_WHEELS:-.whl}
-SITE=${DITGRADE_GPU_CHECK_SITE:-/tmp/site}
+# Not under /tmp, and named *-packages: the sandbox binds a worker's package folders into its
+# private view of the disk by that name, and gives it an empty /tmp of its own.
+SITE=${DITGRADE_GPU_CHECK_SITE:-/opt/ditgrade-gpu/site-packages}
 if compgen -G "$WHEELS/*.whl" >/dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl \
     || { echo "gpu-check: installing $WHEELS/*.whl failed"; exit 2; }
@@ -67,9 +76,13 @@ print(f"gpu-check: preflight ok: python {sys.version.split()[0]}, torch {torch._
 EOF
 
 LOG=$(mktemp)
-timeout 180 python3 scripts/gpu_check.py 2>&1 | tee "$LOG"
+timeout 150 python3 scripts/gpu_run_check.py 2>&1 | grep -v '^$' | tee "$LOG"
+run_rc=${PIPESTATUS[0]}
+[ "$run_rc" = 124 ] && echo "gpu-check: gpu_run_check.py ran past 150 s"
+timeout 150 python3 scripts/gpu_check.py 2>&1 | tee -a "$LOG"
 rc=${PIPESTATUS[0]}
-[ "$rc" = 124 ] && echo "gpu-check: gpu_check.py ran past 180 s"
+[ "$rc" = 124 ] && echo "gpu-check: gpu_check.py ran past 150 s"
+[ "$rc" = 0 ] && rc=$run_rc
 if [ "$rc" -le 1 ] && [ "${DITGRADE_GPU_CHECK_PYTEST:-1}" != 0 ] && python3 -c "import pytest" 2>/dev/null; then
   if [ "${DITGRADE_GPU_CHECK_DEVICE:-cuda}" = cpu ]; then SEL="not gpu"; else SEL="gpu"; fi
   timeout 75 python3 -m pytest -q -p no:cacheprovider tests/test_gpu_sampling.py -m "$SEL" 2>&1 | tail -n 15
@@ -77,6 +90,7 @@ if [ "$rc" -le 1 ] && [ "${DITGRADE_GPU_CHECK_PYTEST:-1}" != 0 ] && python3 -c "
   [ "$rc" = 0 ] && rc=$prc
 fi
 [ -n "$DITGRADE_GPU_CHECK_OUT" ] && mkdir -p "$DITGRADE_GPU_CHECK_OUT" && cp "$LOG" "$DITGRADE_GPU_CHECK_OUT/gpu_check.log"
+grep '^GPU-RUN' "$LOG" || echo "GPU-RUN verdict=FAIL (no summary: exit status $run_rc)"
 grep '^GPU-CHECK' "$LOG" || echo "GPU-CHECK verdict=FAIL (no summary: exit status $rc)"
 rm -f "$LOG"
 exit "$rc"

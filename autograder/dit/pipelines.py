@@ -47,9 +47,17 @@ def tiny_dit_pipeline(seed: int = 0) -> DiTPipeline:
     return _pipeline(transformer, vae)
 
 
-def dit_xl2_pipeline(dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> DiTPipeline:
-    """DiT-XL/2 256x256 (transformer + sd-vae-ft-ema VAE + DDIM) from config, random weights."""
-    with torch.device(device):
+def dit_xl2_pipeline(dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+                     seed: int = 0) -> DiTPipeline:
+    """DiT-XL/2 256x256 (transformer + sd-vae-ft-ema VAE + DDIM) from config, random weights.
+
+    The weights are drawn from ``torch.manual_seed(seed)`` on ``device``: the grader and the
+    student's process, each building its own, must hold the same model for the images to agree.
+    """
+    device = torch.device(device)
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda), torch.device(device):
+        torch.manual_seed(seed)
         transformer = DiTTransformer2DModel(out_channels=8)  # the defaults are DiT-XL/2
         vae = AutoencoderKL(
             block_out_channels=(128, 256, 512, 512),

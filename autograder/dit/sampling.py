@@ -49,6 +49,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from diffusers import DDIMScheduler, DiTPipeline
+
+# Imported here, not where used: the sandboxed worker loads the pipeline after the grading
+# package has been scrubbed from sys.modules and hidden from its file system.
+from . import pipelines
 
 REPO_ID = "facebook/DiT-XL-2-256"
 XL2_TRANSFORMER_PARAMS = 749_826_464
@@ -168,10 +173,6 @@ def load_pipeline(source: str, dtype: str = "float16", device: str = "cuda") -> 
     if key in _PIPELINES:
         return _PIPELINES[key]
     _offline()
-    from diffusers import DDIMScheduler, DiTPipeline
-
-    from . import pipelines
-
     start = time.perf_counter()
     dt = torch_dtype(dtype)
     if source == "random-xl2":

@@ -8,7 +8,13 @@
     cli/        the ``ditgrade`` command
 """
 
+import os
 import sys
+
+# torch.cuda.is_available() starts the CUDA driver unless told to ask NVML, and no fork of a process
+# that started it can use CUDA: the grader forks its fork server, which forks the workers that run
+# the --gpu tests. Set before anything imports torch (libraries ask at import time).
+os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
 
 if sys.version_info < (3, 11):  # noqa: UP036 - the dependencies need 3.11: say so instead of failing on an import
     raise SystemExit(f"ditgrade needs Python 3.11 or newer; this is {sys.version.split()[0]}")

@@ -7,12 +7,14 @@ server is started once and reused, and its start overlaps the grader's own impor
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import time
 from pathlib import Path
 from typing import Any
 
 from ..sandbox import Limits, SandboxRunner, fork_server
+from . import taint
 from .assignment import Assignment
 from .extract import Drivers, Extracted, extract
 from .results import build_results
@@ -37,9 +39,29 @@ def limits_for(assignment: Assignment, *, gpu: bool) -> Limits:
 
 
 def cuda_available() -> bool:
+    """Whether the GPU tests can run: a CUDA device, or DITGRADE_GPU_DEVICE=cpu, the dry run of the
+    same sandboxed path on the CPU (scripts/gpu_check.sh and the CI test of --gpu use it).
+
+    Asking starts the CUDA driver in this process, after which no fork of it can use CUDA: the
+    process is marked, so a fork server it starts later is a fresh interpreter (``taint``)."""
+    if os.environ.get("DITGRADE_GPU_DEVICE") == "cpu":
+        return True
     import torch
 
+    taint.mark("the CUDA driver")
     return torch.cuda.is_available()
+
+
+def start_cuda() -> None:
+    """Start CUDA in the grader, after its fork server and before any worker: the driver makes its
+    device files (/dev/nvidia-uvm) on first use through the setuid nvidia-modprobe, which a
+    sandboxed worker (another uid, no_new_privs, Landlock) may not run."""
+    if os.environ.get("DITGRADE_GPU_DEVICE") == "cpu":
+        return
+    import torch
+
+    taint.mark("the CUDA driver")
+    torch.cuda.init()
 
 
 def explain_missing_names(results: list[TestResult], extracted: Extracted, load_errors: list[str]) -> None:
@@ -70,10 +92,12 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
     assignment = assignment or Assignment.load()
     cfg = assignment.project.config
     notes: list[str] = []
+    fork_server(assignment)  # before this process reads any student data or starts CUDA
     if gpu and not cuda_available():
         notes.append("--gpu was given but there is no CUDA device: the GPU tests were not run.")
         gpu = False
-    fork_server(assignment)  # before this process reads any student data
+    elif gpu:
+        start_cuda()
     extracted = extract(path, drivers=drivers_of(assignment), notebook_name=assignment.project.notebook_name)
     runner = SandboxRunner(extracted, assignment, limits_for(assignment, gpu=gpu), sub=sub)
     try:

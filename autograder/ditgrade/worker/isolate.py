@@ -16,7 +16,8 @@ its own: killing it kills everything the student started, and ``/proc`` shows no
   time, file size, processes, open files, no core dumps; first in line for the OOM killer;
 * identity: an unused uid and gid, no supplementary groups, ``no_new_privs``;
 * Landlock, where the kernel has it: read-only access to the folders above, read-write to /tmp
-  and /dev/shm only, no TCP, no signals or abstract sockets outside the sandbox. It also holds
+  and /dev/shm only (and, under ``gpu``, to the process's own /proc/<pid>/task, where CUDA names
+  its threads), no TCP, no signals or abstract sockets outside the sandbox. It also holds
   where mount namespaces are refused (a container without CAP_SYS_ADMIN).
 
 Each step that fails is reported, never silently skipped: the grader puts the report in
@@ -154,18 +155,20 @@ def _private_root(notes: list[str]) -> bool:
             return False
 
 
-def _cover(folder: str, keep: list[str], mode: str = "755") -> None:
+def _cover(folder: str, keep: list[str], mode: str = "755", options: str | None = None,
+           flags: int = MS_NOSUID | MS_NODEV, read_only: bool = True) -> None:
     """An empty tmpfs over ``folder``, with ``keep`` (folders inside it) bound back read-only."""
     held = [(os.open(d, os.O_PATH | os.O_DIRECTORY), d) for d in keep]  # reachable once covered
-    _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, f"size=64k,nr_inodes=1024,mode={mode}")
+    _mount("tmpfs", folder, "tmpfs", flags, options or f"size=64k,nr_inodes=1024,mode={mode}")
     for fd, d in held:
         os.makedirs(d, mode=0o755, exist_ok=True)
         _mount(f"/proc/self/fd/{fd}", d, None, MS_BIND | MS_REC)
         with contextlib.suppress(OSError):
             _mount(None, d, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
         os.close(fd)
-    with contextlib.suppress(OSError):
-        _mount(None, folder, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, f"mode={mode}")
+    if read_only:
+        with contextlib.suppress(OSError):
+            _mount(None, folder, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, f"mode={mode}")
 
 
 def _hide_filesystem(spec: dict, uid: int) -> list[str]:
@@ -178,8 +181,11 @@ def _hide_filesystem(spec: dict, uid: int) -> list[str]:
     for d in _outermost([h for h in spec["hide"] if os.path.isdir(h)]):
         with contextlib.suppress(OSError):  # already out of sight when under a covered folder
             _mount("tmpfs", d, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,nr_inodes=16,mode=000")
+    # The private /tmp; a kept folder under the real one (model weights a TA put in /tmp, say)
+    # is bound back into it read-only, as under any covered folder.
     limits = f"size={spec['tmp_mb']}m,nr_inodes={spec['tmp_inodes']},mode=1777,uid={uid},gid={uid}"
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, limits)
+    _cover("/tmp", _outermost([d for d in keep if _under(d, "/tmp")]), options=limits,
+           flags=MS_NOSUID | MS_NODEV | MS_NOEXEC, read_only=False)
     with contextlib.suppress(OSError):
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                f"size={spec['tmp_mb']}m,nr_inodes=256,mode=1777")
@@ -302,7 +308,12 @@ def confine(spec: dict, namespaces: list[str]) -> dict:
     if spec["gpu"]:
         devices += [f"/dev/{n}" for n in os.listdir("/dev") if n.startswith("nvidia")]
         devices += ["/dev/dri"] if os.path.isdir("/dev/dri") else []
-    why = _landlock(system + readable, ["/tmp", "/dev/shm"], devices) if prot["no_new_privs"] else "needs no_new_privs"
+    writable = ["/tmp", "/dev/shm"]
+    if spec["gpu"]:
+        # CUDA names its threads through /proc/self/task/<tid>/comm and fails to start (error 304)
+        # when it cannot (measured on an H200). Only this process's own threads: not /proc/self/mem.
+        writable.append(f"/proc/{os.getpid()}/task")
+    why = _landlock(system + readable, writable, devices) if prot["no_new_privs"] else "needs no_new_privs"
     if why:
         prot["notes"].append(why)
     else:
