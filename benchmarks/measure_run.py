@@ -70,6 +70,8 @@ def measure(submission: Path) -> tuple[float, float, float, str]:
         output, _ = proc.communicate()
         t.join()
         wall = time.monotonic() - start
+    if proc.returncode != 0:  # a figure of a failed start is no figure
+        raise SystemExit(f"ditgrade run {submission.name} exited {proc.returncode}:\n{output[-2000:]}")
     total = next((line for line in output.splitlines() if line.startswith("total")), "?")
     return wall, peak[0] / 1024, peak[1] / 1024, total
 
