@@ -64,6 +64,16 @@ PYTHON_TGZ_SHA256="2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf
 log() { printf '\n=== %s  %s\n' "$(date +%T)" "$*" >&2; }
 skip() { echo "SKIP: $*" >&2; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
+fetch_verified() {  # URL DEST SHA256: download, and keep only a file with that sha256
+  python3 - "$1" "$2" "$3" <<'EOF'
+import hashlib, sys, urllib.request
+url, dest, sha = sys.argv[1:4]
+data = urllib.request.urlopen(url, timeout=120).read()
+if hashlib.sha256(data).hexdigest() != sha:
+    sys.exit(f"{url.rsplit('/', 1)[-1]}: sha256 mismatch")
+open(dest, "wb").write(data)
+EOF
+}
 
 # ---------------------------------------------------------------------------------------------
 # can this machine do it at all?
@@ -192,13 +202,7 @@ if [ ! -s "$BASE_TAR" ] || [ "${CLEANROOT_REFRESH_BASE:-0}" = 1 ]; then
   if [ "$SUITE" = jammy ]; then
     KEYDIR="$WORK/ubuntu-keyring"
     rm -rf "$KEYDIR" && mkdir -p "$KEYDIR"
-    python3 - "$MIRROR/$UBUNTU_KEYRING_DEB" "$KEYDIR/k.deb" "$UBUNTU_KEYRING_SHA256" <<'EOF'
-import hashlib, sys, urllib.request
-data = urllib.request.urlopen(sys.argv[1], timeout=60).read()
-if hashlib.sha256(data).hexdigest() != sys.argv[3]:
-    sys.exit("ubuntu-keyring .deb: sha256 mismatch")
-open(sys.argv[2], "wb").write(data)
-EOF
+    fetch_verified "$MIRROR/$UBUNTU_KEYRING_DEB" "$KEYDIR/k.deb" "$UBUNTU_KEYRING_SHA256"
     dpkg-deb -x "$KEYDIR/k.deb" "$KEYDIR/x"
     DB_OPTS+=(--keyring="$KEYDIR/x/usr/share/keyrings/ubuntu-archive-keyring.gpg")
   fi
@@ -230,13 +234,7 @@ fi
 PYTHON_TGZ="$CACHE/Python-3.11.2.tgz"
 if [ ! -s "$PYTHON_TGZ" ]; then
   log "fetching CPython 3.11.2's source (Debian's copy of python.org's tarball)"
-  python3 - "$PYTHON_TGZ_URL" "$PYTHON_TGZ" "$PYTHON_TGZ_SHA256" <<'EOF'
-import hashlib, sys, urllib.request
-data = urllib.request.urlopen(sys.argv[1], timeout=120).read()
-if hashlib.sha256(data).hexdigest() != sys.argv[3]:
-    sys.exit("Python-3.11.2.tgz: sha256 mismatch")
-open(sys.argv[2], "wb").write(data)
-EOF
+  fetch_verified "$PYTHON_TGZ_URL" "$PYTHON_TGZ" "$PYTHON_TGZ_SHA256"
 fi
 
 ZIP="${CLEANROOT_ZIP:-}"

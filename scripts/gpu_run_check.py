@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "solutions" / "dit_assignment.ipynb"
 PROBE = REPO / "tests" / "hostile" / "gpu_generate_probe.py"
 WALL_BUDGET_S = 30.0
+LEAKS = ("grader_files", "network", "processes", "signals", "writable")  # what the probe must find empty
 # What every run on this machine must report (the CPU run's list; RLIMIT_DATA replaces RLIMIT_AS).
 REQUIRED = ("separate_process", "pid_namespace", "network_namespace", "uid_drop", "no_new_privs",
             "seccomp_channel", "mount_isolation", "private_tmp", "audit_hook")
@@ -90,10 +91,11 @@ def main() -> int:
     match = re.search(r"SANDBOX-PROBE (\{.*?\})(?:\s|$)", text)
     found = json.loads(match.group(1)) if match else None
     print(f"gpu-run: hostile generate ({probe_s:.1f} s): {json.dumps(found, sort_keys=True)}", flush=True)
+    leaks = {k: found[k] for k in LEAKS if found.get(k)} if found is not None else {}
+    probe_ok = found is not None and not leaks
     if found is None:
         problems.append("the hostile generate's report did not come back: " + text[:800] + probe_log[-800:])
     else:
-        leaks = {k: found[k] for k in ("grader_files", "network", "processes", "signals", "writable") if found.get(k)}
         if leaks:
             problems.append(f"the hostile generate reached: {leaks}")
         if found.get("thread_name") != "ok":
@@ -111,7 +113,7 @@ def main() -> int:
     for p in problems:
         print(f"gpu-run: PROBLEM: {p}")
     print(f"GPU-RUN seconds={seconds:.1f} score={score}/{top} gpu_tests={gpu_ok}/{len(gpu_tests)} "
-          f"protections={'ok' if not missing else 'MISSING'} probe={'ok' if found is not None and not any(found.get(k) for k in ('grader_files', 'network', 'processes', 'signals', 'writable')) else 'FAIL'} "
+          f"protections={'ok' if not missing else 'MISSING'} probe={'ok' if probe_ok else 'FAIL'} "
           f"verdict={'FAIL' if problems else 'OK'}" + ("" if cuda else " (dry run)"), flush=True)
     tmp.cleanup()
     return 1 if problems else 0

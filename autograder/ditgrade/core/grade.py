@@ -52,18 +52,6 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def start_cuda() -> None:
-    """Start CUDA in the grader, after its fork server and before any worker: the driver makes its
-    device files (/dev/nvidia-uvm) on first use through the setuid nvidia-modprobe, which a
-    sandboxed worker (another uid, no_new_privs, Landlock) may not run."""
-    if os.environ.get("DITGRADE_GPU_DEVICE") == "cpu":
-        return
-    import torch
-
-    taint.mark("the CUDA driver")
-    torch.cuda.init()
-
-
 def explain_missing_names(results: list[TestResult], extracted: Extracted, load_errors: list[str]) -> None:
     """A test that failed on an undefined name says which line would have defined it, and why it did not."""
     for r in results:
@@ -96,8 +84,6 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
     if gpu and not cuda_available():
         notes.append("--gpu was given but there is no CUDA device: the GPU tests were not run.")
         gpu = False
-    elif gpu:
-        start_cuda()
     extracted = extract(path, drivers=drivers_of(assignment), notebook_name=assignment.project.notebook_name)
     runner = SandboxRunner(extracted, assignment, limits_for(assignment, gpu=gpu), sub=sub)
     try:
