@@ -173,14 +173,17 @@ def _cover(folder: str, keep: list[str], mode: str = "755", options: str | None 
 
 def _hide_filesystem(spec: dict, uid: int) -> list[str]:
     """The worker's view of the disk (see the module docstring); returns the folders it may read."""
-    keep = [d for d in python_dirs() if not any(_under(d, h) for h in spec["hide"])]
-    keep += [d for d in spec.get("readable", []) if os.path.isdir(d)]
+    # The interpreter's folders stay readable even inside a hidden folder: a project's own virtual
+    # environment (``.venv`` in the course folder) holds nothing of the grader's but its packages.
+    keep = python_dirs() + [d for d in spec.get("readable", []) if os.path.isdir(d)]
     broad = sorted(e.path for e in os.scandir("/") if e.is_dir(follow_symlinks=False) and e.name not in SYSTEM_DIRS)
     for folder in broad:
         _cover(folder, _outermost([d for d in keep if _under(d, folder)]))
     for d in _outermost([h for h in spec["hide"] if os.path.isdir(h)]):
+        inner = _outermost([k for k in keep if _under(k, d) and k != d])
         with contextlib.suppress(OSError):  # already out of sight when under a covered folder
-            _mount("tmpfs", d, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,nr_inodes=16,mode=000")
+            mode = "711" if inner else "000"
+            _cover(d, inner, mode=mode, options=f"size=4k,nr_inodes=64,mode={mode}")
     # The private /tmp; a kept folder under the real one (model weights a TA put in /tmp, say)
     # is bound back into it read-only, as under any covered folder.
     limits = f"size={spec['tmp_mb']}m,nr_inodes={spec['tmp_inodes']},mode=1777,uid={uid},gid={uid}"
