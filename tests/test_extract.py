@@ -1,6 +1,7 @@
-"""Extraction: a notebook that runs top to bottom keeps everything its graded functions rely on
-(imports, definitions with their decorators, assignments, the template's set-up), exploration code
-never runs, and malformed input costs only itself."""
+"""Reading a submission (``ditgrade.worker.read``, run here in-process on trusted inputs): a notebook is
+graded as it runs top to bottom, every top-level statement of the student's cells included, with the
+names each binds or changes; plumbing and the template's exploration cells are left out by design;
+malformed input costs only itself and is never an exception."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import nbformat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ditgrade.core.extract import Drivers, extract, source_digest
+from ditgrade.core.extract import Drivers, read_trusted, source_digest
+from ditgrade.worker import read
 
 
 def notebook(path: Path, *cells: str, ids: tuple[str, ...] = ()) -> Path:
@@ -26,129 +28,161 @@ def notebook(path: Path, *cells: str, ids: tuple[str, ...] = ()) -> Path:
 
 
 def sources(path: Path, **kw) -> list[str]:
-    return [s.source for s in extract(path, **kw).statements]
+    return [s.source for s in read_trusted(path, **kw).statements]
 
 
-def test_decorators_lambdas_assignments_and_try_imports_are_kept(tmp_path: Path) -> None:
+def test_every_top_level_statement_runs_in_notebook_order(tmp_path: Path) -> None:
     nb = notebook(tmp_path / "a.ipynb",
-                  "import torch\nimport otter\ngrader = otter.Notebook('x.ipynb')",
-                  "device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')\ntorch.manual_seed(0)",
-                  "@torch.no_grad()\ndef generate(pipe):\n    return device",
-                  "linear = lambda i, o: i * o + o\nSIZES: dict = {'a': 1}\nSIZES['b'] = 2\nn = 1\nn += 1",
-                  "try:\n    import scipy\nexcept ImportError:\n    scipy = None",
-                  "if torch.cuda.is_available():\n    DEV = 'cuda'\nelse:\n    DEV = 'cpu'",
-                  "for i in range(3):\n    print(i)\nplt_result = print('x')\nprint('hi')")
-    got = sources(nb)
-    assert "@torch.no_grad()\ndef generate(pipe):\n    return device\n" in got
-    assert any(s.startswith("device = torch.device(") for s in got)
-    assert "linear = lambda i, o: i * o + o\n" in got and "n += 1\n" in got and "SIZES: dict = {'a': 1}\n" in got
-    assert any(s.startswith("try:\n    import scipy") for s in got) and any(s.startswith("if torch.cuda") for s in got)
-    assert not any("otter" in s or "print(i)" in s or "manual_seed" in s or "for i" in s for s in got)
-    out = extract(nb)
-    assert [s.label for s in out.skipped_for("i")] == ["cell 7, line 1"]
-    assert "SIZES['b'] = 2\n" in got  # every top-level assignment runs
-    assert "plumbing" in out.skipped_for("grader")[0].reason
+                  "import warnings\nTABLE = {}\nfor i in range(3):\n    TABLE[i] = i * i\nREG = []\nREG.append(int)",
+                  "with warnings.catch_warnings():\n    import math\nCOUNT = 0\nwhile COUNT < 3:\n    COUNT += 1",
+                  "tmp = 5\ndel tmp\nD = {}\nD.update(a=1)\nprint('exploring')\nassert TABLE[2] == 4",
+                  "def f():\n    global G\n    G = 1\nf()\nx = [1]\nx[0] += 1")
+    got = read_trusted(nb)
+    assert [s.label for s in got.statements][:6] == ["cell 1, line 1", "cell 1, line 2", "cell 1, line 3",
+                                                    "cell 1, line 5", "cell 1, line 6", "cell 2, line 1"]
+    assert len(got.statements) == 18 and not got.skipped and not got.notes
+    by_first = {s.source.split("\n")[0]: s for s in got.statements}
+    assert by_first["for i in range(3):"].names == ("i", "TABLE")
+    assert by_first["REG.append(int)"].names == ("REG",)
+    assert by_first["with warnings.catch_warnings():"].names == ("math",)  # warnings is a module: not changed
+    assert by_first["D.update(a=1)"].names == ("D",)
+    assert by_first["del tmp"].names == ("tmp",)
+    assert by_first["def f():"].names == ("f", "G")
+    assert by_first["x[0] += 1"].names == ("x",)
+    assert by_first["print('exploring')"].names == ()
+    assert [s.definition for s in got.statements[:2]] == [True, False]
 
 
-def test_the_templates_driver_cells_keep_only_definitions(tmp_path: Path) -> None:
-    driver = "tokens = patchify(z, 2)\ndef helper():\n    return 1\nimport math"
-    nb = notebook(tmp_path / "a.ipynb", "x = 1", driver, "y = 2", ids=("setup", "explore", "mine"))
-    got = sources(nb, drivers=Drivers(frozenset({"explore"})))
-    assert got == ["x = 1\n", "def helper():\n    return 1\n", "import math\n", "y = 2\n"]
-    # recognised by its source too (a platform that drops cell ids)
-    nb2 = notebook(tmp_path / "b.ipynb", driver, ids=("other",))
-    assert sources(nb2, drivers=Drivers(sources=frozenset({source_digest(driver)}))) == [
-        "def helper():\n    return 1\n", "import math\n"]
+def test_decorators_class_bodies_setattr_and_module_calls(tmp_path: Path) -> None:
+    p = tmp_path / "s.py"
+    p.write_text("import torch\nREG = {}\n\n@REG.setdefault('k', [])\ndef g():\n    pass\n\n"
+                 "class Parts:\n    ALL = []\n    REG.clear()\n\nsetattr(Parts, 'n', 6)\ntorch.manual_seed(0)\n"
+                 "torch.flag = True\n")
+    names = {s.source.split("\n")[0]: s.names for s in read_trusted(p).statements}
+    assert names["@REG.setdefault('k', [])"] == ("g", "REG")
+    assert names["class Parts:"] == ("Parts", "REG")  # its body runs when it is defined
+    assert names["setattr(Parts, 'n', 6)"] == ("Parts",)
+    assert names["torch.manual_seed(0)"] == ()  # a module's function: torch is not changed
+    assert names["torch.flag = True"] == ("torch",)  # but an attribute set on it is
+
+
+def test_uses_reach_the_top_level_code_graded_functions_rely_on(tmp_path: Path) -> None:
+    nb = notebook(tmp_path / "u.ipynb",
+                  "import torch\nORDER = {}\nfor k in range(4):\n    ORDER[k] = (k + 1) % 4\nunused = 3",
+                  "def helper(x):\n    return ORDER[x]\n\ndef patchify(z, p):\n    return helper(p)")
+    got = read_trusted(nb, graded={"q1": ["patchify"], "q9": ["missing"]})
+    assert {"patchify", "helper", "ORDER", "k", "range"} <= got.uses["q1"]
+    assert "unused" not in got.uses["q1"] and got.uses["q9"] == {"missing"}
+
+
+def test_plumbing_and_the_templates_exploration_cells_are_left_out(tmp_path: Path) -> None:
+    driver = "x = patchify(z, 2)\ndef kept():\n    return 1\nimport math"
+    nb = notebook(tmp_path / "d.ipynb", "import otter\ngrader = otter.Notebook('x.ipynb')\nimport torch",
+                  driver, "grader.check('q1')\ny = 2", ids=("set-up", "explore", "mine"))
+    got = read_trusted(nb, drivers=Drivers(ids=frozenset({"explore"})))
+    assert [s.source for s in got.statements] == ["import torch\n", "def kept():\n    return 1\n",
+                                                  "import math\n", "y = 2\n"]
+    reasons = {s.text: s.reason for s in got.skipped}
+    assert reasons["import otter"] == reasons["grader = otter.Notebook('x.ipynb')"] == read.PLUMBING
+    assert reasons["grader.check('q1')"] == read.PLUMBING and reasons["x = patchify(z, 2)"] == read.DRIVER
+    same = read_trusted(notebook(tmp_path / "e.ipynb", driver),
+                        drivers=Drivers(sources=frozenset({source_digest(driver)})))
+    assert [s.source for s in same.statements] == ["def kept():\n    return 1\n", "import math\n"]
 
 
 def test_u2028_in_a_comment_and_windows_newlines_are_fine(tmp_path: Path) -> None:
-    nb = notebook(tmp_path / "a.ipynb", "# a comment with \u2028 inside it x = 1\r\ndef f():\r\n    return 2\r\n")
+    nb = notebook(tmp_path / "w.ipynb", "# a\u2028b = 1\r\ndef f():\r\n    return 2\r\n")
     assert sources(nb) == ["def f():\n    return 2\n"]
 
 
-def test_later_definitions_win_and_a_syntax_error_costs_only_its_cell(tmp_path: Path) -> None:
-    nb = notebook(tmp_path / "a.ipynb", "def f():\n    return 1", "def g(:\n    pass", "def f():\n    return 2")
-    out = extract(nb)
-    assert [s.source for s in out.statements][-1] == "def f():\n    return 2\n"
-    assert any("cell 2: syntax error" in n for n in out.notes)
+def test_a_syntax_error_costs_only_its_cell(tmp_path: Path) -> None:
+    nb = notebook(tmp_path / "s.ipynb", "def f():\n    return 1", "def broken(:\n    pass", "def f():\n    return 2")
+    got = read_trusted(nb)
+    assert [s.source for s in got.statements] == ["def f():\n    return 1\n", "def f():\n    return 2\n"]
+    assert any("cell 2: syntax error" in n for n in got.notes)
 
 
 def test_magics_are_blanked_and_non_python_cell_magics_skipped(tmp_path: Path) -> None:
-    nb = notebook(tmp_path / "a.ipynb", "%pip install x\n!ls\ndef f():\n    return 1", "%%bash\necho hi",
-                  "%%time\ndef g():\n    return 2")
-    out = extract(nb)
-    assert [s.label for s in out.statements] == ["cell 1, line 3", "cell 3, line 2"]
-    assert any("cell magic" in n for n in out.notes)
+    nb = notebook(tmp_path / "m.ipynb", "%matplotlib inline\n!pip install x\ndef f():\n    return 1",
+                  "%%bash\necho hi", "%%time\nz = 3")
+    got = read_trusted(nb)
+    assert [s.source for s in got.statements] == ["def f():\n    return 1\n", "z = 3\n"]
+    assert [s.label for s in got.statements] == ["cell 1, line 3", "cell 3, line 2"]
+    assert any("%%bash" in n for n in got.notes)
 
 
-def test_a_py_file_is_filtered_like_a_cell(tmp_path: Path) -> None:
-    p = tmp_path / "s.py"
-    p.write_text("import torch\n\ndef f():\n    return 1\n\nprint(f())\nif __name__ == '__main__':\n    f()\n")
-    assert sources(p) == ["import torch\n", "def f():\n    return 1\n"]
+def test_export_zip_takes_the_assignments_notebook_or_names_the_candidates(tmp_path: Path) -> None:
+    def zipped(name: str, members: dict[str, str]) -> Path:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for member, text in members.items():
+                z.writestr(member, text)
+        (tmp_path / name).write_bytes(buf.getvalue())
+        return tmp_path / name
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("def mine():\n    return 1")]
+    p = zipped("export.zip", {"other.ipynb": json.dumps(nbformat.v4.new_notebook()), "hw.ipynb": nbformat.writes(nb)})
+    got = read_trusted(p, notebook_name="hw.ipynb")
+    assert [s.source for s in got.statements] == ["def mine():\n    return 1\n"] and got.file == "export.zip:hw.ipynb"
+    two = read_trusted(p, notebook_name="assignment.ipynb")
+    assert "several candidates" in two.unreadable and "hw.ipynb" in two.unreadable and not two.statements
 
 
-def test_export_zip_takes_the_assignments_notebook(tmp_path: Path) -> None:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("other.ipynb", json.dumps(nbformat.v4.new_notebook()))
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell("def mine():\n    return 1")]
-        z.writestr("hw.ipynb", nbformat.writes(nb))
-    p = tmp_path / "export.zip"
-    p.write_bytes(buf.getvalue())
-    assert sources(p, notebook_name="hw.ipynb") == ["def mine():\n    return 1\n"]
-
-
-def test_malformed_inputs_are_notes_not_exceptions(tmp_path: Path) -> None:
-    bad = {"cells": [{"cell_type": "code", "source": ["def f():\n", 7, "    return 1\n"]},
-                     {"cell_type": "code", "source": "def g():\n    return 2"}], "nbformat": 4}
+def test_unreadable_files_say_why_and_malformed_cells_cost_only_themselves(tmp_path: Path) -> None:
+    cases = {"empty.ipynb": b"", "blank.py": b"  \n", "cut.ipynb": b'{"cells": [{"cell_type": "co',
+             "z.zip": b"PK garbage", "b.py": b"\xff\xfe\x00", "x.txt": b"hello", "nocells.ipynb": b"[1, 2]"}
+    why = {}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        got = read_trusted(tmp_path / name)
+        assert got.unreadable and not got.statements, name
+        why[name] = got.unreadable
+    assert why["empty.ipynb"] == why["blank.py"] == "the file is empty"
+    assert "not valid JSON" in why["cut.ipynb"] and "UTF-8" in why["b.py"] and "zip" in why["z.zip"]
+    assert "not a Jupyter notebook" in why["nocells.ipynb"]
+    assert read_trusted(tmp_path / "missing.ipynb").unreadable
+    bad = {"cells": [{"cell_type": "code", "id": ["a", "list"], "source": ["def f():\n", 7, "    return 1\n"]},
+                     {"cell_type": "code", "id": {"a": 1}, "source": "def g():\n    return 2"}], "nbformat": 4}
     (tmp_path / "int.ipynb").write_text(json.dumps(bad))
-    out = extract(tmp_path / "int.ipynb")
-    assert [s.source for s in out.statements] == ["def g():\n    return 2\n"]
-    assert any("cell 1: its source is not text" in n for n in out.notes)
+    got = read_trusted(tmp_path / "int.ipynb", drivers=Drivers(ids=frozenset({"a"})))
+    assert [s.source for s in got.statements] == ["def g():\n    return 2\n"]
+    assert any("cell 1: its source is not text" in n for n in got.notes)
     deep = tmp_path / "deep.py"
     deep.write_text("x = " + "-" * 200_000 + "1\ndef h():\n    return 3\n")
-    out = extract(deep)
-    assert any("nested too deeply" in n for n in out.notes) and not out.statements
-    parens = notebook(tmp_path / "p.ipynb", "x = " + "(" * 100_000 + "1" + ")" * 100_000, "def h():\n    return 3")
-    out = extract(parens)
-    assert any("cell 1: syntax error" in n for n in out.notes) and sources(parens) == ["def h():\n    return 3\n"]
-    for name, data in (("n.ipynb", "{not json"), ("z.zip", "PK garbage"), ("b.py", b"\xff\xfe\x00")):
-        p = tmp_path / name
-        p.write_bytes(data if isinstance(data, bytes) else data.encode())
-        assert extract(p).notes and not extract(p).statements
-    assert extract(tmp_path / "missing.ipynb").notes
+    assert any("nested too deeply" in n for n in read_trusted(deep).notes)
+
+
+def test_size_caps_hold_before_and_after_parsing(tmp_path: Path) -> None:
+    big = tmp_path / "big.py"
+    big.write_text("x = 1\n" * (read.MAX_CODE_CHARS // 6 + 10))
+    got = read_trusted(big)
+    assert not got.statements and any("more than" in n for n in got.notes)
+    long = tmp_path / "long.py"
+    long.write_text("s = '" + "a" * (read.MAX_STATEMENT_CHARS + 10) + "'\ndef h():\n    return 3\n")
+    got = read_trusted(long)
+    assert [s.source for s in got.statements] == ["def h():\n    return 3\n"]
+    assert "longer than" in got.skipped[0].reason
 
 
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(st.lists(st.text(max_size=200), max_size=5))
 def test_any_cell_text_is_handled(cells: list[str]) -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        p = Path(tmp) / "x.ipynb"
-        p.write_text(json.dumps({"cells": [{"cell_type": "code", "source": c} for c in cells], "nbformat": 4}))
-        out = extract(p)
-        for s in out.statements:
-            compile(s.source, s.label, "exec")
+    data = json.dumps({"cells": [{"cell_type": "code", "source": c} for c in cells], "nbformat": 4}).encode()
+    out = read.read_submission(data, "x.ipynb")
+    for s in out["statements"]:
+        compile(s["source"], s["label"], "exec")
 
 
-def test_predictions_and_json_bombs_are_bounded(tmp_path) -> None:
+def test_predictions_and_json_bombs_are_bounded() -> None:
     """What one student adds to the class's report is capped; a notebook of millions of JSON
-    containers is refused before it is parsed (the grader's memory), with a note."""
-    import json
-
-    from ditgrade.core import extract as ex
-
+    containers is refused before it is parsed, with a note."""
     cells = [{"cell_type": "markdown", "metadata": {"tags": ["prediction"]}, "id": f"p{i}",
               "source": f"**Your predictions (exercise {i}):** " + "x" * 3000} for i in range(40)]
-    nb = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    path = tmp_path / "flood.ipynb"
-    path.write_text(json.dumps(nb))
-    got = ex.extract(path).predictions
-    assert 0 < len(got) <= ex.MAX_PREDICTIONS
-    assert sum(len(v) for v in got.values()) <= ex.MAX_PREDICTION_CHARS + len(ex._TRUNCATED) + 100
-    bomb = tmp_path / "bomb.ipynb"
-    bomb.write_text('{"cells": [' + "{}," * (ex.MAX_JSON_CONTAINERS + 10) + '{}], "nbformat": 4}')
-    out = ex.extract(bomb)
-    assert out.statements == [] and any("notebook" in n for n in out.notes), out.notes
+    data = json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}).encode()
+    got = read.read_submission(data, "flood.ipynb")["predictions"]
+    assert 0 < len(got) <= read.MAX_PREDICTIONS
+    assert sum(len(v) for v in got.values()) <= read.MAX_PREDICTION_CHARS + len(read.TRUNCATED) + 100
+    bomb = ('{"cells": [' + "{}," * (read.MAX_JSON_CONTAINERS + 10) + '{}], "nbformat": 4}').encode()
+    out = read.read_submission(bomb, "bomb.ipynb")
+    assert out["statements"] == [] and "too many JSON objects" in out["unreadable"]

@@ -327,14 +327,17 @@ def compare_to_pipeline(images: np.ndarray, reference: np.ndarray) -> tuple[bool
     """Whether the student's uint8 images are DiTPipeline's float images converted to uint8.
 
     Either conversion counts, as long as it is used throughout: ``255 * x`` rounded (what
-    ``numpy_to_pil`` does) or truncated (``astype(np.uint8)``), computed in float32 like the
-    student's code. At most 0.1% of the values (at least one) may then be off, by up to 2 levels.
+    ``numpy_to_pil`` does) or truncated (``astype(np.uint8)``), computed in float32 (the pipeline's
+    numpy output) or in float16 (its ``output_type="pt"`` tensors under float16, converted as they
+    are). At most 0.1% of the values (at least one) may then be off, by up to 2 levels.
     """
     if images.shape != reference.shape:
         return False, f"shape {images.shape}, DiTPipeline gives {reference.shape}"
     scaled = reference.astype(np.float32) * np.float32(255)
+    half = (reference.astype(np.float16) * np.float16(255)).astype(np.float32)
     details = []
-    for name, conv in (("rounded", np.round(scaled)), ("truncated", np.floor(scaled))):
+    for name, conv in (("rounded", np.round(scaled)), ("truncated", np.floor(scaled)),
+                       ("rounded in float16", np.round(half)), ("truncated in float16", np.floor(half))):
         diff = np.abs(images.astype(np.int16) - np.clip(conv, 0, 255).astype(np.int16))
         n_off, max_off = int((diff > 0).sum()), int(diff.max(initial=0))
         if n_off == 0:

@@ -44,6 +44,13 @@ KEYS: dict[str, Key] = {
     "question_cpu_s": Key((int, float), 22, "CPU seconds all calls of one question's tests may use", minimum=1),
     "statement_cpu_s": Key((int, float), 10, "CPU seconds one top-level statement may use while loading", minimum=1),
     "load_cpu_s": Key((int, float), 30, "CPU seconds all top-level statements may use while loading", minimum=1),
+    "idle_s": Key((int, float), 20, "seconds one call or top-level statement may wait without computing "
+                                    "(sleeping, blocked)", minimum=1),
+    "submission_s": Key((int, float), 240, "the student's own time (CPU and idle seconds, not waiting for a "
+                                           "CPU) one submission may use in all, every load and call", minimum=10),
+    "submission_wall_s": Key((int, float), 420, "wall-clock seconds after which a submission's remaining tests "
+                                                "fail, whatever the machine is doing (Gradescope stops a grade "
+                                                "at 600)", minimum=30),
     "wall_factor": Key((int, float), 10, "wall-clock backstop, in multiples of each CPU budget (>= 10)", minimum=10),
     "memory_limit_mb": Key(int, 192, "address space (MB) a sandboxed worker may add to its start", minimum=64),
     "output_kb": Key(int, 16, "KiB of the student's printed output kept for staff", minimum=1),

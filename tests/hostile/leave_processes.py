@@ -5,7 +5,10 @@ import subprocess
 
 def patchify(z, p):
     for _ in range(3):
-        subprocess.Popen(["sleep", "1000"], start_new_session=True)
+        try:
+            subprocess.Popen(["sleep", "1000"], start_new_session=True)
+        except OSError:
+            pass  # no program can be started in the sandbox
     pids = []
     for _ in range(500):
         try:

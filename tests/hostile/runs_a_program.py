@@ -1,7 +1,11 @@
-"""Not an attack: starts a program (which reads its libraries through new file descriptors) and
-computes patchify correctly. A program the student starts must work inside the sandbox."""
+"""Starts a program: refused in the sandbox (execve is not on its allowlist), as an ordinary
+PermissionError in this call only."""
 import subprocess
 import sys
+
+
+def sequence_length(h, w, p):
+    return (h // p) * (w // p)
 
 
 def patchify(z, p):

@@ -12,7 +12,9 @@ One reading the text leaves open: when ``getattr(model, blocks_attr)`` is itself
 
 from __future__ import annotations
 
+import collections
 import functools
+import heapq
 import json
 import random
 
@@ -129,6 +131,7 @@ def _check_find(runner, model, where: str) -> None:
     if not isinstance(res, list):
         raise Fail(f"find_conv2d returned {type_name(res)} for {where}; the task asks for a list of (name, module) pairs")
     items = res
+    _too_many(len(items), model, "find_conv2d", where)
     expected = expected_convs(model)
     by_name = dict(expected_convs(model, every_name=True))
     names = []
@@ -144,8 +147,9 @@ def _check_find(runner, model, where: str) -> None:
     every = [n for n, _ in expected_convs(model, every_name=True)]
     if names == every and every != exp_names:  # each shared module under each of its names: accepted
         exp_names = every
-    missing = [n for n in exp_names if n not in names]
-    extra = [n for n in names if n not in exp_names]
+    got, wanted = set(names), set(exp_names)
+    missing = [n for n in exp_names if n not in got]
+    extra = [n for n in names if n not in wanted]
     if missing or extra:
         miss = ", ".join(f"{n!r} ({type(by_name[n]).__name__})" for n in missing[:6]) or "none"
         raise Fail(f"find_conv2d on {where} found {len(names)} module(s), expected {len(expected)}: missing {miss}; "
@@ -161,25 +165,34 @@ def _check_find(runner, model, where: str) -> None:
                        f"{type(by_name[it['name']]).__name__} at that name")
 
 
+def _too_many(n: int, model, call: str, where: str) -> None:
+    """An answer far longer than the model has modules is refused before it is looked at: every check
+    here stays linear in what the model holds, whatever length the student returned."""
+    limit = 4 * sum(1 for _ in model_of(model).named_modules(remove_duplicate=False)) + 64
+    if n > limit:
+        raise Fail(f"{call} on {where} returned {n:,} items; the model has only {limit // 4 - 16:,} modules")
+
+
 def _check_blocks(runner, model, blocks_attr: str | None, where: str) -> None:
     attr = "transformer_blocks" if blocks_attr is None else blocks_attr
     call = "convs_in_blocks(model)" if blocks_attr is None else f"convs_in_blocks(model, {blocks_attr!r})"
     res = runner.call("convs_in_blocks", model=model, blocks_attr=blocks_attr)
     items = items_of(res, call, where, expected="a list of names")
+    _too_many(len(items), model, call, where)
     for it in items:
         if isinstance(it, tuple) and it and isinstance(it[0], str):
             raise Fail(f"{call} on {where} returned (name, module) pairs; expected only the names (str)")
         if not isinstance(it, str):
             raise Fail(f"{call} on {where} returned a list containing {type_name(it)}; expected names (str)")
     inside, accepted = expected_in_blocks(model, attr)
-    got = set(items)
-    if len(items) != len(got) or not (set(inside) <= got <= accepted):
-        missing = [n for n in inside if n not in got]
-        extra = sorted(n for n in got if n not in accepted)
-        dup = sorted({n for n in items if items.count(n) > 1})
+    counts = collections.Counter(items)
+    if len(items) != len(counts) or not (set(inside) <= counts.keys() <= accepted):
+        missing = [n for n in inside if n not in counts]
+        extra = heapq.nsmallest(6, (n for n in counts if n not in accepted))
+        dup = heapq.nsmallest(6, (n for n, c in counts.items() if c > 1))
         raise Fail(f"{call} on {where} returned {len(items)} name(s), expected {len(inside)} (the Conv2d "
-                   f"modules inside model.{attr}): missing {missing[:6] or 'none'}; unexpected {extra[:6] or 'none'}"
-                   + (f"; listed twice: {dup[:6]}" if dup else ""))
+                   f"modules inside model.{attr}): missing {missing[:6] or 'none'}; unexpected {extra or 'none'}"
+                   + (f"; listed twice: {dup}" if dup else ""))
 
 
 @hidden_test("q4 find_conv2d finds every Conv2d (subclasses too) at any depth, in named_modules() order", weight=2.5)

@@ -184,7 +184,13 @@ def test_gpu_matches_pipeline(runner: Runner) -> str:
     j = job(runner)
     c, s = j.cfg.classes, j.cfg.seed
     for scale in j.cfg.guidance_scales:
-        ok, detail = compare_to_pipeline(j.images(c, scale, s), j.reference(c, scale, s))
+        images = j.images(c, scale, s)
+        ok, detail = compare_to_pipeline(images, j.reference(c, scale, s))
+        if not ok and len(c) > 1:  # the lesson's way, which the task text allows too: one call per label,
+            # each with a CPU generator seeded with `seed` anew
+            per_label = np.concatenate([j.reference((label,), scale, s) for label in c])
+            ok, also = compare_to_pipeline(images, per_label)
+            detail = detail if ok else f"{detail}; per label: {also}"
         if not ok:
             raise Fail(f"guidance_scale={scale}, seed={s}: {detail}. Expected the pipeline's images for "
                        f"class_labels={list(c)}, num_inference_steps={j.cfg.steps} and a CPU torch.Generator "

@@ -107,20 +107,44 @@ def test_generate_format(runner) -> None:
         raise Fail(f"{where} returned shape {fmt_shape(img.shape)}, expected [3, 16, 16, 3] (N, H, W, RGB)")
 
 
-def _pixels(img: np.ndarray, x: np.ndarray, what: str, where: str) -> None:
-    """Each pixel must be the pipeline's value x (0..255 float) rounded (as its PIL output) or truncated."""
+def _mismatch(img: np.ndarray, x: np.ndarray, what: str, where: str) -> str:
+    """'' when each pixel is the pipeline's value x (0..255 float) rounded (as its PIL output) or
+    truncated; otherwise the first difference, for the student."""
     if tuple(img.shape) != tuple(x.shape):
-        raise Fail(f"{what} have shape {fmt_shape(img.shape)} for {where}, expected {fmt_shape(x.shape)}")
+        return f"{what} have shape {fmt_shape(img.shape)} for {where}, expected {fmt_shape(x.shape)}"
     v = img.astype(np.float64)
     ok = np.zeros(x.shape, dtype=bool)
     for dx in (0.0, -1e-3, 1e-3):  # float noise at a rounding boundary
         ok |= (v == np.round(x + dx)) | (v == np.floor(x + dx))
-    if not ok.all():
-        idx = tuple(int(i) for i in np.argwhere(~ok)[0])
-        expected = np.round(x)
-        raise Fail(f"{what} differ from DiTPipeline's own output for {where}: {int((~ok).sum())} of {ok.size} "
-                   f"values, max abs difference {float(np.abs(v - expected).max()):.3g} grey levels; first at "
-                   f"[image, row, column, channel] = {list(idx)}: got {v[idx]:g}, expected {expected[idx]:g}")
+    if ok.all():
+        return ""
+    idx = tuple(int(i) for i in np.argwhere(~ok)[0])
+    expected = np.round(x)
+    return (f"{what} differ from DiTPipeline's own output for {where}: {int((~ok).sum())} of {ok.size} "
+            f"values, max abs difference {float(np.abs(v - expected).max()):.3g} grey levels; first at "
+            f"[image, row, column, channel] = {list(idx)}: got {v[idx]:g}, expected {expected[idx]:g}")
+
+
+@functools.lru_cache(maxsize=64)
+def expected_pixels_per_label(pipe_seed: int, labels: tuple, guidance_scale: float, steps: int,
+                              seed: int) -> np.ndarray:
+    """The lesson's way: one pipeline call per label, each with a CPU generator seeded with seed anew."""
+    return np.concatenate([expected_pixels(pipe_seed, (label,), guidance_scale, steps, seed) for label in labels])
+
+
+def _pixels(img: np.ndarray, labels: list, guidance_scale: float, steps: int, seed: int, where: str) -> None:
+    """The images must be the pipeline's own for a CPU generator seeded with ``seed``, read either way
+    the task text allows ("sample one image per class label ... using a CPU torch.Generator seeded with
+    seed"): one call for all labels with one generator, or, as the lesson samples, one call per label,
+    each with a generator seeded with ``seed`` anew (the two differ from the second image on)."""
+    what = "generate's images"
+    why = _mismatch(img, expected_pixels(0, tuple(labels), guidance_scale, steps, seed), what, where)
+    if why and len(labels) > 1 and not _mismatch(
+            img, expected_pixels_per_label(0, tuple(labels), guidance_scale, steps, seed), what, where):
+        return
+    if why:
+        raise Fail(why + (" (one image per label from a generator seeded anew for each is accepted too)"
+                          if len(labels) > 1 else ""))
 
 
 @hidden_test("q5 generate is reproducible: the same seed gives the same images, another seed different ones",
@@ -141,8 +165,7 @@ def test_generate_matches_pipeline(runner) -> None:
     for labels, seed in (([5, 980], 123), ([0], 2024)):
         kw = dict(guidance_scale=4.0, num_inference_steps=3, seed=seed)
         where = _where(labels, **kw)
-        _pixels(_call(runner, labels, where, **kw), expected_pixels(0, tuple(labels), 4.0, 3, seed),
-                "generate's images", where)
+        _pixels(_call(runner, labels, where, **kw), labels, 4.0, 3, seed, where)
 
 
 @hidden_test("q5 generate respects guidance_scale, num_inference_steps and class_labels", weight=1.5)
@@ -150,12 +173,11 @@ def test_generate_settings(runner) -> None:
     for labels, gs, steps, seed in (([3], 100.0, 4, 11), ([7, 7, 200], 20.0, 2, 5), ([999, 1], 4.0, 5, 3), ([3], 1.0, 4, 11)):
         kw = dict(guidance_scale=gs, num_inference_steps=steps, seed=seed)
         where = _where(labels, **kw)
-        _pixels(_call(runner, labels, where, **kw), expected_pixels(0, tuple(labels), gs, steps, seed),
-                "generate's images", where)
+        _pixels(_call(runner, labels, where, **kw), labels, gs, steps, seed, where)
 
 
 @hidden_test("q5 generate's defaults are guidance_scale=4.0, num_inference_steps=50, seed=42", weight=1)
 def test_generate_defaults(runner) -> None:
     labels = [17]
     where = _where(labels)
-    _pixels(_call(runner, labels, where), expected_pixels(0, (17,), 4.0, 50, 42), "generate's images", where)
+    _pixels(_call(runner, labels, where), labels, 4.0, 50, 42, where)

@@ -31,12 +31,13 @@ OnDone = Callable[[Submission, str, Any, float], None]  # (submission, "ok" | "e
 
 
 def worker_timeout(assignment: Assignment, gpu: bool) -> float:
-    """How long one submission may keep a worker before the worker itself is presumed stuck: every
-    budget of the sandbox at its wall-clock backstop, plus a margin. From the same settings the
-    sandbox reads (``$DITGRADE_CONFIG`` included)."""
+    """How long one submission may keep a worker before the worker itself is presumed stuck: the
+    grade's own wall-clock deadline, plus a margin. From the same settings the sandbox reads
+    (``$DITGRADE_CONFIG`` included)."""
     from ..core.grade import limits_for
 
-    return limits_for(assignment, gpu=gpu).submission_wall_s(len(assignment.questions)) + WORKER_MARGIN_S
+    limits = limits_for(assignment, gpu=gpu)
+    return (limits.for_gpu_tests() if gpu else limits).submission_wall_s + WORKER_MARGIN_S
 
 
 def _resolve(grade_fn: str) -> GradeFn:

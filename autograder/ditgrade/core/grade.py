@@ -1,4 +1,4 @@
-"""Grade one submission: read its statements, run the suite against them in the sandbox.
+"""Grade one submission: read it in the sandbox, load its statements there, run the suite against them.
 
 ``grade_submission`` may be called many times in one process (a batch worker does): the fork
 server is started once and reused, and its start overlaps the grader's own imports.
@@ -14,19 +14,27 @@ from pathlib import Path
 from typing import Any
 
 from ..sandbox import Limits, SandboxRunner, fork_server
+from ..sandbox.runner import GIVEN
 from . import taint
 from .assignment import Assignment
-from .extract import Drivers, Extracted, extract
+from .extract import Drivers, Extracted, Statement
 from .results import build_results
 from .suite import TestResult, run_tests
 from .text import clean_tree
 
 _NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
+MAX_EXPLAINED = 3  # statements named in one test's feedback
 
 
 def drivers_of(assignment: Assignment) -> Drivers:
     d = assignment.generated.get("driver_cells", {})
     return Drivers(frozenset(d.get("ids", [])), frozenset(d.get("sources", [])))
+
+
+def given_of(assignment: Assignment) -> list[Statement]:
+    """The template's given (non-answer) code, run before the student's in every submission format."""
+    return [Statement(g["label"], g["source"], tuple(g["names"]), bool(g["definition"]))
+            for g in assignment.generated.get("given", [])]
 
 
 def limits_for(assignment: Assignment, *, gpu: bool) -> Limits:
@@ -52,30 +60,44 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def explain_missing_names(results: list[TestResult], extracted: Extracted, load_errors: list[str]) -> None:
-    """A test that failed on an undefined name says which line would have defined it, and why it did not."""
+def _first_line(source: str) -> str:
+    line = source.strip().split("\n", 1)[0].strip()
+    return line if len(line) <= 80 else line[:77] + "..."
+
+
+def explain_failures(results: list[TestResult], extracted: Extracted, problems: dict[str, str]) -> None:
+    """Each failed test says which of the student's top-level statements that bind or change a name
+    its question's code uses did not run to its end, and why, whatever the test's own error was
+    (a skipped loop that fills a table shows as a bare ``KeyError`` otherwise)."""
+    sources = {s.label: s for s in extracted.statements}
     for r in results:
-        match = _NAME_ERROR.search(r.output)
-        if r.passed or not match:
+        if r.passed:
             continue
-        name = match.group(1)
-        why = [f"{s.label} `{s.text}` was not run: {s.reason}" for s in extracted.skipped_for(name)]
-        why += [e for e in load_errors if e.split(":", 1)[0] in
-                {s.label for s in extracted.statements if name in s.names}]
-        if why:
-            r.output += "\n" + "\n".join(why[:3])
+        used = extracted.uses.get(r.question, frozenset())
+        match = _NAME_ERROR.search(r.output)
+        if match:
+            used = used | {match.group(1)}
+        lines = [f"{label} `{_first_line(sources[label].source)}` {why}" for label, why in problems.items()
+                 if label in sources and set(sources[label].names) & used]
+        lines += [f"{s.label} `{s.text}` was not run: {s.reason}" for s in extracted.skipped if set(s.names) & used]
+        if lines:
+            more = len(lines) - MAX_EXPLAINED
+            r.output += "\n" + "\n".join(lines[:MAX_EXPLAINED]) + (f"\n(and {more} more)" if more > 0 else "")
 
 
-def student_notes(extracted: Extracted, report: dict[str, Any]) -> list[str]:
+def student_notes(extracted: Extracted, problems: dict[str, str]) -> list[str]:
+    """What went wrong with the student's own statements (the given code's problems are for staff)."""
     notes = list(extracted.notes)
-    notes += [f"{e} (while loading; the rest was still graded)" for e in report["load_errors"][:20]]
-    notes += [f"{label} was left out: it {why}" for label, why in report["stopped_at_load"].items()]
+    sources = {s.label: s for s in extracted.statements}
+    notes += [f"{label} `{_first_line(sources[label].source)}` {why} (the rest was still graded)"
+              for label, why in list(problems.items())[:20] if label in sources]
     return notes
 
 
 def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignment | None = None,
                      sub: str = "submission") -> dict[str, Any]:
-    """The Gradescope results.json dict for the submission at ``path``; never raises for its content."""
+    """The Gradescope results.json dict for the submission at ``path``; never raises for its content.
+    (``sub`` names the submission in the grader's own logs; it never reaches a sandbox.)"""
     start = time.monotonic()
     assignment = assignment or Assignment.load()
     cfg = assignment.project.config
@@ -84,17 +106,24 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
     if gpu and not cuda_available():
         notes.append("--gpu was given but there is no CUDA device: the GPU tests were not run.")
         gpu = False
-    extracted = extract(path, drivers=drivers_of(assignment), notebook_name=assignment.project.notebook_name)
-    runner = SandboxRunner(extracted, assignment, limits_for(assignment, gpu=gpu), sub=sub)
+    taint.mark("a submission")
+    runner = SandboxRunner(assignment, limits_for(assignment, gpu=gpu), given=given_of(assignment))
     try:
-        results = run_tests(assignment.tests(gpu=gpu), runner, assignment.points)
+        extracted = runner.read(path, drivers=drivers_of(assignment), notebook_name=assignment.project.notebook_name,
+                                graded={q.id: list(q.names) for q in assignment.questions})
+        results = [] if extracted.unreadable else run_tests(assignment.tests(gpu=gpu), runner, assignment.points)
     finally:
         runner.close()
     report = runner.report()
-    explain_missing_names(results, extracted, report["load_errors"])
+    problems = runner.problems()
+    explain_failures(results, extracted, problems)
+    given_problems = {k: v for k, v in problems.items() if k.startswith(GIVEN)}
+    if given_problems:
+        report["given_code_problems"] = given_problems
     data = build_results(results, cfg=cfg, seconds=time.monotonic() - start,
-                         student_notes=notes + student_notes(extracted, report), sandbox=report, gpu=gpu,
-                         gpu_note=assignment.gpu_note, stdout=runner.output, fingerprint=assignment.fingerprint)
+                         student_notes=notes + student_notes(extracted, problems), sandbox=report, gpu=gpu,
+                         gpu_note=assignment.gpu_note, stdout=runner.output, fingerprint=assignment.fingerprint,
+                         unreadable=extracted.unreadable, graded_file=extracted.file)
     # staff read them; not graded (read with the statements: the notebook is parsed once)
     data["extra_data"]["ditgrade"]["predictions"] = clean_tree(extracted.predictions)
     return data

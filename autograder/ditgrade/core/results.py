@@ -17,7 +17,7 @@ from .text import clean_tree
 
 STAFF_TEST = "staff: how this submission was graded"
 PROTECTION_KEYS = ("separate_process", "pid_namespace", "mount_isolation", "private_tmp", "network_namespace",
-                   "ipc_namespace", "uid_drop", "no_new_privs", "landlock", "seccomp_channel", "audit_hook")
+                   "ipc_namespace", "uid_drop", "no_new_privs", "landlock", "seccomp_allowlist", "audit_hook")
 
 
 def protection_summary(prot: dict[str, Any]) -> str:
@@ -32,8 +32,9 @@ def protection_summary(prot: dict[str, Any]) -> str:
 
 def build_results(results: list[TestResult], *, cfg: dict[str, Any], seconds: float, student_notes: list[str],
                   sandbox: dict[str, Any], gpu: bool, gpu_note: str = "", stdout: str = "",
-                  fingerprint: str = "") -> dict[str, Any]:
-    """The results.json dict. ``student_notes`` are for the student (what was not run and why)."""
+                  fingerprint: str = "", unreadable: str = "", graded_file: str = "") -> dict[str, Any]:
+    """The results.json dict. ``student_notes`` are for the student (what was not run and why);
+    ``unreadable`` says why the file could not be read at all (then no test ran)."""
     tests = []
     for r in results:
         visibility = cfg["public_test_visibility"] if r.public else cfg["hidden_test_visibility"]
@@ -44,11 +45,17 @@ def build_results(results: list[TestResult], *, cfg: dict[str, Any], seconds: fl
         staff.append(gpu_note)
     if sandbox.get("stopped_at_load"):
         staff.append(f"Statements that stopped a worker while loading: {sandbox['stopped_at_load']}")
+    if sandbox.get("given_code_problems"):
+        staff.append(f"The template's given code failed in the sandbox: {sandbox['given_code_problems']}")
+    if sandbox.get("deadline_reached"):
+        staff.append("The grade reached its wall-clock deadline (submission_wall_s): tests after it were not run. "
+                     "On a very busy machine, regrade it.")
     staff.append(f"Workers started: {sandbox.get('workers_started', 0)}.")
     tests.append({"name": STAFF_TEST, "score": 0.0, "max_score": 0.0, "status": "passed",
                   "output": "\n".join(staff), "visibility": "hidden"})
 
-    lines = list(student_notes)
+    lines = ([f"This submission could not be graded: {unreadable}. Upload the assignment's notebook "
+              f"(.ipynb) as saved by Jupyter or Colab."] if unreadable else []) + list(student_notes)
     hidden = [r for r in results if not r.public]
     if hidden and cfg["hidden_test_visibility"] != "visible":
         shown = {"after_published": "when grades are published", "after_due_date": "after the due date",
@@ -65,6 +72,7 @@ def build_results(results: list[TestResult], *, cfg: dict[str, Any], seconds: fl
             "questions": {q: {"score": round(s, 4), "max_score": round(m, 4)}
                           for q, (s, m) in question_scores(results).items()},
             "sandbox": sandbox, "student_output": stdout, "gpu": gpu, "fingerprint": fingerprint,
+            "unreadable": unreadable, "graded_file": graded_file,
         }},
     }
     return clean_tree(data)

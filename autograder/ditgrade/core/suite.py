@@ -98,9 +98,9 @@ def run_test(test: HiddenTest, runner: Any, max_score: float) -> TestResult:
     """Run one test; never raises for anything the student's code did."""
     start = time.perf_counter()
     kind, message = "passed", "passed"
-    begin = getattr(runner, "begin_test", None)  # the sandbox budgets CPU time per question
+    begin = getattr(runner, "begin_test", None)  # the sandbox budgets per question, and leases a GPU
     if begin is not None:
-        begin(test.name)
+        begin(test)
     try:
         note = test.fn(runner)
         if isinstance(note, str) and note:  # a passing test may report what it measured

@@ -5,7 +5,8 @@
                             --this module---> <grading folder>/generated/
                                                   reference.py     the reference solution (graders only)
                                                   assignment.json  questions, points, graded names,
-                                                                   the template's driver cells, public checks
+                                                                   the template's driver cells and given
+                                                                   code, public checks
 
 Everything is built in a temporary folder first and swapped in only when all of it succeeded, so
 a failing build leaves the previous files as they were. ``tests/test_assignment.py`` rebuilds into
@@ -27,7 +28,7 @@ from typing import Any
 
 import nbformat
 
-from ..core.extract import source_digest
+from ..core.extract import Drivers, read_trusted, source_digest
 from ..project import Project
 from . import otter_format
 
@@ -130,6 +131,25 @@ def driver_cells(template: Path, graded: set[str]) -> dict[str, list[str]]:
     return {"ids": ids, "sources": sources}
 
 
+def given_code(template: Path, drivers: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The template's given code: what the grader's reader runs of its cells that are not answer
+    cells (imports, helpers, the tiny pipeline ...), as plain statements. Every submission gets it
+    before its own statements, so a check that needs a helper the notebook gives (not one the
+    student writes) finds it in a .py submission too."""
+    nb = nbformat.read(template, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and ANSWER_TAG in cell.metadata.get("tags", []):
+            cell.source = ""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / template.name
+        nbformat.write(nb, path)
+        read = read_trusted(path, drivers=Drivers(frozenset(drivers["ids"]), frozenset(drivers["sources"])))
+    if read.unreadable or read.notes:
+        raise BuildError(f"the template's given code cannot be read: {read.unreadable or read.notes}")
+    return [{"label": s.label, "source": s.source, "names": list(s.names), "definition": s.definition}
+            for s in read.statements]
+
+
 def public_tests(tests_dir: Path) -> dict[str, list[str]]:
     """{question: [case code, ...]} of otter's generated test files (the cases students can see)."""
     out: dict[str, list[str]] = {}
@@ -166,8 +186,9 @@ def build(project: Project | None = None, out_root: Path | None = None) -> dict[
         generated = stage / "generated"
         generated.mkdir()
         (generated / "reference.py").write_text(reference)
-        data = {"notebook": master.name, "questions": questions,
-                "driver_cells": driver_cells(stage / "student_template" / master.name, graded),
+        drivers = driver_cells(stage / "student_template" / master.name, graded)
+        data = {"notebook": master.name, "questions": questions, "driver_cells": drivers,
+                "given": given_code(stage / "student_template" / master.name, drivers),
                 "public_tests": public_tests(stage / "student_template" / "tests")}
         (generated / "assignment.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
         for key, dst in targets.items():  # everything built: now swap it in

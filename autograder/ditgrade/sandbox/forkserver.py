@@ -14,11 +14,13 @@ ditgrade.sandbox.forkserver``) with an allow-listed environment. It never reads 
 gets a socket of its own to the grader, which the fork server hands over and forgets, and its
 output goes down a pipe the grader reads. Workers share nothing but this clean starting image.
 
-Control messages (codec dicts in frames, see ``ditgrade.worker.protocol``) from the grader:
+Control messages (CONTROL frames of ``ditgrade.worker.protocol``, numbered by the grader, a codec
+dict as payload) from the grader; none of them says which submission a worker is for, so nothing
+that identifies a student ever enters the fork server, whose pages every later worker inherits:
 
-    {"op": "spawn", "req": n, "sub": id, "spec": {...}}  ->  {"req": n, "sub": id, "pid": p}
-                                                            + the channel's and the output's fds
-    {"op": "kill", "req": n, "pid": p}                   ->  {"req": n, "pid": p}
+    {"op": "spawn", "spec": {...}}  ->  {"pid": p, "cgroup" | "no_cgroup": ...}
+                                        + the channel's and the output's fds
+    {"op": "kill", "pid": p}        ->  {"pid": p}
 
 When the grader goes away (its end of the control socket closes, or it dies), every worker dies
 too: each one is SIGKILLed with its middle process, and with it its PID namespace.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -40,35 +43,27 @@ import sys
 import time
 from typing import NoReturn
 
-from ditgrade.worker import checks, codec, isolate
+from ditgrade.worker import checks, codec, isolate, protocol
 from ditgrade.worker import main as worker_main
-from ditgrade.worker.protocol import FRAME
 
 from .cgroup import Cgroups, Group
 
 _PID = struct.Struct("<i")
+MAX_CONTROL_BYTES = 1 << 20  # a spawn's spec or a kill: small
 
 
-def send(sock: socket.socket, message: dict, fds: list[int] | None = None) -> None:
-    data = codec.encode(message)
-    payload = FRAME.pack(len(data)) + data
+def send(sock: socket.socket, req: int, message: dict, fds: list[int] | None = None) -> None:
+    payload = protocol.pack(protocol.CONTROL, req, codec.encode(message))
     if fds:
         socket.send_fds(sock, [payload], fds)
     else:
         sock.sendall(payload)
 
 
-def recv(sock: socket.socket) -> dict:
-    def exact(n: int) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError
-            buf += chunk
-        return bytes(buf)
-
-    return codec.decode(exact(FRAME.unpack(exact(FRAME.size))[0]))
+def recv(sock: socket.socket) -> tuple[int, dict]:
+    """The grader's next request: (its number, the message)."""
+    message = protocol.read_blocking(sock.recv, MAX_CONTROL_BYTES)
+    return message.id, codec.decode(message.payload)
 
 
 def _preload(config: dict) -> dict:
@@ -169,7 +164,8 @@ def serve(ctl: socket.socket, probes: dict, scrub: tuple[str, ...]) -> NoReturn:
     with contextlib.suppress(OSError):  # orphans of a worker come here, not to init, and are reaped
         isolate._prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
     cgroups, no_cgroup = Cgroups.detect()
-    send(ctl, {"event": "ready", "pid": os.getpid()})
+    gc.freeze()  # what was preloaded is never collected: workers share its pages, and collections stay short
+    send(ctl, 0, {"event": "ready", "pid": os.getpid()})
     workers: dict[int, Group | None] = {}
     finished: list[Group] = []  # groups of killed workers, removed once their last process is gone
 
@@ -184,8 +180,8 @@ def serve(ctl: socket.socket, probes: dict, scrub: tuple[str, ...]) -> NoReturn:
             while not select.select([ctl], [], [], 0.2)[0]:
                 tidy()
             try:
-                msg = recv(ctl)
-            except (EOFError, OSError):
+                req, msg = recv(ctl)
+            except (EOFError, OSError, protocol.FrameError, codec.CodecError):
                 return
             if msg["op"] == "spawn":
                 spec, group, why = msg["spec"], None, no_cgroup
@@ -213,12 +209,12 @@ def serve(ctl: socket.socket, probes: dict, scrub: tuple[str, ...]) -> NoReturn:
                     workers[pid] = group
                 elif group is not None:
                     finished.append(group)
-                reply = {"req": msg["req"], "sub": msg["sub"], "pid": pid}
+                reply: dict = {"pid": pid}
                 if group is not None:
                     reply["cgroup"] = {"version": group.version, "dirs": [list(d) for d in group.dirs]}
                 else:
                     reply["no_cgroup"] = why
-                send(ctl, reply, [grader_end.fileno(), out_read])
+                send(ctl, req, reply, [grader_end.fileno(), out_read])
                 grader_end.close()
                 os.close(out_read)
             elif msg["op"] == "kill":
@@ -229,7 +225,7 @@ def serve(ctl: socket.socket, probes: dict, scrub: tuple[str, ...]) -> NoReturn:
                 _wait_gone(pid)
                 if group is not None:
                     finished.append(group)
-                send(ctl, {"req": msg["req"], "pid": pid})
+                send(ctl, req, {"pid": pid})
             tidy()
     finally:
         for pid in workers:

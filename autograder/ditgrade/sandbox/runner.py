@@ -1,17 +1,29 @@
 """SandboxRunner: the grader's side of one submission's sandboxed workers (a ``core.runner.Runner``).
 
-For each call it sends a request to the worker and waits for the matching reply while it reads the
-worker's printed output and watches its CPU time (``ditgrade.sandbox.usage``). A call ends without
-a value, and the worker is killed (and with it everything the student started), when
+One runner grades one submission:
 
-* it uses more CPU time than its call or its question has left (``Limits``), or sits ``idle_s``
-  without computing, or runs past the wall-clock backstop (``wall_factor`` times its CPU budget);
-* the worker dies, sends more than ``max_answer_mb`` (refused from the frame's header, before a
-  byte of it is read), sends anything that does not decode, or a reply whose request id or
-  submission id is not the one asked for.
+1. ``read(path)``: the file's bytes (not parsed here) go to a fresh worker, which parses them before
+   any student code runs (``ditgrade.worker.read``); its plain answer is checked into an ``Extracted``.
+2. Loading: the template's given code, then the student's top-level statements, one RUN request each,
+   in notebook order. Each has its own CPU and idle budget; one that raises costs only itself; one
+   that runs out or kills the worker is left out of every later load. Once the load's time
+   (``load_cpu_s``) is used up, only definitions (imports, ``def``, ``class``) still run, so heavy
+   exploration code never starves the definitions after it.
+3. ``call(probe, **kwargs)``: one CALL request, waited for within the call's, the question's and the
+   submission's budgets, while the worker's printed output is read and its CPU time watched
+   (``ditgrade.sandbox.usage``).
 
-The next call starts a fresh worker, which loads the submission again. A statement that hung or
-crashed the worker while loading is left out from then on, so it costs only itself.
+A worker is killed, and with it everything the student started, when it runs out of a budget, dies,
+sends more than ``max_answer_mb`` (refused from the frame's length), or sends anything that is not
+exactly the reply asked for and does not decode: a malformed frame, the wrong kind or number, an
+unreadable payload, a value it could not encode, or no value at all. The next call starts a fresh
+worker, which loads the statements again.
+
+Budgets count the student's own time, CPU and idle (waiting neither for a CPU nor for the grader),
+never the grader's: per call, per question, per statement, per load and per submission
+(``submission_s``). A wall-clock deadline for the whole grade (``submission_wall_s``) is the
+backstop that keeps a grade inside a platform's timeout. Under ``--gpu`` the GPU tests get a worker
+of their own, started while this grader holds the card's lease (``ditgrade.sandbox.gpu``).
 """
 
 from __future__ import annotations
@@ -21,23 +33,31 @@ import os
 import select
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..core.errors import CRASH, TIMEOUT, StudentError, from_raised
-from ..core.extract import Extracted
+from ..core.extract import Drivers, Extracted, ExtractError, Statement, from_plain, read_bytes
 from ..core.runner import describe_call, with_call
 from ..core.values import Raised, decode_answer
+from ..worker import protocol
 from ..worker.codec import CodecError, encode
-from ..worker.protocol import FRAME
+from . import gpu as gpu_lease
 from . import server as servers
-from .limits import Limits
+from .limits import READ_CPU_S, Limits
 from .usage import Meter, Sample
 
 HELLO_TIMEOUT_S = 60.0  # fork, namespaces, mounts: no student code runs before the hello
 POLL_S = 0.05
 DRAIN_CHUNK = 1 << 20  # output read per pass, so that a flood cannot keep the grader from its budgets
 OUTPUT_READ_CAP = 64 << 20  # output read per submission; past it the student's writes block
-LOAD_IDLE_FACTOR = 3  # all loads of a submission together may wait this many statement budgets
+MAX_HELLO_BYTES = 64 << 10
+GIVEN = "given: "  # label prefix of the template's given code, run before the student's
+
+DIED = "the student's process died (sys.exit, os._exit, a signal, or a memory or CPU limit)"
+OUT_OF_TIME = "this submission used up the time it may take in all ({why}); this test was not run"
 
 
 class SandboxError(RuntimeError):
@@ -54,92 +74,150 @@ class _Killed(Exception):
 
 @dataclass
 class _Budget:
-    """What one wait may use: CPU seconds, idle seconds, wall seconds."""
+    """What one wait may use: CPU seconds, idle seconds, CPU + idle seconds, wall seconds."""
 
     cpu: float
     idle: float
+    total: float
     wall: float
 
 
 class SandboxRunner:
     """Runs one submission's probe calls in sandboxed workers (see the module docstring)."""
 
-    def __init__(self, extracted: Extracted, assignment: Any, limits: Limits, *, sub: str = "submission"):
+    def __init__(self, assignment: Any, limits: Limits, *, given: list[Statement] | tuple = ()):
         self.assignment = assignment
         self.limits = limits
-        self.sub = sub
-        self.statements = [(s.label, s.source) for s in extracted.statements]
-        self.load_failed: dict[str, str] = {}  # label -> why it stopped the worker; left out of later loads
-        self.load_errors: list[tuple[str, Raised]] = []  # statements that raised while loading
+        self.statements: list[Statement] = [Statement(GIVEN + s.label, s.source, s.names, s.definition)
+                                            for s in given]
+        self.stopped: dict[str, str] = {}  # label -> why it stopped a worker; left out of later loads
+        self.raised: dict[str, Raised] = {}  # label -> what it raised (its first load)
+        self.out_of_time: list[str] = []  # code statements not run: the load's time was used up
         self.protections: dict[str, Any] | None = None
         self.workers_started = 0
+        self.deadline_reached = False
         self._output = bytearray()
         self._output_dropped = 0
+        self._output_read = 0
         self._worker: servers.Worker | None = None
+        self._worker_gpu = False
+        self._loaded = False
         self._server: servers.ForkServer | None = None
+        self._probes: dict[str, int] = {}
         self._id = 0
         self._question = ""
         self._q_cpu = 0.0
-        self._q_start = time.monotonic()
-        self._output_read = 0
-        self._load_idle_spent = 0.0  # idle seconds of every load so far
-        # Everything this submission may take, restarts and loads included: the runner ends its
-        # grade before a batch would presume its worker stuck (batch.pool.worker_timeout).
-        self._deadline = time.monotonic() + limits.submission_wall_s(len(getattr(assignment, "questions", [])))
+        self._student_s = 0.0  # the student's CPU + idle seconds so far, every load and call
+        self._gpu_phase = False
+        self._lease = gpu_lease.Lease() if limits.gpu else None
+        wall = limits.for_gpu_tests().submission_wall_s if limits.gpu else limits.submission_wall_s
+        self._deadline = time.monotonic() + wall
+
+    # -- reading the submission ---------------------------------------------------------------------
+    def read(self, path: str | Path, *, drivers: Drivers | None = None, notebook_name: str = "",
+             graded: dict[str, list[str]] | None = None) -> Extracted:
+        """The submission's statements, parsed by a fresh worker before any student code runs there."""
+        drivers = drivers or Drivers()
+        found = read_bytes(path)
+        if isinstance(found, str):
+            return Extracted(unreadable=found)
+        name, data = found
+        self._start_worker()
+        request = {"data": np.frombuffer(data, dtype=np.uint8), "name": name, "notebook_name": notebook_name,
+                   "drivers": drivers.to_plain(), "graded": graded or {}}
+        budget = _Budget(READ_CPU_S, READ_CPU_S, 2 * READ_CPU_S, self.limits.wall_factor * READ_CPU_S)
+        try:
+            reply = self._exchange(protocol.READ, encode(request), budget, charge=False)
+        except _Killed as e:
+            return Extracted(file=name, unreadable=f"the file could not be read within the sandbox's limits "
+                                                   f"(it is too large or malformed: {e.message})")
+        try:
+            if "ok" not in reply:
+                raise ExtractError("the reader failed")
+            extracted = from_plain(reply["ok"])
+        except ExtractError as e:
+            self._kill()
+            return Extracted(file=name, unreadable=f"the file could not be read ({e})")
+        self.statements += extracted.statements
+        return extracted
 
     # -- budgets per question ------------------------------------------------------------------------
-    def begin_test(self, name: str) -> None:
-        """Called by the suite before each test; tests run question by question."""
-        question = name.split(maxsplit=1)[0]
+    def begin_test(self, test: Any) -> None:
+        """Called by the suite before each test (a HiddenTest, or a name); tests run question by question."""
+        name = getattr(test, "name", test)
+        question = str(name).split(maxsplit=1)[0]
         if question != self._question:
-            self._question, self._q_cpu, self._q_start = question, 0.0, time.monotonic()
+            self._question, self._q_cpu = question, 0.0
+        wants_gpu = bool(getattr(test, "requires_gpu", False)) and self._lease is not None
+        if wants_gpu and not self._gpu_phase:
+            self._kill()  # no worker of this submission's has the devices but the GPU tests' own
+            self._lease.acquire()
+            self._gpu_phase = True
+        elif not wants_gpu and self._gpu_phase:
+            self._end_gpu_phase()
 
-    def _question_left(self) -> tuple[float, float]:
-        cpu = self.limits.question_cpu_s - self._q_cpu
-        wall = self.limits.wall_factor * self.limits.question_cpu_s - (time.monotonic() - self._q_start)
-        return cpu, wall
+    def _end_gpu_phase(self) -> None:
+        self._kill()  # before the lease is given back: whatever it held on the card is freed
+        if self._lease is not None:
+            self._lease.release()
+        self._gpu_phase = False
+
+    @property
+    def _now(self) -> Limits:
+        return self.limits.for_gpu_tests() if self._gpu_phase else self.limits
+
+    def _student_left(self) -> float:
+        return self._now.submission_s - self._student_s
+
+    def _deadline_left(self) -> float:
+        return self._deadline - time.monotonic()
+
+    def _out_of_time(self) -> str:
+        """'' while this submission may still run; otherwise why not (for the student)."""
+        if self._student_left() <= 0:
+            return OUT_OF_TIME.format(why=f"{self._now.submission_s:g} s of computing and waiting, every load "
+                                          "and call together")
+        if self._deadline_left() <= 0:
+            self.deadline_reached = True
+            return OUT_OF_TIME.format(why=f"its grade reached the wall-clock limit of "
+                                          f"{self.limits.submission_wall_s:g} s")
+        return ""
 
     # -- the Runner interface --------------------------------------------------------------------------
     def call(self, probe: str, /, **kwargs: Any) -> Any:
         spec = self.assignment.probes.table.get(probe)
         where = describe_call(spec.call, kwargs) if spec else probe
-        cpu_left, wall_left = self._question_left()
-        if cpu_left <= 0 or wall_left <= 0:
-            raise StudentError(TIMEOUT, f"the time budget of {self._question} ({self.limits.question_cpu_s:g} s "
-                                        "of CPU) was used up by earlier calls; this test was not run")
-        if self._deadline_left() <= 0:
-            raise StudentError(TIMEOUT, "this submission used up the time it may take in all (loading it again "
-                                        "after each crash included); this test was not run")
+        limits = self._now
+        cpu_left = limits.question_cpu_s - self._q_cpu
+        if cpu_left <= 0:
+            raise StudentError(TIMEOUT, f"the time budget of {self._question} ({limits.question_cpu_s:g} s of CPU) "
+                                        "was used up by earlier calls; this test was not run")
+        why = self._out_of_time()
+        if why:
+            raise StudentError(TIMEOUT, why)
         self._ensure_worker()
-        self._id += 1
-        budget = _Budget(cpu=min(self.limits.call_cpu_s, cpu_left), idle=self.limits.idle_s,
-                         wall=min(self.limits.wall_factor * self.limits.call_cpu_s, wall_left, self._deadline_left()))
-        meter = Meter(self._worker.pid, self._worker.group)
+        if probe not in self._probes:
+            raise StudentError(CRASH, f"{where}: the sandbox has no probe named {probe!r}")
+        left = self._student_left()
+        budget = _Budget(cpu=min(limits.call_cpu_s, cpu_left), idle=limits.idle_s, total=left,
+                         wall=min(limits.wall_factor * limits.call_cpu_s, self._deadline_left()))
         try:
-            self._send({"op": "call", "id": self._id, "sub": self.sub, "probe": probe, "kwargs": kwargs})
-            reply = self._receive(meter, budget, cut=budget.cpu < self.limits.call_cpu_s)
+            reply = self._exchange(protocol.CALL, encode(kwargs), budget, arg=self._probes[probe],
+                                   cut=budget.cpu < limits.call_cpu_s, question=True)
         except _Killed as e:
-            self._q_cpu += meter.sample().cpu
             raise with_call(StudentError(e.kind, e.message), where) from None
-        self._q_cpu += meter.sample().cpu
-        if reply.get("id") != self._id or reply.get("sub") != self.sub:
-            self._kill()
-            raise StudentError(CRASH, f"{where}: the student's process answered out of turn") from None
         if "ok" in reply:
             return reply["ok"]
-        if "unreadable" in reply:
-            raise StudentError(CRASH, f"{where} returned a value the grader cannot read: {str(reply['unreadable'])[:300]}")
-        error = reply.get("error")
-        if isinstance(error, Raised):
-            raise with_call(from_raised(list(error.names), error.message), where)
+        if "error" in reply and isinstance(reply["error"], Raised):
+            raise with_call(from_raised(list(reply["error"].names), reply["error"].message), where)
         self._kill()
-        raise StudentError(CRASH, f"{where}: the student's process sent a malformed reply")
+        why = str(reply.get("unreadable", ""))[:300] if isinstance(reply.get("unreadable"), str) else "malformed"
+        raise StudentError(CRASH, f"{where} returned a value the grader cannot read: {why}")
 
     def close(self) -> None:
+        if self._gpu_phase:
+            self._end_gpu_phase()
         self._kill()
-
-    def _deadline_left(self) -> float:
-        return self._deadline - time.monotonic()
 
     @property
     def output(self) -> str:
@@ -148,97 +226,103 @@ class SandboxRunner:
 
     def report(self) -> dict[str, Any]:
         return {"protections": self.protections or {"separate_process": False},
-                "load_errors": [f"{label}: {e.type}: {e.message}"[:500] for label, e in self.load_errors],
-                "stopped_at_load": dict(self.load_failed), "workers_started": self.workers_started}
+                "load_errors": [f"{label}: {e.type}: {e.message}"[:500] for label, e in self.raised.items()],
+                "stopped_at_load": dict(self.stopped), "not_run_out_of_time": list(self.out_of_time),
+                "workers_started": self.workers_started, "deadline_reached": self.deadline_reached,
+                "student_seconds": round(self._student_s, 2)}
+
+    def problems(self) -> dict[str, str]:
+        """{label: why it did not run or what it raised} for every statement that did not run to its end."""
+        out = {label: f"raised {e.type}: {e.message}"[:300] for label, e in self.raised.items()}
+        out |= {label: f"was left out: it {why}" for label, why in self.stopped.items()}
+        out |= {label: "was not run: the time for top-level code was used up by the statements before it"
+                for label in self.out_of_time}
+        return out
 
     # -- worker lifecycle ------------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
-        while self._worker is None:
-            if self._deadline_left() <= 0:
-                raise StudentError(TIMEOUT, "this submission used up the time it may take in all (loading it "
-                                            "again after each crash included); this test was not run")
-            self._start_worker()
+        """A worker with the submission loaded, of the kind the current test needs."""
+        if self._worker is not None and self._loaded and self._worker_gpu == self._gpu_phase:
+            return
+        if self._worker is not None and (self._worker_gpu != self._gpu_phase):
+            self._kill()
+        while True:
+            why = self._out_of_time()
+            if why:
+                raise StudentError(TIMEOUT, why)
+            if self._worker is None:
+                self._start_worker()
+            if self._load():
+                return
 
-    def _spawn(self) -> servers.Worker:
-        """A new worker from a fork server we trust: a failed one is discarded and replaced once."""
+    def _start_worker(self) -> None:
+        """A fresh worker that has said hello (no student code in it yet)."""
         for attempt in range(2):
             try:
                 self._server = servers.fork_server(self.assignment)
-                uid = self._server.next_uid()
                 env = servers.allowed_env(servers.WORKER_ENV_ALLOWED)
-                return self._server.spawn(self.sub, self.limits.worker_spec(uid, env))
+                spec = self.limits.worker_spec(servers.sandbox_uid(), env, gpu=self._gpu_phase)
+                self._worker = self._server.spawn(spec)
+                break
             except servers.ForkServerError as e:
                 if self._server is not None:
                     servers.discard(self._server)
                 self._server = None
                 if attempt:
                     raise SandboxError(f"the sandbox's fork server failed twice: {e}") from None
-        raise AssertionError("unreachable")
-
-    def _start_worker(self) -> None:
-        """Start a worker and load the submission; a statement that stops it is left out next time."""
-        self._worker = self._spawn()
+        self._worker_gpu, self._loaded = self._gpu_phase, False
         self.workers_started += 1
         try:
-            hello = self._receive(Meter(self._worker.pid, self._worker.group), _Budget(HELLO_TIMEOUT_S, HELLO_TIMEOUT_S, HELLO_TIMEOUT_S))
-        except _Killed as e:
-            raise SandboxError(f"a sandboxed worker failed before running any student code: {e.message}") from None
-        if hello.get("event") != "hello":
+            hello = self._receive(Meter(self._worker.pid, self._worker.group),
+                                  _Budget(HELLO_TIMEOUT_S, HELLO_TIMEOUT_S, 2 * HELLO_TIMEOUT_S, HELLO_TIMEOUT_S),
+                                  max_bytes=MAX_HELLO_BYTES)
+            body = decode_answer(hello.payload) if hello.kind == protocol.HELLO else None
+        except (_Killed, CodecError) as e:
+            self._kill()
+            raise SandboxError(f"a sandboxed worker failed before running any student code: {e}") from None
+        if not isinstance(body, dict) or not isinstance(body.get("probes"), list):
             self._kill()
             raise SandboxError("a sandboxed worker did not say hello")
+        self._probes = {str(n): i for i, n in enumerate(body["probes"])}
         if self.protections is None:
-            self.protections = verify(self._worker, hello.get("protections"), self.limits)
-        statements = [(label, src) for label, src in self.statements if label not in self.load_failed]
-        self._id += 1
-        load_id = self._id
-        self._send({"op": "load", "id": load_id, "sub": self.sub, "statements": [list(s) for s in statements]})
-        load_meter = Meter(self._worker.pid, self._worker.group)
-        try:
-            self._load(load_meter, load_id, statements)
-        finally:
-            self._load_idle_spent += load_meter.sample().idle
+            self.protections = verify(self._worker, body.get("protections"), self.limits)
 
-    def _load(self, load_meter: Meter, load_id: int, statements: list[tuple[str, str]]) -> None:
-        """Follow the worker's loading messages; a statement that stops it goes into ``load_failed``."""
-        current: str | None = None
-        statement_meter = load_meter
-        while True:
-            # Each statement has its own budgets, and the whole load has CPU, idle and wall budgets
-            # too: a notebook does not sleep at the top level, so its statements share one idle allowance.
-            used = load_meter.sample()
-            left = self.limits.load_cpu_s - used.cpu
-            idle_left = min(self.limits.statement_cpu_s,
-                            LOAD_IDLE_FACTOR * self.limits.statement_cpu_s - self._load_idle_spent) - used.idle
-            wall_left = min(self.limits.wall_factor * self.limits.load_cpu_s - used.wall, self._deadline_left())
-            budget = _Budget(cpu=min(self.limits.statement_cpu_s, max(left, 0.0)),
-                             idle=min(self.limits.statement_cpu_s, max(idle_left, 0.0)),
-                             wall=min(self.limits.wall_factor * self.limits.statement_cpu_s, max(wall_left, 0.0)))
+    def _load(self) -> bool:
+        """Run the statements in the worker; False when one stopped it (a fresh worker must load again)."""
+        limits, load_used = self._now, 0.0
+        for st in self.statements:
+            if st.label in self.stopped:
+                continue
+            if not st.definition and load_used >= limits.load_cpu_s:
+                if st.label not in self.out_of_time:
+                    self.out_of_time.append(st.label)
+                continue
+            left = limits.statement_cpu_s if st.definition else min(limits.statement_cpu_s,
+                                                                    limits.load_cpu_s - load_used)
+            budget = _Budget(cpu=left, idle=min(limits.idle_s, limits.statement_cpu_s), total=self._student_left(),
+                             wall=min(limits.wall_factor * limits.statement_cpu_s, self._deadline_left()))
+            start = self._student_s
             try:
-                event = self._receive(statement_meter, budget)
+                reply = self._exchange(protocol.RUN, encode([st.label, st.source]), budget)
             except _Killed as e:
-                if current is None:  # died between hello and its first statement: not the student's doing
-                    raise SandboxError(f"a sandboxed worker stopped before loading: {e.message}") from None
-                self.load_failed[current] = ("used up the time for loading" if min(left, idle_left, wall_left) <= 0
-                                             else e.message)
-                return
-            if event.get("id") != load_id or event.get("sub") != self.sub:
+                why = self._out_of_time()
+                self.stopped[st.label] = ("used up the time this submission may take" if why else e.message)
+                return False
+            finally:
+                load_used += self._student_s - start
+            error = reply.get("error")
+            if isinstance(error, Raised) and st.label not in self.raised:
+                self.raised[st.label] = error
+            elif "ok" not in reply and not isinstance(error, Raised):
                 self._kill()
-                self.load_failed[current or statements[0][0]] = "the student's process answered out of turn"
-                return
-            if event.get("event") == "loading" and isinstance(event.get("index"), int) \
-                    and 0 <= event["index"] < len(statements):
-                current, statement_meter = statements[event["index"]][0], Meter(self._worker.pid, self._worker.group)
-            elif event.get("event") == "loaded" and isinstance(event.get("errors"), list):
-                self.load_errors = [(statements[i][0], e) for i, e in event["errors"][:200]
-                                    if isinstance(i, int) and 0 <= i < len(statements) and isinstance(e, Raised)]
-                return
-            else:
-                self._kill()
-                self.load_failed[current or statements[0][0]] = "the student's process sent a malformed message"
-                return
+                self.stopped[st.label] = "made the student's process send an unreadable answer"
+                return False
+        self._loaded = True
+        return True
 
     def _kill(self) -> None:
         worker, self._worker = self._worker, None
+        self._loaded = False
         if worker is None:
             return
         with contextlib.suppress(OSError):
@@ -254,15 +338,46 @@ class SandboxRunner:
             os.close(worker.output_fd)
 
     # -- the channel ---------------------------------------------------------------------------------------
-    def _send(self, message: dict) -> None:
-        data = encode(message)
+    def _exchange(self, kind: int, payload: bytes, budget: _Budget, *, arg: int = 0, cut: bool = False,
+                  question: bool = False, charge: bool = True) -> dict:
+        """Send one request and return its decoded reply ({"ok"} / {"error"} / {"unreadable"}). The
+        student's time it took is charged to the submission (and to the question's CPU budget when
+        ``question``). Anything but the one reply asked for kills the worker: _Killed."""
+        self._id += 1
+        rid = self._id
+        meter = Meter(self._worker.pid, self._worker.group)
+        try:
+            self._send(protocol.pack(kind, rid, payload, arg))
+            message = self._receive(meter, budget, cut=cut)
+        finally:
+            used = meter.sample()
+            if charge:
+                self._student_s += used.cpu + used.idle
+            if question:
+                self._q_cpu += used.cpu
+        if message.id != rid or message.kind not in (protocol.DONE, protocol.LOST):
+            self._kill()
+            raise _Killed(CRASH, "the student's process answered out of turn")
+        if message.kind == protocol.LOST:
+            self._kill()
+            raise _Killed(CRASH, "the call ended without a result (the student's code interfered with the call)")
+        try:
+            reply = decode_answer(message.payload, max_doc=self.limits.max_answer_mb << 20)
+        except Exception as e:  # noqa: BLE001 - any failure to read it at all discards the worker
+            self._kill()
+            raise _Killed(CRASH, f"the answer could not be read ({str(e)[:200]})") from None
+        if not isinstance(reply, dict) or len(reply) != 1 or not ({"ok", "error", "unreadable"} & set(reply)):
+            self._kill()
+            raise _Killed(CRASH, "the student's process sent a malformed answer")
+        return reply
+
+    def _send(self, data: bytes) -> None:
         try:
             self._worker.sock.settimeout(self.limits.wall_factor * self.limits.call_cpu_s)
-            self._worker.sock.sendall(FRAME.pack(len(data)) + data)
+            self._worker.sock.sendall(data)
         except OSError:
             self._kill()
-            raise _Killed(CRASH, "the student's process died (sys.exit, os._exit, a signal, or a memory or CPU "
-                                 "limit)") from None
+            raise _Killed(CRASH, DIED) from None
 
     def _drain(self, fd: int) -> None:
         """Read the worker's output that is waiting, at most DRAIN_CHUNK per pass; keep output_kb."""
@@ -281,35 +396,14 @@ class SandboxRunner:
             self._output += chunk[: max(room, 0)]
             self._output_dropped += max(len(chunk) - max(room, 0), 0)
 
-    def _receive(self, meter: Meter, budget: _Budget, *, cut: bool = False) -> dict:
+    def _receive(self, meter: Meter, budget: _Budget, *, cut: bool = False,
+                 max_bytes: int | None = None) -> protocol.Message:
         """The next message from the worker, within ``budget``; kills the worker (_Killed) otherwise."""
         worker = self._worker
         os.set_blocking(worker.output_fd, False)
         worker.sock.setblocking(False)
-        buf = bytearray()
-        need = FRAME.size
-        max_answer = self.limits.max_answer_mb << 20
+        reader = protocol.FrameReader(max_bytes or (self.limits.max_answer_mb << 20) + protocol.HEAD.size)
         while True:
-            if len(buf) >= FRAME.size and need == FRAME.size:
-                (n,) = FRAME.unpack(buf[: FRAME.size])
-                if n > max_answer:
-                    self._kill()
-                    raise _Killed(CRASH, f"the answer is {n / 2**20:,.0f} MiB, over the {self.limits.max_answer_mb} "
-                                         "MiB limit")
-                need = FRAME.size + n
-            if len(buf) >= need > FRAME.size:
-                if len(buf) > need:
-                    self._kill()
-                    raise _Killed(CRASH, "the student's process sent more than it was asked for")
-                try:
-                    message = decode_answer(bytes(buf[FRAME.size:]))
-                except CodecError as e:
-                    self._kill()
-                    raise _Killed(CRASH, f"the answer could not be read ({e})") from None
-                if not isinstance(message, dict):
-                    self._kill()
-                    raise _Killed(CRASH, "the answer is not a message")
-                return message
             # past OUTPUT_READ_CAP the output is no longer read: a flood blocks its own writers
             watch = [worker.sock] + ([worker.output_fd] if self._output_read < OUTPUT_READ_CAP else [])
             ready = select.select(watch, [], [], POLL_S)[0]
@@ -317,17 +411,22 @@ class SandboxRunner:
                 self._drain(worker.output_fd)
             if worker.sock in ready:
                 try:
-                    chunk = worker.sock.recv(min(need - len(buf), 1 << 20) if need > FRAME.size else FRAME.size)
+                    chunk = worker.sock.recv(min(reader.want(), 1 << 20))
                 except BlockingIOError:
                     chunk = None
                 except OSError:
                     chunk = b""
                 if chunk == b"":
                     self._kill()
-                    raise _Killed(CRASH, "the student's process died (sys.exit, os._exit, a signal, or a memory or "
-                                         "CPU limit)")
+                    raise _Killed(CRASH, DIED)
                 if chunk:
-                    buf += chunk
+                    try:
+                        message = reader.feed(chunk)
+                    except protocol.FrameError as e:
+                        self._kill()
+                        raise _Killed(CRASH, f"the student's process sent something unreadable ({e})") from None
+                    if message is not None:
+                        return message
                     continue
             self._check(meter.sample(), budget, cut)
 
@@ -338,6 +437,8 @@ class SandboxRunner:
                    else f"used more than {budget.cpu:.0f} s of CPU time")
         elif used.idle > budget.idle:
             why = f"waited {used.idle:.0f} s without computing (sleeping or blocked)"
+        elif used.cpu + used.idle > budget.total:
+            why = "used up the time this submission may take in all"
         elif used.wall > budget.wall:
             why = f"ran {used.wall:.0f} s of wall-clock time (the limit is {budget.wall:.0f} s)"
         if why:
@@ -369,12 +470,12 @@ def verify(worker: servers.Worker, reported: Any, limits: Limits) -> dict[str, A
         uid = int(status["Uid"].split()[1])
         out["uid_drop"] = bool(rep.get("uid_drop")) and uid not in (0, os.geteuid())
         out["no_new_privs"] = status.get("NoNewPrivs") == "1"
-        out["seccomp_channel"] = bool(rep.get("channel_filter")) and status.get("Seccomp") == "2"
+        out["seccomp_allowlist"] = bool(rep.get("channel_filter")) and status.get("Seccomp") == "2"
         with open(f"/proc/{pid}/limits") as f:
             rows = f.read().splitlines()[1:]
         labels = {"Max cpu time": "RLIMIT_CPU", "Max file size": "RLIMIT_FSIZE", "Max data size": "RLIMIT_DATA",
                   "Max processes": "RLIMIT_NPROC", "Max open files": "RLIMIT_NOFILE",
-                  "Max address space": "RLIMIT_AS"}
+                  "Max address space": "RLIMIT_AS", "Max core file size": "RLIMIT_CORE"}
         out["rlimits"] = sorted(labels[r[:26].strip()] for r in rows
                                 if r[:26].strip() in labels and r[26:47].strip() != "unlimited")
     except (OSError, KeyError, ValueError, IndexError) as e:

@@ -2,9 +2,9 @@
 
 ``fork_server(assignment)`` starts one per grader process, as a fresh interpreter with an
 allow-listed environment, and starts a new one whenever the old one died or was discarded. Every
-request carries an id (and a spawn the submission's id); a reply that does not match, arrives late
-or cannot be read means the fork server can no longer be trusted to have done what was asked, so
-it is discarded (``ForkServerError``) and the caller starts a fresh one.
+request carries a number; a reply that does not match, arrives late or cannot be read means the
+fork server can no longer be trusted to have done what was asked, so it is discarded
+(``ForkServerError``) and the caller starts a fresh one. No request names a submission.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
-from ..worker import codec
-from ..worker.protocol import FRAME
+from ..worker import codec, protocol
 from .cgroup import Group
 
 # What the fork server (and so every worker) may inherit of the grader's environment: nothing secret.
@@ -31,7 +31,16 @@ FIXED_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "
              "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}  # see ditgrade/__init__.py
 READY_TIMEOUT_S = 180.0  # importing torch and the assignment's modules on a slow, busy machine
 REPLY_TIMEOUT_S = 30.0
+MAX_REPLY_BYTES = 1 << 20
+# Each worker runs as a uid drawn at random from a range no account uses. Nothing a worker does
+# outlives it under its uid (kernel keys are refused by its seccomp allowlist, its processes die
+# with its PID namespace, its files with its private /tmp), so even a repeated uid inherits nothing.
 SANDBOX_UID_BASE = 3_000_000
+SANDBOX_UID_SPAN = 1 << 30
+
+
+def sandbox_uid() -> int:
+    return SANDBOX_UID_BASE + secrets.randbelow(SANDBOX_UID_SPAN)
 
 
 class ForkServerError(RuntimeError):
@@ -114,71 +123,65 @@ class ForkServer:
         theirs.close()
         self.sock = ours
         self._req = 0
-        self._spawned = 0
-        ready = self._recv(READY_TIMEOUT_S)
+        _, ready, fds = self._recv(READY_TIMEOUT_S)
+        for fd in fds:
+            os.close(fd)
         if ready.get("event") != "ready":
             self.close()
             raise ForkServerError(f"the fork server did not start: {ready}")
         self.pid = int(ready["pid"])
 
     # -- framing ---------------------------------------------------------------------------------
-    def _recv(self, timeout: float, want_fds: int = 0) -> dict:
+    def _recv(self, timeout: float, want_fds: int = 0) -> tuple[int, dict, list[int]]:
+        """The next reply: (its request number, the message, the descriptors that came with it)."""
         deadline = time.monotonic() + timeout
-        buf, fds = bytearray(), []
+        reader, fds = protocol.FrameReader(MAX_REPLY_BYTES), []
         try:
             while True:
-                if len(buf) >= FRAME.size:
-                    (n,) = FRAME.unpack(buf[: FRAME.size])
-                    if n > 1 << 20:
-                        raise ForkServerError("oversized reply")
-                    if len(buf) >= FRAME.size + n:
-                        if len(buf) > FRAME.size + n:
-                            raise ForkServerError("unexpected extra bytes")
-                        break
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise ForkServerError("no reply in time")
                 self.sock.settimeout(left)
-                data, got, _, _ = socket.recv_fds(self.sock, 1 << 16, want_fds or 1)
+                data, got, _, _ = socket.recv_fds(self.sock, reader.want(), want_fds or 1)
+                fds += got
                 if not data:
                     raise ForkServerError("the fork server closed its socket")
-                buf += data
-                fds += got
-            message = codec.decode(bytes(buf[FRAME.size:]))
-        except (OSError, codec.CodecError) as e:
+                message = reader.feed(data)
+                if message is not None:
+                    break
+            if message.kind != protocol.CONTROL:
+                raise ForkServerError("a reply of the wrong kind")
+            body = codec.decode(message.payload)
+            if not isinstance(body, dict):
+                raise ForkServerError("malformed reply")
+        except (OSError, codec.CodecError, protocol.FrameError) as e:
             for fd in fds:
                 os.close(fd)
             raise ForkServerError(f"unreadable reply ({e})") from None
-        if not isinstance(message, dict):
-            raise ForkServerError("malformed reply")
-        message["_fds"] = fds
-        return message
+        except ForkServerError:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return message.id, body, fds
 
-    def _request(self, message: dict, want_fds: int = 0) -> dict:
+    def _request(self, message: dict, want_fds: int = 0) -> tuple[dict, list[int]]:
         self._req += 1
-        message = {**message, "req": self._req}
         try:
-            data = codec.encode(message)
             self.sock.settimeout(REPLY_TIMEOUT_S)
-            self.sock.sendall(FRAME.pack(len(data)) + data)
+            self.sock.sendall(protocol.pack(protocol.CONTROL, self._req, codec.encode(message)))
         except OSError as e:
             raise ForkServerError(f"cannot reach the fork server ({e})") from None
-        reply = self._recv(REPLY_TIMEOUT_S, want_fds)
-        if reply.get("req") != self._req or ("sub" in message and reply.get("sub") != message["sub"]):
-            for fd in reply["_fds"]:
+        req, reply, fds = self._recv(REPLY_TIMEOUT_S, want_fds)
+        if req != self._req:
+            for fd in fds:
                 os.close(fd)
-            raise ForkServerError(f"reply out of turn: asked {self._req}, got {reply.get('req')}")
-        return reply
+            raise ForkServerError(f"reply out of turn: asked {self._req}, got {req}")
+        return reply, fds
 
     # -- requests ----------------------------------------------------------------------------------
-    def next_uid(self) -> int:
-        """An unused uid for the next worker: its own, so that nothing it leaves is another's."""
-        self._spawned += 1
-        return SANDBOX_UID_BASE + (self.pid % 1_000_000) * 1000 + self._spawned % 1000
-
-    def spawn(self, sub: str, spec: dict) -> Worker:
-        reply = self._request({"op": "spawn", "sub": sub, "spec": spec}, want_fds=2)
-        fds = reply["_fds"]
+    def spawn(self, spec: dict) -> Worker:
+        """A new worker for ``spec``. Nothing in the request says whose submission it is for."""
+        reply, fds = self._request({"op": "spawn", "spec": spec}, want_fds=2)
         if len(fds) != 2 or not reply.get("pid"):
             for fd in fds:
                 os.close(fd)
@@ -190,7 +193,9 @@ class ForkServer:
                       str(reply.get("no_cgroup", "")))
 
     def kill(self, pid: int) -> None:
-        reply = self._request({"op": "kill", "pid": pid})
+        reply, fds = self._request({"op": "kill", "pid": pid})
+        for fd in fds:
+            os.close(fd)
         if reply.get("pid") != pid:
             raise ForkServerError("kill reply names another process")
 

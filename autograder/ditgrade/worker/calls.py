@@ -1,10 +1,16 @@
 """Where student code runs inside the worker: a fresh thread per statement and per probe call.
 
-A frame of student code leads, through ``f_back``, only to the probe that called it and to
-``_run`` at its thread's start: never to the serve loop, whose references (the encoder, the
-channel) live on the worker's main thread. ``caller()`` is made before any student code runs and
-uses only what it captured then: the C-level ``_thread`` primitives, which no monkeypatch of
-``threading`` reaches. The student can reach this module; it holds nothing else.
+The worker's serve loop (``ditgrade.worker.main``) runs on the main thread and never touches a
+student object: it hands each request's bytes to ``call(task, *args)``, which runs ``task`` on a
+new thread and waits; the thread writes the *bytes* of its outcome into a ``bytearray`` the serve
+loop owns, and the serve loop copies them out. Everything that can run student code, the call
+itself and the encoding of what it returned or raised (an exception's ``__str__``, a value's
+``__class__`` or ``__torch_dispatch__``), happens on that thread. A frame of student code leads,
+through ``f_back``, only to the task and to ``_run`` at its thread's start: never to the serve loop,
+whose references (the channel, the probe table) live on the main thread alone.
+
+``caller()`` and ``pristine()`` are made before any student code runs and use only what they
+captured then: the C-level ``_thread`` primitives, which no monkeypatch of ``threading`` reaches.
 """
 
 from __future__ import annotations
@@ -14,56 +20,63 @@ import types
 from collections.abc import Callable
 
 
-def _run(store: list, done: object, fn: Callable, args: tuple, kwargs: dict) -> None:
+def _run(out: bytearray, done: object, task: Callable, args: tuple) -> None:
     try:
-        store.append((True, fn(*args, **kwargs)))
-    except BaseException as e:  # noqa: BLE001 - whatever the student's code raised, even SystemExit
-        store.append((False, e))
+        out[:] = task(*args)
+    except BaseException:  # noqa: BLE001, S110 - the task writes its own outcome; no bytes means "lost"
+        pass
     finally:
         done.release()
 
 
-def caller() -> Callable[..., tuple[bool, object]]:
-    """``call(fn, *args, **kwargs) -> (True, value) | (False, exception)``, run on a thread of its own."""
-    start, new_lock, run = _thread.start_new_thread, _thread.allocate_lock, _run
-    missing = RuntimeError("the call ended without a result")
+def caller() -> Callable[..., bytes]:
+    """``call(task, *args) -> bytes``: what ``task(*args)`` returned (its outcome, encoded), run on a
+    thread of its own; b"" when it wrote nothing (it failed, or the thread could not start)."""
+    start, new_lock, run, bytes_ = _thread.start_new_thread, _thread.allocate_lock, _run, bytes
+    bytearray_, BaseException_ = bytearray, BaseException
 
-    def call(fn: Callable, *args: object, **kwargs: object) -> tuple[bool, object]:
-        store: list = []
+    def call(task: Callable, *args: object) -> bytes:
+        out = bytearray_()
         done = new_lock()
         done.acquire()
-        start(run, (store, done, fn, args, kwargs))
+        try:
+            start(run, (out, done, task, args))
+        except BaseException_:  # noqa: BLE001 - no thread (the student's processes used them up)
+            return b""
         done.acquire()  # released by _run when the call is over, whatever happened in it
-        return store[-1] if store else (False, missing)
+        return bytes_(out)
 
     return call
 
 
-def pristine() -> Callable[[Callable], Callable]:
-    """``fresh(fn)``: ``fn`` rebuilt over a new copy of its module's namespace as it was when
-    ``pristine()`` was called (before any student code ran), its module's other functions rebuilt
-    over the same copy. What a student changes in a probe's namespace during one call (through the
-    call's frames) is gone by the next."""
-    function, dict_, isinstance_, id_ = types.FunctionType, dict, isinstance, id
-    snapshots: dict[int, dict] = {}
+def pristine(probes: dict[str, Callable]) -> dict[str, Callable[[], Callable]]:
+    """{name: make}, where ``make()`` gives a fresh copy of that probe over a fresh copy of its
+    module's namespace as it was when ``pristine`` was called (before any student code ran), with
+    its module's other functions rebuilt over the same copy. What a student changes in a probe's
+    namespace during one call is gone by the next; and ``make`` itself only copies a dict and builds
+    functions (C code): it never looks at an object a student could have changed."""
+    function, dict_ = types.FunctionType, dict
+    modules: dict[int, tuple[dict, list]] = {}
+    makers = {}
+    for name, fn in probes.items():
+        key = id(fn.__globals__)
+        if key not in modules:
+            original = dict_(fn.__globals__)
+            own = [(k, v.__code__, v.__name__, v.__defaults__, v.__kwdefaults__, v.__closure__)
+                   for k, v in original.items()
+                   if isinstance(v, types.FunctionType) and v.__globals__ is fn.__globals__]
+            modules[key] = (original, own)
+        original, own = modules[key]
+        slot = next(k for k, v in original.items() if v is fn)
 
-    def snapshot(fn: Callable) -> dict:
-        key = id_(fn.__globals__)
-        if key not in snapshots:
-            snapshots[key] = dict_(fn.__globals__)
-        return snapshots[key]
+        def make(original: dict = original, own: list = own, slot: str = slot) -> Callable:
+            namespace = dict_(original)
+            for k, code, fname, defaults, kwdefaults, closure in own:
+                f = function(code, namespace, fname, defaults, closure)
+                if kwdefaults is not None:
+                    f.__kwdefaults__ = dict_(kwdefaults)
+                namespace[k] = f
+            return namespace[slot]
 
-    def rebuild(fn: types.FunctionType, namespace: dict) -> types.FunctionType:
-        new = function(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
-        new.__kwdefaults__ = fn.__kwdefaults__
-        return new
-
-    def fresh(fn: Callable) -> Callable:
-        original = snapshot(fn)
-        namespace = dict_(original)
-        for name, value in original.items():  # the module's own functions, over the same copy
-            if isinstance_(value, function) and value.__globals__ is fn.__globals__:
-                namespace[name] = rebuild(value, namespace)
-        return rebuild(fn, namespace)
-
-    return fresh
+        makers[name] = make
+    return makers

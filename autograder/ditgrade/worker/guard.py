@@ -7,8 +7,9 @@ walls inside a process. What the worker does instead, once, before the first stu
   references, and a fresh import would read files the sandbox has hidden;
 * ``install()`` adds an audit hook (it cannot be removed) that refuses the ways to the serve loop's
   objects that do not go through a frame: the garbage collector's object lists, other threads'
-  frames, tracing, ``ctypes``, replacing a function's code, new sockets, and writing the process's
-  memory through ``/proc/self/mem``.
+  frames, tracing, audit hooks of the student's (which would run on the serve loop's thread),
+  ``ctypes``, replacing a function's code, new sockets, and writing the process's memory through
+  ``/proc/self/mem``.
 
 Frames themselves stay available (``torch.manual_seed`` walks the stack, and so do ``logging`` and
 ``namedtuple``): instead, student code runs on threads of its own (``ditgrade.worker.calls``), whose
@@ -28,6 +29,8 @@ _DENIED = frozenset({
     "sys._current_frames", "sys.settrace", "sys.setprofile",
     "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.remote_exec",
     "socket.__new__",  # the worker's channel is its own (see ditgrade.worker.seccomp); no network either
+    # a hook of the student's would run on every thread that raises an event, the serve loop's included
+    "sys.addaudithook",
 })
 
 

@@ -1,33 +1,43 @@
-"""The worker: PID 1 of a sandbox of its own. It loads one student's code and answers probe calls.
+"""The worker: PID 1 of a sandbox of its own. It reads one student's submission, runs its top-level
+statements one at a time, and answers probe calls.
 
 ``serve`` is called by the fork server in the process it forked for one submission (see
 ``ditgrade.sandbox.forkserver``); it never returns. In order:
 
-1. confine the process (``ditgrade.worker.isolate``) and say what took effect ("hello");
-2. take the grader's modules out of reach (``guard``), keep the channel to the grader for itself
-   (``seccomp``), and only then receive the submission's statements ("load") and run each one;
-3. answer "call" requests until the grader closes the channel.
+1. confine the process (``ditgrade.worker.isolate``); take the grader's modules out of reach
+   (``guard.scrub``); keep the channel to the grader for itself (``seccomp``); add the audit hook
+   (``guard.install``); stop automatic garbage collection (below); say what took effect (HELLO);
+2. answer the grader's requests (``ditgrade.worker.protocol``) until it closes the channel:
+   READ (the submission's bytes, parsed before any student code runs: ``ditgrade.worker.read``),
+   RUN (one top-level statement), CALL (one probe).
 
-Student code runs on threads of its own (``ditgrade.worker.calls``); everything this loop does
-uses references it took before any student code ran (see ``ditgrade.worker.guard``), and the
-probe table is its own copy.
+The serve loop is the only code on the main thread, and from the first student statement on it
+runs only code and objects it took before: ``struct`` heads, the socket's two methods, the
+``_thread`` primitives and the probe makers (``ditgrade.worker.calls``). Every request's payload is
+decoded, run, and its outcome encoded on a thread of its own, which hands back bytes. Automatic
+garbage collection is off (a collection runs finalizers on whichever thread triggers it, the main
+thread included); each call's thread collects instead, and the serve loop turns automatic
+collection off again before each request in case student code turned it on.
 """
 
 from __future__ import annotations
 
+import gc
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from . import calls, codec, guard, isolate, seccomp
-from .protocol import FRAME
+from . import calls, codec, guard, isolate, seccomp, tasks
+from .protocol import CALL, DONE, FRAME, HEAD, HELLO, LOST, READ, RUN
 from .stream import CappedStream
 
 # The channel to the grader, where seccomp expects it: above the open-files limit the worker sets
 # (256), so no file the student (or a program they start) opens can ever get this number.
 CHANNEL_FD = 1000
 OUTPUT_KB_SLACK = 1  # the grader keeps output_kb; one more shows it was cut
+MAX_REQUEST_BYTES = 256 << 20  # what the grader may send in one request (the grader is trusted)
 
 
 def serve(spec: dict, namespaces: list[str], probes: dict[str, Callable], scrub: tuple[str, ...]) -> NoReturn:
@@ -45,18 +55,19 @@ def _serve(spec: dict, namespaces: list[str], probes: dict[str, Callable], scrub
 
     sock = socket.socket(fileno=CHANNEL_FD)
     sendmsg, recvmsg_into = sock.sendmsg, sock.recvmsg_into
-    pack, unpack, header = FRAME.pack, FRAME.unpack, FRAME.size
-    encode, decode, CodecError, run_apart = codec.encode, codec.decode, codec.CodecError, calls.caller()
-    fresh = calls.pristine()
-    for fn in probes.values():
-        fresh(fn)  # snapshot every probe module's namespace now, before any student code
-    exec_, compile_, enumerate_, memoryview_, bytearray_, bytes_, len_, str_, type_ = (
-        exec, compile, enumerate, memoryview, bytearray, bytes, len, str, type)
-    BaseException_, Exception_, LookupError_ = BaseException, Exception, LookupError
+    frame_size, head_size = FRAME.size, HEAD.size
+    pack_frame, unpack_frame, pack_head, unpack_head = FRAME.pack, FRAME.unpack, HEAD.pack, HEAD.unpack
+    memoryview_, bytearray_, bytes_, len_ = memoryview, bytearray, bytes, len
+    gc_disable = gc.disable
+    names = sorted(probes)
+    makers = calls.pristine(probes)
+    table = [makers[n] for n in names]
+    call = calls.caller()
+    ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
+    read_task, run_task, call_task = tasks.make(ns)
 
-    def send(message: dict) -> None:
-        data = encode(message)
-        view = memoryview_(pack(len_(data)) + data)
+    def send(kind: int, rid: int, payload: bytes) -> None:
+        view = memoryview_(pack_frame(head_size + len_(payload)) + pack_head(kind, rid, 0) + payload)
         while len_(view):
             view = view[sendmsg([view]):]
 
@@ -70,57 +81,42 @@ def _serve(spec: dict, namespaces: list[str], probes: dict[str, Callable], scrub
             view = view[got:]
         return bytes_(buf)
 
-    def recv() -> dict:
-        return decode(recv_exact(unpack(recv_exact(header))[0]))
-
     protections = isolate.confine(spec, namespaces)
     os.environ.clear()
     os.environ.update(spec["env"])
     os.environ.update(HOME="/tmp", TMPDIR="/tmp", PWD="/tmp")
     sys.stdout = sys.stderr = CappedStream(1, (spec["output_kb"] + OUTPUT_KB_SLACK) * 1024)
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a KeyboardInterrupt would stop the serve loop
 
     guard.scrub(scrub)
-    os.set_inheritable(CHANNEL_FD, False)  # a program the student starts does not get the channel
+    os.set_inheritable(CHANNEL_FD, False)
     why = seccomp.install(CHANNEL_FD)
     protections["channel_filter"] = not why
     if why:
         protections["notes"].append(why)
     guard.install()
     protections["audit_hook"] = True
-    send({"event": "hello", "protections": protections})
-
-    request = recv()
-    sub, load_id = request["sub"], request["id"]
-    ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
-    errors = []
-    for i, (label, source) in enumerate_(request["statements"]):
-        send({"event": "loading", "id": load_id, "sub": sub, "index": i})
-        try:
-            code = compile_(source, f"<{label}>", "exec")
-        except BaseException_ as e:  # noqa: BLE001 - too deep to compile, say: costs only this statement
-            errors.append([i, e])
-            continue
-        ok, error = run_apart(exec_, code, ns)
-        if not ok:  # a statement that fails or exits costs only itself
-            errors.append([i, error])
-    send({"event": "loaded", "id": load_id, "sub": sub, "errors": errors})
+    gc.disable()
+    send(HELLO, 0, codec.encode({"protections": protections, "probes": names}))
 
     while True:
+        gc_disable()
         try:
-            request = recv()
+            (n,) = unpack_frame(recv_exact(frame_size))
+            if n < head_size or n > MAX_REQUEST_BYTES:
+                return
+            body = recv_exact(n)
         except (EOFError, OSError):
             return
-        reply: dict = {"id": request["id"], "sub": sub}
-        fn = probes.get(request["probe"])
-        if fn is None:
-            ok, value = False, LookupError_(f"no probe named {request['probe']!r}")
+        kind, rid, arg = unpack_head(body[:head_size])
+        payload = body[head_size:]
+        if kind == CALL:
+            out = call(call_task, table[arg](), payload) if arg < len_(table) else b""
+        elif kind == RUN:
+            out = call(run_task, payload)
+        elif kind == READ:
+            out = call(read_task, payload)
         else:
-            ok, value = run_apart(fresh(fn), ns, **request["kwargs"])
-        reply["ok" if ok else "error"] = value
-        try:
-            send(reply)
-        except CodecError as e:
-            send({"id": request["id"], "sub": sub, "unreadable": str_(e)[:500]})
-        except Exception_ as e:  # noqa: BLE001 - anything else the encoder tripped on
-            send({"id": request["id"], "sub": sub, "unreadable": type_(e).__name__})
+            return
+        send(DONE if out else LOST, rid, out)

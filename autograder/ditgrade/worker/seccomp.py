@@ -1,14 +1,22 @@
-"""A seccomp filter that keeps the student's code off the worker's channel to the grader.
+"""The worker's seccomp filter: the allowlist of ``ditgrade.worker.syscalls``, and the channel kept apart.
 
-File descriptors belong to the whole process, so student code could read the grader's requests
-or write forged answers with ``os.read``/``os.write`` on the channel's fd. After this filter, any
-system call that moves data through, duplicates or reconfigures ``fd`` fails with EPERM, except
-``sendmsg`` and ``recvmsg``, the two the worker uses. Python reaches those only through a socket
-object, and the worker's is out of the student's reach (``ditgrade.worker.guard`` also refuses
-creating new ones). Tracing the worker, reading another process's descriptors, io_uring
-(which would bypass system-call filtering) and anonymous memory files are refused outright.
+Every system call not on the allowlist fails with EPERM (``clone3`` with ENOSYS, so that the C
+library falls back to ``clone``, whose flags the filter can read). On the allowlist, a few calls
+are allowed only with some arguments:
 
-x86-64 and arm64; elsewhere ``install`` reports that it did not apply.
+* any call that reads, writes, duplicates, replaces or reconfigures a descriptor, when that
+  descriptor is the channel to the grader (``CHANNEL_FD_ARGS``): only ``sendmsg`` and ``recvmsg``
+  reach it, and Python reaches those only through the worker's own socket object, which no student
+  frame leads to (``ditgrade.worker.calls``); with ``socket``/``socketpair`` refused, no other
+  socket exists that could carry a copy of it elsewhere;
+* ``clone`` without namespace flags; ``prctl`` with the options of ``PRCTL_OPTIONS`` only (not
+  ``PR_SET_DUMPABLE``: the worker clears it, forks inherit that, and with ``execve`` refused no
+  process here ever becomes dumpable again, so nothing dumps core, even into a ``core_pattern``
+  pipe); ``personality`` to ask only; ``prlimit64`` on the process itself; ``ioctl`` without the
+  terminal-injection commands.
+
+The filter holds for the worker and everything it forks. x86-64 and arm64; elsewhere ``install``
+reports that it did not apply.
 """
 
 from __future__ import annotations
@@ -18,51 +26,82 @@ import errno
 import platform
 import struct
 
-# syscall -> positions of its arguments that are file descriptors
-_FD_ARGS = {
-    "x86_64": {0: (0,), 1: (0,), 17: (0,), 18: (0,), 19: (0,), 20: (0,), 295: (0,), 296: (0,), 327: (0,),
-               328: (0,), 40: (0, 1), 275: (0, 2), 276: (0, 1), 326: (0, 2), 44: (0,), 45: (0,), 48: (0,),
-               42: (0,), 32: (0,), 33: (0, 1), 292: (0, 1), 72: (0,)},
-    "aarch64": {63: (0,), 64: (0,), 67: (0,), 68: (0,), 65: (0,), 66: (0,), 69: (0,), 70: (0,), 286: (0,),
-                287: (0,), 71: (0, 1), 76: (0, 2), 77: (0, 1), 285: (0, 2), 206: (0,), 207: (0,), 210: (0,),
-                203: (0,), 23: (0,), 24: (0, 1), 25: (0,)},
-}
-# refused whatever their arguments: ptrace, process_vm_readv/writev, pidfd_getfd, io_uring_setup, and
-# memfd_create (memory no address-space limit counts, where no control group does)
-_DENY = {"x86_64": (101, 310, 311, 438, 425, 319), "aarch64": (117, 270, 271, 438, 425, 279)}
+from . import syscalls
+
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _X32_BIT = 0x40000000
 
-_LD_W_ABS, _JEQ_K, _JGE_K, _RET_K = 0x20, 0x15, 0x35, 0x06
+_LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
 _RET_ALLOW, _RET_ERRNO = 0x7FFF0000, 0x00050000
 _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, _PR_SET_DUMPABLE = 38, 22, 2, 4
 
+Insn = tuple[int, int, int, int]
+ALLOW: Insn = (_RET_K, 0, 0, _RET_ALLOW)
+DENY: Insn = (_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
 
-def _program(arch: str, fd: int) -> list[tuple[int, int, int, int]]:
-    """BPF: deny the always-denied calls; deny fd-calls whose fd arguments equal ``fd``; allow the rest."""
-    deny = (_RET_K, 0, 0, _RET_ERRNO | errno.EPERM)
-    allow = (_RET_K, 0, 0, _RET_ALLOW)
-    body: list[tuple[int, int, int, int]] = []
-    for nr in _DENY[arch]:
-        body += [(_JEQ_K, 0, 1, nr), deny]
-    for nr, positions in _FD_ARGS[arch].items():
-        # if nr matches: for each fd argument, load its low 32 bits and deny on a match; then allow
-        checks: list[tuple[int, int, int, int]] = []
-        for pos in positions:
-            checks += [(_LD_W_ABS, 0, 0, 16 + 8 * pos), (_JEQ_K, 0, 1, fd), deny]
-        checks += [allow]
-        body += [(_JEQ_K, 0, len(checks), nr)] + checks  # not this call: the number is still loaded
-    head = [(_LD_W_ABS, 0, 0, 4), (_JEQ_K, 1, 0, _AUDIT_ARCH[arch]), deny,  # another ABI: refuse
-            (_LD_W_ABS, 0, 0, 0), (_JGE_K, 0, 1, _X32_BIT), deny]
-    return head + body + [allow]
+
+def _arg(position: int) -> Insn:
+    """Load the low 32 bits of argument ``position`` (the kernel reads descriptors and flags as int)."""
+    return (_LD_W_ABS, 0, 0, 16 + 8 * position)
+
+
+def _deny_values(position: int, values: tuple[int, ...]) -> list[Insn]:
+    """Deny when the argument is one of ``values``; fall through otherwise."""
+    out = [_arg(position)]
+    for v in values:
+        out += [(_JEQ_K, 0, 1, v), DENY]
+    return out
+
+
+def _allow_values(position: int, values: tuple[int, ...]) -> list[Insn]:
+    """Allow when the argument is one of ``values``, deny otherwise (ends the block)."""
+    n = len(values)
+    return [_arg(position)] + [(_JEQ_K, n - i, 0, v) for i, v in enumerate(values)] + [DENY, ALLOW]
+
+
+def _rule(name: str, fd: int) -> list[Insn] | None:
+    """The checks of one allowed call (ending in a return), or None when it is allowed outright."""
+    if name == "clone":
+        return [_arg(0), (_JSET_K, 0, 1, syscalls.CLONE_NAMESPACE_FLAGS), DENY, ALLOW]
+    if name == "prctl":
+        return _allow_values(0, syscalls.PRCTL_OPTIONS)
+    if name == "personality":
+        return _allow_values(0, syscalls.PERSONALITIES)
+    if name == "prlimit64":
+        return _allow_values(0, (0,))
+    checks: list[Insn] = []
+    for position in syscalls.CHANNEL_FD_ARGS.get(name, ()):
+        checks += _deny_values(position, (fd,))
+    if name == "ioctl":
+        checks += _deny_values(1, syscalls.TTY_INJECTION)
+    return checks + [ALLOW] if checks else None
+
+
+def program(arch: str, fd: int) -> list[Insn]:
+    """The BPF program for ``arch`` with the channel on ``fd``."""
+    numbers = syscalls.NUMBERS[arch]
+    head: list[Insn] = [(_LD_W_ABS, 0, 0, 4), (_JEQ_K, 1, 0, _AUDIT_ARCH[arch]), DENY,  # another ABI
+                        (_LD_W_ABS, 0, 0, 0)]
+    if arch == "x86_64":  # the x32 ABI shares the architecture number: refuse its calls
+        head += [(_JGE_K, 0, 1, _X32_BIT), DENY]
+    body: list[Insn] = [(_JEQ_K, 0, 1, numbers["clone3"]), (_RET_K, 0, 0, _RET_ERRNO | errno.ENOSYS)]
+    for name in sorted(syscalls.ALLOWED):
+        if name not in numbers:  # a legacy call this architecture does not have
+            continue
+        rule = _rule(name, fd)
+        if rule is None:
+            body += [(_JEQ_K, 0, 1, numbers[name]), ALLOW]
+        else:  # the number stays loaded until a rule's first check; every rule ends in a return
+            body += [(_JEQ_K, 0, len(rule), numbers[name])] + rule
+    return head + body + [DENY]
 
 
 def install(fd: int) -> str:
     """Install the filter for this process and its children; '' or why it did not apply."""
     arch = platform.machine()
-    if arch not in _FD_ARGS:
-        return f"seccomp channel filter not available on {arch}"
-    code = _program(arch, fd)
+    if arch not in syscalls.NUMBERS:
+        return f"seccomp allowlist not available on {arch}"
+    code = program(arch, fd)
     raw = b"".join(struct.pack("<HBBI", op, jt, jf, k) for op, jt, jf, k in code)
     buf = ctypes.create_string_buffer(raw)
 

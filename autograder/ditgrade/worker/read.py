@@ -1,0 +1,426 @@
+"""Read a submission's bytes into the top-level statements the grader runs, as the notebook runs them.
+
+Runs in the sandboxed worker, before any of the student's code (``ditgrade.worker.main``): whatever
+the bytes hold (a zip bomb, gigabytes of AST, a JSON bomb, an ``"id"`` that is a list) is parsed
+under the worker's memory and CPU limits, never in the grader's process, and the result is plain
+data the grader checks again (``ditgrade.core.extract``). ``read_submission`` never raises for the
+content of the bytes.
+
+What runs: every top-level statement of every code cell, in notebook order (a ``.py`` file is one
+cell): imports, definitions with their decorators, assignments, loops, ``with`` blocks, calls,
+``del``, ``global`` ... each its own unit ("cell 7, line 3"). What does not, by design:
+
+* IPython magics and shell escapes (blanked line by line, keeping line numbers) and cell magics
+  whose body is not Python;
+* notebook plumbing: imports of ``otter``/``IPython``/``google.colab``, and every statement that
+  uses a name they bound (``grader = otter.Notebook(...)``, ``grader.check("q1")``);
+* in the template's own driver and exploration cells (known by cell id, or by identical source),
+  everything but imports and definitions.
+
+Each statement carries the names it binds and the names it changes in place (``TABLE[k] = v``,
+``REGISTRY.append(x)``, ``obj.attr = v``; method calls on imported modules aside), and whether it is
+a *definition* (imports, ``def``, ``class``, and ``if``/``try`` blocks of only those), which the
+grader runs even after the time for top-level code is used up. ``uses`` gives, per question, every
+name the student's graded code reaches through their own top-level code, so that a statement that
+was skipped or failed and touches one of them can be named in that question's feedback.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import io
+import json
+import re
+import zipfile
+
+MAX_SUBMISSION_BYTES = 20 * 1024 * 1024  # a submission file, or the notebook inside a zip
+MAX_CODE_CHARS = 1_000_000  # all code cells together: far more than a real notebook holds
+MAX_STATEMENT_CHARS = 50_000  # one top-level statement
+MAX_STATEMENTS = 3_000
+MAX_JSON_CONTAINERS = 200_000  # "{" plus "[" in a notebook's bytes: far more than a real one holds
+MAX_PREDICTIONS = 16  # prediction answers kept per submission (each at most PREDICTION_CHARS) ...
+PREDICTION_CHARS = 4_000
+MAX_PREDICTION_CHARS = 16 * 1024  # ... and in all: what one student adds to the class's report.html
+TRUNCATED = " [...] (more predictions were written; the rest was left out)"
+PLUMBING_MODULES = frozenset({"otter", "IPython", "google"})  # notebook plumbing the grader has no use for
+_PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")  # cell magics whose body is still Python
+_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+# why a statement does not run (shown to the student)
+DRIVER = "it is in one of the template's exploration cells, whose code does not run during grading"
+PLUMBING = "notebook plumbing (otter's grader, IPython, Colab) does not run during grading"
+
+
+def normalise_newlines(source: str) -> str:
+    """One newline convention. Only these three are line breaks for Python's tokenizer: splitting
+    on anything else (U+2028 in a comment, form feeds) would turn a comment's rest into code."""
+    return source.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def source_digest(source: str) -> str:
+    return hashlib.sha1(normalise_newlines(source).strip().encode()).hexdigest()
+
+
+def choose(names: list[str], notebook_name: str) -> tuple[str | None, str]:
+    """The file to grade among a zip's members: (name or None, a note when the choice was not obvious)."""
+    names = [n for n in names if not n.startswith("__MACOSX") and not n.endswith("/")]
+    notebooks = [n for n in names if n.endswith(".ipynb") and ".ipynb_checkpoints" not in n]
+    top = [n for n in notebooks if "/" not in n]
+    named = [n for n in top if n == notebook_name]
+    if named:
+        return named[0], ""
+    candidates = top or notebooks or [n for n in names if n.endswith(".py")]
+    if not candidates:
+        return None, "the zip holds no notebook (.ipynb) or Python file"
+    if len(candidates) > 1:
+        return None, (f"the zip holds several candidates and none is named {notebook_name or 'as expected'}: "
+                      + ", ".join(candidates[:6]))
+    return candidates[0], ""
+
+
+# ---------------------------------------------------------------------------------------------
+# names a statement binds, changes, and uses
+# ---------------------------------------------------------------------------------------------
+
+
+def _root(node: ast.expr) -> str | None:
+    """The name an attribute/subscript chain starts from (``a`` of ``a.b[c].d``)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _walk_scope(node: ast.AST, *, class_bodies: bool = False):
+    """``ast.walk`` that does not enter function or lambda bodies (they run when called, in scopes of
+    their own), though it yields the definition itself and its decorators, bases and defaults. Class
+    bodies run when the class is defined: ``class_bodies`` enters them too."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            stack += getattr(n, "decorator_list", [])
+            if isinstance(n, ast.ClassDef):
+                stack += n.bases + [k.value for k in n.keywords] + (n.body if class_bodies else [])
+            else:
+                stack += [d for d in n.args.defaults + n.args.kw_defaults if d is not None]
+            continue
+        stack += list(ast.iter_child_nodes(n))
+
+
+def binds(node: ast.stmt) -> list[str]:
+    """Top-level names the statement binds or deletes (definitions, imports, targets, ``global`` names
+    assigned inside its functions when they are called)."""
+    out: list[str] = []
+    for n in _walk_scope(node):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.append(n.name)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            out += [(a.asname or a.name).split(".")[0] for a in n.names if a.name != "*"]
+        elif isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+            out.append(n.id)
+    for n in ast.walk(node):  # `global X` in a function it defines: X is bound when that runs
+        if isinstance(n, ast.Global):
+            out += n.names
+    return list(dict.fromkeys(out))
+
+
+def changes(node: ast.stmt, modules: set[str]) -> list[str]:
+    """Names the statement changes in place: item and attribute targets, ``setattr``/``delattr``,
+    method calls and decorators (``REGISTRY.append(x)``, ``@REGISTRY.register``), except method
+    calls on ``modules`` (``torch.manual_seed`` does not change what ``torch`` is to the grader)."""
+    out: list[str] = []
+    for n in _walk_scope(node, class_bodies=True):
+        targets: list[ast.expr] = []
+        if isinstance(n, ast.Assign):
+            targets = n.targets
+        elif isinstance(n, (ast.AugAssign, ast.AnnAssign)):
+            targets = [n.target]
+        elif isinstance(n, ast.Delete):
+            targets = n.targets
+        elif isinstance(n, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith)):
+            targets = [n.target] if isinstance(n, (ast.For, ast.AsyncFor)) else \
+                [i.optional_vars for i in n.items if i.optional_vars is not None]
+        for t in targets:
+            for sub in ast.walk(t):
+                if isinstance(sub, (ast.Attribute, ast.Subscript)) and (r := _root(sub)):
+                    out.append(r)
+        if isinstance(n, ast.Call):
+            if isinstance(n.func, ast.Name) and n.func.id in ("setattr", "delattr") and n.args \
+                    and (r := _root(n.args[0])):
+                out.append(r)
+            elif isinstance(n.func, ast.Attribute) and (r := _root(n.func)) and r not in modules:
+                out.append(r)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out += [r for d in n.decorator_list if (r := _root(d.func if isinstance(d, ast.Call) else d))
+                    and r not in modules]
+    return list(dict.fromkeys(out))
+
+
+def uses(node: ast.stmt) -> set[str]:
+    """Every name the statement reads, nested scopes included (a function's globals)."""
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def is_definition(node: ast.stmt) -> bool:
+    """Imports, definitions, ``pass``/docstrings, and ``if``/``try`` blocks made only of those."""
+    if isinstance(node, _DEFINITIONS + (ast.Pass,)):
+        return True
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+        return True
+    if isinstance(node, ast.If):
+        return all(map(is_definition, node.body + node.orelse))
+    if isinstance(node, ast.Try):
+        return all(map(is_definition, node.body + node.orelse + node.finalbody
+                       + [s for h in node.handlers for s in h.body]))
+    return False
+
+
+def _plumbing_import(node: ast.stmt) -> bool:
+    if isinstance(node, ast.Import):
+        return any(a.name.split(".")[0] in PLUMBING_MODULES for a in node.names)
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").split(".")[0] in PLUMBING_MODULES
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# cells
+# ---------------------------------------------------------------------------------------------
+
+
+class _Reading:
+    """What one read collects (turned into plain data by ``read_submission``)."""
+
+    def __init__(self) -> None:
+        self.statements: list[dict] = []
+        self.skipped: list[dict] = []
+        self.notes: list[str] = []
+        self.trees: list[ast.stmt] = []  # every statement's node, for ``uses``
+        self.plumbing: set[str] = set()
+        self.modules: set[str] = set()
+        self.code_chars = 0
+
+
+def _strip_magics(source: str) -> str | None:
+    """Blank IPython magics and shell escapes, keeping line numbers; None for a non-Python cell magic."""
+    lines = normalise_newlines(source).split("\n")
+    first = lines[0].lstrip()
+    if first.startswith("%%"):
+        if not first.startswith(_PYTHON_CELL_MAGICS):
+            return None
+        lines[0] = ""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in lines)
+
+
+def _first_line(node: ast.stmt) -> int:
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+
+
+def _shorten(line: str) -> str:
+    line = line.strip()
+    return line if len(line) <= 80 else line[:77] + "..."
+
+
+def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> None:
+    """Add one cell's statements (or its notes) to ``out``."""
+    text = _strip_magics(source)
+    if text is None:
+        out.notes.append(f"{label}: a cell magic ({source.lstrip().split()[0][:40]}) that is not Python; not graded")
+        return
+    out.code_chars += len(text)
+    if out.code_chars > MAX_CODE_CHARS:
+        out.notes.append(f"{label}: the code cells hold more than {MAX_CODE_CHARS:,} characters; this cell and "
+                         "the rest were not read")
+        return
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as e:
+        out.notes.append(f"{label}: syntax error on line {e.lineno}: {e.msg}; this cell was skipped")
+        return
+    except (RecursionError, MemoryError, ValueError):
+        out.notes.append(f"{label}: the code is nested too deeply, too large or holds a null byte; "
+                         "this cell was skipped")
+        return
+    lines = text.split("\n")
+    for node in tree.body:
+        first = _first_line(node)
+        where = f"{label}, line {first}"
+        bound = binds(node)
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and not _plumbing_import(node):
+            out.modules.update(bound)
+        touched = list(dict.fromkeys(bound + changes(node, out.modules)))
+        why = ""
+        if _plumbing_import(node):
+            out.plumbing.update(bound)
+            why = PLUMBING
+        elif uses(node) & out.plumbing and not isinstance(node, _DEFINITIONS):
+            out.plumbing.update(bound)  # `grader = otter.Notebook(...)` makes `grader` plumbing too
+            why = PLUMBING
+        elif driver and not isinstance(node, _DEFINITIONS):
+            why = DRIVER
+        source = "\n".join(lines[first - 1 : node.end_lineno]) + "\n"
+        if not why and len(source) > MAX_STATEMENT_CHARS:
+            why = f"it is longer than {MAX_STATEMENT_CHARS:,} characters"
+        if not why and len(out.statements) >= MAX_STATEMENTS:
+            why = f"the submission has more than {MAX_STATEMENTS:,} top-level statements"
+        if why:
+            out.skipped.append({"label": where, "text": _shorten(lines[first - 1]), "names": touched, "reason": why})
+            continue
+        out.trees.append(node)
+        out.statements.append({"label": where, "source": source, "names": touched,
+                               "definition": is_definition(node)})
+
+
+def _cell_source(c: dict) -> str | None:
+    src = c.get("source", "")
+    if isinstance(src, list):
+        return "".join(src) if all(isinstance(s, str) for s in src) else None
+    return src if isinstance(src, str) else None
+
+
+def _is_driver(c: dict, drivers: dict) -> bool:
+    cid = c.get("id")
+    if isinstance(cid, str) and cid in drivers.get("ids", ()):
+        return True
+    return source_digest(_cell_source(c) or "") in drivers.get("sources", ())
+
+
+def _notebook_cells(data: bytes) -> tuple[list | None, str]:
+    """The notebook's cells, or (None, why it cannot be read). A JSON bomb is refused before parsing."""
+    if data.count(b"{") + data.count(b"[") > MAX_JSON_CONTAINERS:  # counted without building anything
+        return None, "the notebook is malformed or too large to read (too many JSON objects)"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "the notebook is not UTF-8 text"
+    if not text.strip():
+        return None, "the file is empty"
+    try:
+        nb = json.loads(text)
+    except (ValueError, RecursionError):
+        return None, "the notebook is not valid JSON (was it cut short while saving or uploading?)"
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        return None, "the file is not a Jupyter notebook (it has no list of cells)"
+    return cells, ""
+
+
+def predictions(cells: list) -> dict[str, str]:
+    """The written answers of a notebook's prediction cells (markdown tagged ``prediction`` or starting
+    with "**Your predictions (label):**"), for staff to read; an untouched cell is left out. At most
+    MAX_PREDICTIONS answers of at most PREDICTION_CHARS characters, MAX_PREDICTION_CHARS in all (one
+    student's share of the class's report); the last one kept says so when more were written."""
+    out: dict[str, str] = {}
+    room = MAX_PREDICTION_CHARS
+    for c in cells:
+        if not isinstance(c, dict) or c.get("cell_type") != "markdown":
+            continue
+        text = _cell_source(c) or ""
+        meta = c.get("metadata")
+        tags = meta.get("tags") if isinstance(meta, dict) else None
+        match = _PREDICTION.match(text)
+        if not match and not (isinstance(tags, list) and "prediction" in tags):
+            continue
+        label = ((match.group("label") if match else None) or f"prediction {len(out) + 1}")[:80]
+        answer = (text[match.end():].strip() if match else text.strip())[:PREDICTION_CHARS]
+        if not answer:
+            continue
+        if len(out) == MAX_PREDICTIONS or room <= 0:
+            out[next(reversed(out))] += TRUNCATED
+            break
+        out[label] = answer[:room]
+        if len(answer) > room:
+            out[label] += TRUNCATED
+            break
+        room -= len(answer)
+    return out
+
+
+_PREDICTION = re.compile(r"^\*\*Your predictions(?: \((?P<label>[^)]*)\))?:\*\*\s*(?:_[^_]*_)?\s*", re.S)
+
+
+def _graded_uses(out: _Reading, graded: dict) -> dict[str, list[str]]:
+    """Per question: its graded names and every name they reach through the student's top-level code
+    (the globals of their definitions, and what the statements binding those names read)."""
+    by_name: dict[str, list[ast.stmt]] = {}
+    for node, st in zip(out.trees, out.statements, strict=True):
+        for name in st["names"]:
+            by_name.setdefault(name, []).append(node)
+    read = {id(node): uses(node) for node in out.trees}
+    result = {}
+    for question, names in graded.items():
+        reached, todo = set(), [n for n in names if isinstance(n, str)]
+        while todo:
+            name = todo.pop()
+            if name in reached:
+                continue
+            reached.add(name)
+            for node in by_name.get(name, ()):
+                todo += [n for n in read[id(node)] if n not in reached]
+        result[str(question)] = sorted(reached)
+    return result
+
+
+def read_submission(data: bytes, name: str, *, notebook_name: str = "", drivers: dict | None = None,
+                    graded: dict | None = None) -> dict:
+    """The statements of the submission ``name`` with bytes ``data``, as plain data (see the module
+    docstring): {"file", "statements", "skipped", "notes", "unreadable", "predictions", "uses"}."""
+    out = _Reading()
+    result = {"file": name, "statements": out.statements, "skipped": out.skipped, "notes": out.notes,
+              "unreadable": "", "predictions": {}, "uses": {}}
+    drivers = drivers or {}
+    if len(data) > MAX_SUBMISSION_BYTES:
+        result["unreadable"] = f"the file is too large to grade ({len(data) / 2**20:.1f} MB; the limit is " \
+                               f"{MAX_SUBMISSION_BYTES >> 20} MB)"
+        return result
+    if name.lower().endswith(".zip"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                infos = {i.filename: i for i in zf.infolist()}
+                pick, note = choose(list(infos), notebook_name)
+                if pick is None:
+                    result["unreadable"] = note
+                    return result
+                if infos[pick].file_size > MAX_SUBMISSION_BYTES:  # zipfile reads no more than the size it declares
+                    result["unreadable"] = f"{pick} in the zip is too large to grade"
+                    return result
+                name, data = pick, zf.read(pick)
+                result["file"] = f"{result['file']}:{pick}"
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError, RuntimeError,
+                MemoryError, zipfile.LargeZipFile) as e:
+            result["unreadable"] = f"the zip could not be read ({type(e).__name__})"
+            return result
+    if name.endswith(".ipynb"):
+        cells, why = _notebook_cells(data)
+        if cells is None:
+            result["unreadable"] = why
+            return result
+        result["predictions"] = predictions(cells)
+        for i, c in enumerate(cells, start=1):
+            if not isinstance(c, dict) or c.get("cell_type") != "code":
+                continue
+            src = _cell_source(c)
+            if src is None:
+                out.notes.append(f"cell {i}: its source is not text; this cell was skipped")
+                continue
+            cell(src, f"cell {i}", out, driver=_is_driver(c, drivers))
+    elif name.endswith(".py"):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            result["unreadable"] = "the file is not UTF-8 text"
+            return result
+        if not text.strip():
+            result["unreadable"] = "the file is empty"
+            return result
+        cell(text, "file", out)
+    else:
+        result["unreadable"] = (f"{name.rsplit('/', 1)[-1][:80]!r} is not a notebook (.ipynb), a Python file or "
+                                "an export zip")
+        return result
+    if not out.statements and not out.notes:
+        out.notes.append("no code was found in the submission")
+    result["uses"] = _graded_uses(out, graded or {})
+    return result

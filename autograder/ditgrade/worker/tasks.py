@@ -1,0 +1,58 @@
+"""What a call's thread does in the worker: read the submission, run a statement, call a probe.
+
+Each task takes the request's payload (bytes), does its work on the thread ``ditgrade.worker.calls``
+gave it, and returns the outcome encoded as bytes: ``{"ok": value}``, ``{"error": exception}`` or
+``{"unreadable": why}`` (``ditgrade.worker.protocol``). Decoding, running and encoding all happen on
+that thread, so whatever student code a value or an exception triggers while it is written runs
+there too, never on the serve loop's. The tasks are made before any student code runs; a student
+who reaches them (through a frame) can change only how their own later calls are read and written.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+
+from . import codec, read
+
+
+def make(ns: dict) -> tuple[Callable, Callable, Callable]:
+    """(read, run, call) over the student's namespace ``ns`` (see the module docstring)."""
+    encode, decode, CodecError = codec.encode, codec.decode, codec.CodecError
+    compile_, exec_, str_, type_, collect = compile, exec, str, type, gc.collect
+
+    def outcome(value: object, failed: bool) -> bytes:
+        try:
+            return encode({"error": value} if failed else {"ok": value})
+        except CodecError as e:
+            return encode({"unreadable": str_(e)[:500]})
+        except BaseException as e:  # noqa: BLE001 - anything else the encoder tripped on
+            return encode({"unreadable": type_(e).__name__[:100]})
+
+    def read_task(payload: bytes) -> bytes:
+        request = decode(payload)
+        return encode({"ok": read.read_submission(request["data"].tobytes(), request["name"],
+                                                  notebook_name=request["notebook_name"],
+                                                  drivers=request["drivers"], graded=request["graded"])})
+
+    def run_task(payload: bytes) -> bytes:
+        label, source = decode(payload)
+        try:
+            exec_(compile_(source, f"<{label}>", "exec"), ns)
+        except BaseException as e:  # noqa: BLE001 - a statement that fails or exits costs only itself
+            return outcome(e, True)
+        finally:
+            collect()
+        return outcome(None, False)
+
+    def call_task(probe: Callable, payload: bytes) -> bytes:
+        try:
+            value = probe(ns, **decode(payload))
+        except BaseException as e:  # noqa: BLE001 - whatever the student's code raised, even SystemExit
+            return outcome(e, True)
+        try:
+            return outcome(value, False)
+        finally:
+            collect()
+
+    return read_task, run_task, call_task
