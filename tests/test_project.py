@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fica
 import pytest
 
 from ditgrade import config
@@ -79,12 +80,46 @@ def test_settings_are_validated_and_every_key_is_documented(tmp_path: Path) -> N
         with pytest.raises(config.ConfigError, match=re.escape(needle)):
             config.validate(bad)
     readme = (REPO / "README.md").read_text()
-    for key in config.KEYS:
-        assert f"`{key}`" in readme, f"the README does not document {key}"
+    assert config.table() in readme and config.otter_table() in readme, "README: paste python -m ditgrade.config"
     course = copy_course(tmp_path / "course")
     (course / "otter_config.json").write_text(json.dumps({**good, "hiden_test_visibility": "visible"}))
     proc = cli("run", "solutions/dit_assignment.ipynb", "--out", "o", cwd=course)
     assert proc.returncode == 2 and "hiden_test_visibility" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_otters_own_keys_are_honoured_or_refused_one_line_each(tmp_path: Path) -> None:
+    """Every key otter 7.0 documents for otter_config.json is known: accepted with otter's meaning,
+    accepted when it asks for nothing, or refused with a line saying why."""
+    from otter.run.run_autograder.autograder_config import AutograderConfig
+
+    documented = {k for k in vars(AutograderConfig) if isinstance(getattr(AutograderConfig, k), fica.Key)}
+    assert documented == set(config.OTTER_KEYS) | set(config.SHARED), documented ^ (set(config.OTTER_KEYS) | set(config.SHARED))
+    good = json.loads((REPO / "otter_config.json").read_text())
+    base = {k: v for k, v in good.items() if "visibility" not in k}
+    cfg = config.validate({**base, "show_hidden": True, "show_stdout": False, "pdf": False, "token": None,
+                           "logo": False, "assignment_name": good["name"]})
+    assert (cfg["hidden_test_visibility"], cfg["stdout_visibility"]) == ("after_published", "hidden")
+    assert config.validate({**base, "show_hidden": False})["hidden_test_visibility"] == "hidden"  # otter's default
+    with pytest.raises(config.ConfigError) as e:
+        config.validate({**good, "pdf": True, "plugins": ["otter.plugins.builtin.GoogleSheetsGradeOverride"],
+                         "show_hidden": False, "assignment_name": "another"})
+    lines = str(e.value).splitlines()
+    assert len(lines) == 4, lines
+    assert any(line.startswith("otter_config.json: `pdf`: ditgrade makes no PDFs") for line in lines)
+    assert any("`plugins`: ditgrade has no otter plugins" in line for line in lines)
+    assert any("show_hidden (False) and hidden_test_visibility ('after_published') disagree" in line for line in lines)
+    assert any("assignment_name ('another') must equal name" in line for line in lines)
+    otter_written = {"assignment_name": good["name"], "grading_folder": good["grading_folder"]}  # no `name`
+    assert config.validate(otter_written)["name"] == good["name"]
+    with pytest.raises(config.ConfigError, match="points_possible is 100 but the master's points add up to"):
+        config.check_points(config.validate({**good, "points_possible": 100}), 46.0)
+    config.check_points(config.validate({**good, "points_possible": 46}), 46.0)
+    # through the command: one line per refused key, exit 2
+    course = copy_course(tmp_path / "course")
+    (course / "otter_config.json").write_text(json.dumps({**good, "pdf": True, "debug": True}))
+    proc = cli("run", "solutions/dit_assignment.ipynb", "-o", "o", cwd=course)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 2, proc.stderr
+    assert "`debug`: ditgrade never ignores its own errors" in proc.stderr
 
 
 @pytest.mark.slow
