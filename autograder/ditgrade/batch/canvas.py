@@ -27,7 +27,8 @@ HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 # Headers the importer drops as not assignments (NON_ASSIGNMENT_COLUMN_HEADERS, matched anywhere)
 NOT_ASSIGNMENTS = ("Current Score", "Current Points", "Current Grade", "Final Score", "Final Points",
                    "Final Grade", "Override Score", "Override Grade", "Override Status")
-TITLE_AND_ID = re.compile(r"\A(.*)\s\((\d+)\)\Z", re.S)  # Assignment.title_and_id, with Ruby's \s and \z
+# Assignment.title_and_id's /\A(.*)\s\((\d+)\)\z/ (use fullmatch): Ruby's \s is ASCII whitespace
+TITLE_AND_ID = re.compile(r"(.*)[ \t\r\n\f\v]\((\d+)\)")
 POINTS_ROW = "Points Possible"
 HOW_TO_FIND_THE_ID = ("the assignment's id is the number after /assignments/ in its address in Canvas; pass it as "
                       "--canvas-assignment-id")
@@ -42,7 +43,7 @@ def column(title: str, assignment_id: int | None) -> tuple[str, list[str]]:
                      "column and imports nothing; rename the assignment's title in assignment.toml")
     if assignment_id is not None:
         return f"{title} ({assignment_id})", notes
-    if TITLE_AND_ID.match(title):
+    if TITLE_AND_ID.fullmatch(title):
         notes.append(f"canvas_scores.csv: the title {title!r} ends in a number in parentheses, which Canvas reads as an "
                      "assignment id (it falls back to the title only when no assignment has that id); "
                      + HOW_TO_FIND_THE_ID)
