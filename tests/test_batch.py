@@ -53,7 +53,7 @@ def fake_grade(path: str, *, gpu: bool = False, sub: str = "") -> dict:
     if "CRASH" in text:
         os._exit(3)
     if "RAISE" in text:
-        raise RuntimeError("the grader broke")
+        raise RuntimeError("the grader broke: " + text)
     bugs = set(re.findall(r"BUG (q\d)", text))
     tests = []
     for q, pts in points().items():
