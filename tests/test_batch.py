@@ -370,7 +370,7 @@ def test_unreadable_files_are_named_kept_out_of_the_statistics_and_uploads_and_t
     assert "could not be read, so nothing was graded: the file is empty." in feedback
     assert "Tests:" not in feedback and "[FAIL]" not in feedback and "not graded" in feedback
     report = (out / "report.html").read_text()
-    assert f"<th>mean (graded)</th><td class=n>{full():.2f}</td>" in report  # the unreadable 0s are not in it
+    assert f"<th>mean (graded)</th><td class=n>{fmt(full())}</td>" in report  # the unreadable 0s are not in it
     assert "<th>unreadable</th><td class=n>2</td>" in report and "the file is empty" in report
     from ditgrade.batch.report import score_table
 

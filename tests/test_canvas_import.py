@@ -21,7 +21,7 @@ TITLE = "Diffusion Transformers (DiT)"
 
 
 def _row(sid: str, people: list[Person], score: float, status: str = "graded") -> Graded:
-    results = {"score": score, "tests": [{"name": "q1 t", "score": score, "max_score": 46.0, "status": "passed"}]}
+    results = {"score": score, "tests": [{"name": "q1 t", "score": score, "max_score": 50.0, "status": "passed"}]}
     return Graded(Submission(sid, Path(f"{sid}.ipynb"), Path(f"{sid}.ipynb"), people=people), results, status, 0.1)
 
 

@@ -90,7 +90,8 @@ def test_run_autograder_on_a_correct_a_broken_an_empty_and_a_hostile_submission(
     notebook = (assignment.project.solutions / "dit_assignment.ipynb").read_bytes()
     correct, log = run_autograder(root, {"dit_assignment.ipynb": notebook, "notes.txt": b"x"})
     graded = [t for t in correct["tests"] if t["name"] != STAFF_TEST]
-    assert correct["score"] == sum(t["max_score"] for t in graded) == 46, [t for t in graded if t["status"] != "passed"]
+    full = sum(assignment.points.values())
+    assert correct["score"] == sum(t["max_score"] for t in graded) == full, [t for t in graded if t["status"] != "passed"]
     assert "q1" in log and "total" in log
     assert stat.S_IMODE((root / "source").stat().st_mode) & 0o077 == 0  # the source is root's only
 

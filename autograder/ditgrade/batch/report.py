@@ -177,13 +177,13 @@ def _figures(rows: list[Graded], rates: list[tuple[str, int, int]], questions: l
     return figs
 
 
-_CSS = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
+_CSS = ("body{font-family:sans-serif;max-width:1340px;margin:2em auto;padding:0 1em}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
         "td.n{text-align:right}.bar{display:inline-block;height:.8em}blockquote{margin:.2em 1em;color:#333}"
         # the scores table has a column per question and per student detail: it scrolls inside its own
         # box instead of running off the window, and long cells wrap
         ".scroll{overflow-x:auto;max-width:100%}.scores{font-size:85%}"
-        ".scores td{white-space:nowrap}.scores td.long{white-space:normal;min-width:12em;max-width:24em;"
+        ".scores td{white-space:nowrap}.scores td.long{white-space:normal;min-width:8em;max-width:16em;"
         "overflow-wrap:anywhere}")
 
 
@@ -201,7 +201,7 @@ def report_html(rows: list[Graded], notes: list[str], questions: list[str], titl
     summary = [("submissions", len(rows)), ("graded", len(graded)), ("unreadable", len(unreadable)),
                ("not graded (grader failures)", len(errors)), ("maximum score", points(max_total(rows)))]
     if totals:
-        summary += [("mean (graded)", f"{statistics.fmean(totals):.2f}"),
+        summary += [("mean (graded)", points(statistics.fmean(totals))),
                     ("median (graded)", points(statistics.median(totals))),
                     ("min (graded)", points(min(totals))), ("max (graded)", points(max(totals)))]
     parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td class=n>{e(str(v))}</td></tr>" for k, v in summary)
@@ -220,8 +220,8 @@ def report_html(rows: list[Graded], notes: list[str], questions: list[str], titl
     header, body = grades_table(rows, questions)
     parts.append("</table><h2>Scores</h2><div class=scroll><table class=scores><tr>"
                  + "".join(f"<th>{e(c)}</th>" for c in header) + "</tr>")
-    sub_col, long_cols = header.index("submission"), {header.index("status"), header.index("name"),
-                                                      header.index("email")}
+    sub_col = header.index("submission")
+    long_cols = {header.index(c) for c in ("name", "email", "submitted_at", "status")}
     for row in body:
         cells = []
         for i, c in enumerate(row):
