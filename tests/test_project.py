@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -122,20 +123,44 @@ def test_otters_own_keys_are_honoured_or_refused_one_line_each(tmp_path: Path) -
     assert "`debug`: ditgrade never ignores its own errors" in proc.stderr
 
 
+# The project's own tests that read points, run against a course whose master gives q1 more points
+# (test_points_come_from_the_master_and_the_tests_follow): they pass because they read the master.
+POINT_READING_TESTS = ("tests/test_batch.py::test_folder_end_to_end_and_resume",
+                       "tests/test_batch.py::test_gradescope_export_gives_one_row_per_student_and_upload_files",
+                       "tests/test_batch.py::test_canvas_rows_are_uploaded_to_canvas_by_its_user_id",
+                       "tests/test_hidden_suite.py::test_points_come_from_the_master_and_tests_carry_weights",
+                       "tests/test_terminal_text.py::test_the_attack_cannot_print_a_line_of_the_graders",
+                       "tests/test_report_browser.py",
+                       # the real grader on the solutions: the total it reports is the copy's
+                       "tests/test_run_cli.py::test_a_correct_notebook_as_gradescope_would_show_it",
+                       "tests/test_run_cli.py::test_a_load_error_cannot_forge_the_graders_lines")
+
+
 @pytest.mark.slow
-def test_points_come_from_the_master_and_commands_act_on_the_folder_you_stand_in(tmp_path: Path) -> None:
+def test_points_come_from_the_master_and_the_tests_follow(tmp_path: Path) -> None:
+    """The instructor edit the README describes (q1's `points:` in the master), in a copy of the
+    course: build and run act on the folder you stand in, the grade follows the master, and the
+    project's own tests, pointed at the copy (``$DITGRADE_PROJECT``), still pass."""
     course = copy_course(tmp_path / "course")
+    points = Assignment.load(Project(REPO)).points
+    q1, total = points["q1"] + 2, sum(points.values()) + 2  # 10 -> 12 today
     before = digest(REPO / "student_template") + digest(REPO / "autograder" / "dit" / "generated")
-    edit_master(course, "name: q1\npoints: 10", "name: q1\npoints: 15")
+    edit_master(course, f"name: q1\npoints: {points['q1']:g}", f"name: q1\npoints: {q1:g}")
     assert cli("build", cwd=course).returncode == 0
     assert digest(REPO / "student_template") + digest(REPO / "autograder" / "dit" / "generated") == before
-    assert '"points": 15.0' in (course / "autograder" / "dit" / "generated" / "assignment.json").read_text()
-    proc = cli("run", "solutions/dit_assignment.ipynb", "--out", "o", cwd=course)
+    assert Assignment.load(Project(course)).points == {**points, "q1": q1}
+    proc = cli("run", "solutions/dit_assignment.ipynb", "-o", "o", cwd=course)
     data = json.loads((course / "o" / "results.json").read_text())
-    assert data["extra_data"]["ditgrade"]["questions"]["q1"] == {"score": 15.0, "max_score": 15.0}, proc.stdout
-    assert data["score"] == 51.0 and "q1   15.0/15.0" in proc.stdout
+    assert data["extra_data"]["ditgrade"]["questions"]["q1"] == {"score": q1, "max_score": q1}, proc.stdout
+    assert data["score"] == total and f"\nq1    {q1:g}/{q1:g}\n" in proc.stdout
+    assert proc.stdout.splitlines()[-1].startswith(f"total {total:g}/{total:g} in ")
     # a changed grader is a different cache key: the batch regrades
     assert Assignment.load(Project(course)).fingerprint != Assignment.load(Project(REPO)).fingerprint
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *POINT_READING_TESTS],
+                           cwd=REPO, env={**os.environ, "DITGRADE_PROJECT": str(course)}, capture_output=True,
+                           text=True, timeout=1200)
+    assert tests.returncode == 0, tests.stdout[-3000:]
+    assert " passed" in tests.stdout.splitlines()[-1], tests.stdout[-500:]
 
 
 def test_release_refuses_stale_generated_files_and_names_the_fix(tmp_path: Path) -> None:
