@@ -229,3 +229,39 @@ def test_a_second_assignment_gains_a_question_through_its_own_folder_only(tmp_pa
         rows = {r["submission"]: r for r in csv.DictReader(f)}
     assert (rows["right"]["q1"], rows["right"]["q2"], rows["right"]["q3"], rows["right"]["max"]) == ("2", "3", "4", "9")
     assert (rows["wrong"]["q1"], rows["wrong"]["q2"], rows["wrong"]["q3"]) == ("2", "0", "0")
+
+
+@pytest.mark.slow
+def test_the_readmes_how_to_add_a_public_and_a_hidden_test(tmp_path: Path) -> None:
+    """The README's recipe, followed on a copy of the tiny course: a public test is one more code
+    cell between q1's BEGIN TESTS and END TESTS (then `ditgrade build`), a hidden test one more
+    function in the grading folder's hidden/; both are graded, and a wrong answer fails both."""
+    course = tmp_path / "tiny"
+    shutil.copytree(TINY, course)
+    path = course / "assignment" / "tiny.ipynb"
+    nb = json.loads(path.read_text())
+    end = next(i for i, c in enumerate(nb["cells"]) if "".join(c["source"]).strip() == "# END TESTS")  # q1's
+    nb["cells"].insert(end, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                             "source": "assert double(-1) == -2, 'double(-1) should be -2'"})
+    path.write_text(json.dumps(nb))
+    (course / "autograder" / "tinyq" / "hidden" / "q1_negative.py").write_text(
+        "from ditgrade.core.compare import as_number\nfrom ditgrade.core.suite import Fail, hidden_test\n\n\n"
+        "@hidden_test('q1 double of a negative number', weight=1)\ndef test_double_negative(runner):\n"
+        "    got = as_number(runner.call('double', x=-4), 'double', 'x=-4')\n"
+        "    if got != -8:\n        raise Fail(f'double(-4) returned {got}, expected -8')\n")
+    assert cli("build", cwd=course).returncode == 0
+    generated = json.loads((course / "autograder" / "tinyq" / "generated" / "assignment.json").read_text())
+    assert len(generated["public_tests"]["q1"]) == 2
+    (course / "right.py").write_text("def double(x):\n    return 2 * x\n\ndef norm2(v):\n    return sum(a * a for a in v) ** 0.5\n")
+    (course / "wrong.py").write_text("def double(x):\n    return abs(2 * x)\n\ndef norm2(v):\n    return sum(a * a for a in v) ** 0.5\n")
+    graded = {}
+    for name in ("right", "wrong"):
+        assert cli("run", f"{name}.py", "-o", name, cwd=course).returncode == 0
+        data = json.loads((course / name / "results.json").read_text())
+        graded[name] = {t["name"]: t for t in data["tests"]}
+    right, wrong = graded["right"], graded["wrong"]
+    public = "q1 public checks (the notebook's grader.check)"
+    assert right["q1 double of a negative number"]["status"] == "passed"
+    assert right[public]["status"] == "passed" and right[public]["output"].endswith("2 of 2 public checks pass")
+    assert wrong["q1 double of a negative number"]["status"] == "failed"
+    assert wrong[public]["status"] == "failed" and "public check 2 of 2 failed" in wrong[public]["output"]
