@@ -433,3 +433,23 @@ def test_a_rerun_moves_aside_the_files_of_submissions_no_longer_there(tmp_path: 
     assert (out / "stale" / "feedback" / "buggy.txt").is_file() and (out / "stale" / "results" / "buggy.json").is_file()
     assert any("1 submission(s) of an earlier run" in n and "(buggy)" in n and "stale" in n for n in again.notes)
     assert [r["submission"] for r in _csv(out / "grades.csv")] == ["garbage", "good"]
+
+
+def test_feedback_is_written_for_after_grading(tmp_path: Path) -> None:
+    """Sent once grades are out: it lists the hidden tests rather than promising them for later,
+    leaves out a staff-only test, and writes each score one way."""
+    from ditgrade.batch.discover import Submission
+    from ditgrade.batch.graded import Graded
+    from ditgrade.batch.report import feedback_text
+    from ditgrade.core.results import hidden_note
+
+    tests = [{"name": "q1 hidden", "score": 7.714285, "max_score": 9.0, "status": "failed", "output": "close",
+              "visibility": "after_published"},
+             {"name": "q1 staff only", "score": 1.0, "max_score": 1.0, "status": "passed", "output": "",
+              "visibility": "hidden"}]
+    results = {"score": 8.714285, "tests": tests, "output": "cell 3: a note\n" + hidden_note(2, 10, "after_published")}
+    text = feedback_text(Graded(Submission("ada", tmp_path / "ada.py", tmp_path / "ada.py"), results, "graded", 0.1))
+    assert "when grades are published" not in text
+    assert "2 hidden tests (10 points) were run; their results are listed below." in text
+    assert "[FAIL] q1 hidden  (7.71/9)" in text and "q1 staff only" not in text
+    assert "1 test is for the course staff only" in text and "Score:      8.71 / 10" in text

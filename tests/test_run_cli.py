@@ -162,3 +162,50 @@ def test_grade_json_summary_and_exit_code(tmp_path: Path, full_marks) -> None:
     summary = json.loads(proc.stdout)
     assert summary["scores"] == {"bob": full_marks} and summary["failed"] == [] and summary["unreadable"] == {}
     assert f"[1/1] bob: {full_marks:g}" in proc.stderr
+
+
+def test_an_unreadable_file_is_reported_as_such(tmp_path: Path, capsys, monkeypatch) -> None:
+    """When extraction says a file could not be read (``extra_data.ditgrade.unreadable``), ``run``
+    says so, with the reason, just above the total; results.json keeps the reason for the student."""
+    from ditgrade.core import grade
+    from ditgrade.core.results import unreadable_results
+
+    monkeypatch.setattr(grade, "grade_submission", lambda path, **kw: unreadable_results("the file is empty"))
+    sub = tmp_path / "dit_assignment.ipynb"
+    sub.write_bytes(b"")
+    assert main(["run", str(sub), "-o", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == "UNREADABLE: the file is empty: nothing was graded" and lines[-1].startswith("total 0/0")
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    check_schema(data)
+    assert "the file is empty" in data["output"] and data["extra_data"]["ditgrade"]["file"] == "dit_assignment.ipynb"
+
+
+def test_otter_users_conventions(tmp_path: Path, capsys, monkeypatch) -> None:
+    """--project and -v before or after the subcommand, -o for --out (otter's spellings)."""
+    from ditgrade.core import grade
+    from ditgrade.core.results import unreadable_results
+
+    monkeypatch.setattr(grade, "grade_submission", lambda path, **kw: unreadable_results("the file is empty"))
+    sub = tmp_path / "s.py"
+    sub.write_text("")
+    monkeypatch.chdir(tmp_path)  # not in a project: --project must be what finds it
+    for argv in (["--project", str(REPO), "run", str(sub), "-o", "a"], ["run", str(sub), "-o", "b", "--project", str(REPO)],
+                 ["-v", "run", str(sub), "--out", "c", "--project", str(REPO)], ["run", "-v", str(sub), "-o", "d",
+                                                                                 "--project", str(REPO)]):
+        assert main(argv) == 0, argv
+        assert (tmp_path / argv[argv.index("-o") + 1 if "-o" in argv else argv.index("--out") + 1] / "results.json").is_file()
+    capsys.readouterr()
+    proc = run_cli("run", "--help")
+    assert "-o OUT, --out OUT" in proc.stdout and "--project DIR" in proc.stdout and "-v, --verbose" in proc.stdout
+
+
+def test_verbose_lists_every_test() -> None:
+    from ditgrade.core.results import summary
+
+    tests = [{"name": f"q1 t{i}", "score": float(i), "max_score": 1.0, "status": "passed" if i else "failed",
+              "output": "passed" if i else "wrong\nshape", "visibility": "visible"} for i in range(2)]
+    data = {"score": 1.0, "execution_time": 0.5, "output": "", "tests": tests}
+    assert summary(data, ["q1"]).splitlines() == ["q1    1/2           first failure: q1 t0: wrong", "total 1/2 in 0.5 s"]
+    verbose = summary(data, ["q1"], verbose=True).splitlines()
+    assert verbose[1:3] == ["      FAIL q1 t0: wrong", "      PASS q1 t1"]

@@ -71,7 +71,7 @@ def feedback_text(g: Graded) -> str:
         if out and out != "passed":
             lines += [textwrap.indent(out[:_MAX_TEST_OUTPUT], "       "), ""]
     if staff_only:
-        lines += ["", f"{staff_only} tests are for the course staff only and are not listed."]
+        lines += ["", f"{staff_only} test{' is' if staff_only == 1 else 's are'} for the course staff only, not listed here."]
     return clean("\n".join(lines).rstrip() + "\n")
 
 
