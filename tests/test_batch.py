@@ -453,3 +453,6 @@ def test_feedback_is_written_for_after_grading(tmp_path: Path) -> None:
     assert "2 hidden tests (10 points) were run; their results are listed below." in text
     assert "[FAIL] q1 hidden  (7.71/9)" in text and "q1 staff only" not in text
     assert "1 test is for the course staff only" in text and "Score:      8.71 / 10" in text
+    never = {**results, "output": hidden_note(2, 10, "hidden")}  # staff-only hidden tests: not listed, not promised
+    text = feedback_text(Graded(Submission("ada", tmp_path / "ada.py", tmp_path / "ada.py"), never, "graded", 0.1))
+    assert "will be shown never (staff only)" in text and "listed below" not in text

@@ -91,11 +91,11 @@ def hidden_note(count: int, total: float, visibility: str, *, listed: bool = Fal
 
 def after_grading(output: str) -> str:
     """A results output as feedback sent after grading reads it: the line saying when the hidden
-    tests will be shown says that they are listed (call it only where they are)."""
+    tests will be shown says that they are listed (unless they are for staff only, and not listed)."""
     lines = output.split("\n")
     for i, line in enumerate(lines):
         match = _HIDDEN_NOTE.fullmatch(line)
-        if match:
+        if match and match["when"] != HIDDEN_WHEN["hidden"]:
             lines[i] = HIDDEN_LISTED.format(count=match["count"], points=match["points"])
     return "\n".join(lines)
 
@@ -220,4 +220,4 @@ def _is_hidden_note(line: str) -> bool:
 
 _HIDDEN_NOTE = re.compile(re.escape(HIDDEN_NOTE).replace(re.escape("{count}"), r"(?P<count>\d+)")
                           .replace(re.escape("{points}"), r"(?P<points>[0-9.]+)")
-                          .replace(re.escape("{when}"), r"[^.]*"))
+                          .replace(re.escape("{when}"), r"(?P<when>[^.]*)"))
