@@ -34,7 +34,7 @@ WALL_BUDGET_S = 30.0
 LEAKS = ("grader_files", "network", "processes", "signals", "writable")  # what the probe must find empty
 # What every run on this machine must report (the CPU run's list; RLIMIT_DATA replaces RLIMIT_AS).
 REQUIRED = ("separate_process", "pid_namespace", "network_namespace", "uid_drop", "no_new_privs",
-            "seccomp_channel", "mount_isolation", "private_tmp", "audit_hook")
+            "seccomp_allowlist", "mount_isolation", "private_tmp", "audit_hook")
 
 
 def grade(submission: Path, out: Path, env: dict) -> tuple[dict, float, str]:

@@ -113,7 +113,7 @@ def main() -> int:
         else:
             attack = k.split(":", 1)[1]
             # a few attack files carry honest functions beside the attack; none may reach full marks
-            if total >= 46 - 1e-6:
+            if total >= float(row["max"]) - 1e-6:  # full marks, as grades.csv reads them from the master
                 problems.append(f"{stem} ({attack}) scored {total}")
             else:
                 attacks_ok += 1

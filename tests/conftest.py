@@ -1,9 +1,15 @@
 """Shared fixtures: this project's assignment, its reference, and ``grade``, which runs the CPU
-hidden suite in this process on a source text (trusted code only: the reference, the bank)."""
+hidden suite in this process on a source text (trusted code only: the reference, the bank).
+
+Points and totals are read from the assignment (``assignment.points``, ``full_marks``), never
+written as numbers, so that an instructor's edit of the master's points leaves the tests right.
+``$DITGRADE_PROJECT`` names another copy of the course to test (test_project proves the tests
+follow the master that way)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,12 +21,28 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "autograder"))  # the DiT grading folder as the package `dit`
 
 
-@pytest.fixture(scope="session")
-def assignment():
+def course_root() -> Path:
+    """The course under test: this repository, or the copy ``$DITGRADE_PROJECT`` names."""
+    return Path(os.environ.get("DITGRADE_PROJECT") or REPO)
+
+
+def course_assignment():
+    """The course's assignment, for modules that need its points at import (worker processes too)."""
     from ditgrade.core.assignment import Assignment
     from ditgrade.project import Project
 
-    return Assignment.load(Project(REPO))
+    return Assignment.load(Project(course_root()))
+
+
+@pytest.fixture(scope="session")
+def assignment():
+    return course_assignment()
+
+
+@pytest.fixture(scope="session")
+def full_marks(assignment) -> float:
+    """The assignment's total: the sum of the master's points."""
+    return sum(assignment.points.values())
 
 
 @pytest.fixture(scope="session")

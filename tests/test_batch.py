@@ -1,11 +1,13 @@
 """``ditgrade grade``: submissions in, per-student results, feedback, upload files and a report out;
 resume, and what costs one row only. Most tests use ``fake_grade``, a stand-in grade function that
-reads instructions from the submission's text (HANG, CRASH, RAISE, BUG qN), so they test the batch
-machinery in seconds; ``test_real_grader_on_examples`` uses the real one."""
+reads instructions from the submission's text (HANG, CRASH, RAISE, BUG qN, UNREADABLE), so they
+test the batch machinery in seconds; ``test_real_grader_on_examples`` uses the real one. Points and
+totals come from the assignment (``points()``), never from numbers written here."""
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import time
@@ -17,13 +19,27 @@ import pytest
 from ditgrade.batch import export
 from ditgrade.batch.discover import discover
 from ditgrade.batch.grade import grade_batch
+from ditgrade.core.text import points as fmt
 
-POINTS = {"q1": 10.0, "q2": 12.0, "q3": 8.0, "q4": 8.0, "q5": 8.0}
 FAKE = "test_batch.fake_grade"
 
 
+@functools.cache
+def points() -> dict[str, float]:
+    """{question: points} of the course under test (also in the batch's worker processes)."""
+    from conftest import course_assignment
+
+    return course_assignment().points
+
+
+def full() -> float:
+    return sum(points().values())
+
+
 def fake_grade(path: str, *, gpu: bool = False, sub: str = "") -> dict:
-    """A stand-in grader: two tests per question, instructions read from the file's text."""
+    """A stand-in grader: two tests per question, instructions read from the file's text. An empty
+    file, or one saying ``UNREADABLE <why>``, is what extraction reports for a file it cannot read
+    (``extra_data.ditgrade.unreadable``), here with tests still listed, as it may."""
     import re
 
     calls = os.environ.get("DITGRADE_TEST_CALLS")
@@ -31,22 +47,24 @@ def fake_grade(path: str, *, gpu: bool = False, sub: str = "") -> dict:
         with open(calls, "a") as f:
             f.write(Path(path).name + "\n")
     text = Path(path).read_text(errors="replace")
+    unreadable = "the file is empty" if not text else (re.findall(r"UNREADABLE (.*)", text) or [""])[0]
     if "HANG" in text:
         time.sleep(3600)
     if "CRASH" in text:
         os._exit(3)
     if "RAISE" in text:
-        raise RuntimeError("the grader broke")
+        raise RuntimeError("the grader broke: " + text)
     bugs = set(re.findall(r"BUG (q\d)", text))
     tests = []
-    for q, pts in POINTS.items():
+    for q, pts in points().items():
         for i in range(2):
-            ok = q not in bugs or i == 1
+            ok = (q not in bugs or i == 1) and not unreadable
             tests.append({"name": f"{q} test {i}", "score": pts / 2 if ok else 0.0, "max_score": pts / 2,
                           "status": "passed" if ok else "failed", "output": "passed" if ok else f"{q} is wrong",
                           "visibility": "visible"})
     return {"score": sum(t["score"] for t in tests), "execution_time": 0.01, "output": "", "tests": tests,
-            "extra_data": {"ditgrade": {"predictions": {"Exercise 1": "256 tokens"} if "PREDICT" in text else {}}}}
+            "extra_data": {"ditgrade": {"predictions": {"Exercise 1": "256 tokens"} if "PREDICT" in text else {},
+                                        "unreadable": unreadable}}}
 
 
 def _folder(root: Path) -> Path:
@@ -74,15 +92,17 @@ def test_folder_end_to_end_and_resume(tmp_path: Path, monkeypatch, assignment) -
     assert sorted(rows) == ["buggy", "garbage", "good"]
     assert list(_csv(out / "grades.csv")[0]) == ["name", "email", "sid", "canvas_id", "submission", "q1", "q2", "q3", "q4", "q5",
                                                  "total", "max", "percent", "submitted_at", "late", "status"]
-    assert rows["good"]["total"] == "46" and rows["good"]["percent"] == "100.0" and rows["good"]["status"] == "graded"
-    assert rows["buggy"]["q2"] == "6" and rows["buggy"]["q1"] == "10" and rows["buggy"]["total"] == "40"
+    q1, q2 = points()["q1"], points()["q2"]
+    assert rows["good"]["total"] == fmt(full()) and rows["good"]["percent"] == "100.0" and rows["good"]["status"] == "graded"
+    assert rows["buggy"]["q2"] == fmt(q2 / 2) and rows["buggy"]["q1"] == fmt(q1) and rows["buggy"]["total"] == fmt(full() - q2 / 2)
     assert rows["garbage"]["total"] == "0" and rows["garbage"]["status"].startswith("error: RuntimeError")
     assert [g.sub.id for g in result.failed] == ["garbage"]
     assert any("notes.txt" in n for n in result.notes)
     for sid in rows:
         assert (out / "results" / f"{sid}.json").is_file() and (out / "feedback" / f"{sid}.txt").is_file()
     feedback = (out / "feedback" / "buggy.txt").read_text()
-    assert "[FAIL] q2 test 0" in feedback and "q2 is wrong" in feedback and "40 / 46" in feedback
+    assert "[FAIL] q2 test 0" in feedback and "q2 is wrong" in feedback and f"{fmt(full() - q2 / 2)} / {fmt(full())}" in feedback
+    assert "File:       buggy.py" in feedback
     report = (out / "report.html").read_text()
     assert report.count("data:image/png;base64,") >= 3 and "q2 test 0" in report
     assert "href='feedback/buggy.txt'" in report and "256 tokens" in report  # predictions listed for reading
@@ -93,7 +113,8 @@ def test_folder_end_to_end_and_resume(tmp_path: Path, monkeypatch, assignment) -
     assert again.graded_now == 1 and len(calls.read_text().splitlines()) == 4  # the grader's failure is retried
     (sub / "buggy.py").write_text("# BUG q2 BUG q3\n")
     again = grade_batch([sub], out, assignment=assignment, jobs=1, grade_fn=FAKE, progress=False)
-    assert again.graded_now == 2 and {r["submission"]: r["total"] for r in _csv(out / "grades.csv")}["buggy"] == "36"
+    totals = {r["submission"]: r["total"] for r in _csv(out / "grades.csv")}
+    assert again.graded_now == 2 and totals["buggy"] == fmt(full() - q2 / 2 - points()["q3"] / 2)
     again = grade_batch([sub], out, assignment=assignment, jobs=2, grade_fn=FAKE, progress=False, regrade=True)
     assert again.graded_now == 3
 
@@ -122,7 +143,7 @@ def test_hang_and_crash_cost_their_own_row_only(tmp_path: Path, assignment) -> N
     rows = {r["submission"]: r for r in _csv(out / "grades.csv")}
     assert rows["a_hang"]["status"].startswith("error: grading took longer than 8 s")
     assert rows["b_crash"]["status"].startswith("error: the grading worker died")
-    assert all(rows[f"c_good{i}"]["total"] == "46" for i in range(4))
+    assert all(rows[f"c_good{i}"]["total"] == fmt(full()) for i in range(4))
 
 
 METADATA = """submission_101:
@@ -164,15 +185,17 @@ def test_gradescope_export_gives_one_row_per_student_and_upload_files(tmp_path: 
     ada = rows[1]
     assert ada["email"] == "ada@example.edu" and ada["sid"] == "0001" and ada["submitted_at"].startswith("2026-11-20")
     group = [r for r in rows if r["submission"] == "submission_102"]
-    assert len(group) == 2 and {r["sid"] for r in group} == {"0002", "0003"} and {r["q5"] for r in group} == {"4"}
-    assert {r["late"] for r in group} == {"yes"}
-    assert rows[3]["submission"] == "submission_103" and rows[3]["total"] == "0" and rows[3]["status"] == "graded"
+    assert len(group) == 2 and {r["sid"] for r in group} == {"0002", "0003"}
+    assert {r["q5"] for r in group} == {fmt(points()["q5"] / 2)} and {r["late"] for r in group} == {"yes"}
+    # submission_103 uploaded a readme only: a row that says so, which no upload file holds
+    assert rows[3]["submission"] == "submission_103" and rows[3]["status"].startswith("unreadable: no notebook")
+    assert "readme.txt" in rows[3]["status"]
     gs = _csv(out / "gradescope_scores.csv")
     assert list(gs[0]) == ["Name", "SID", "Email", "Score"] and {r["SID"] for r in gs} == {"0001", "0002", "0003"}
     with open(out / "canvas_scores.csv", newline="") as f:
         canvas = list(csv.reader(f))
-    assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-    assert canvas[0][5].endswith("(46)") and canvas[1][0].strip() == "Points Possible" and canvas[1][5] == "46"
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", assignment.title]  # see test_canvas_import
+    assert {r[2] for r in canvas[1:]} == {"0001", "0002", "0003"}
 
 
 def test_only_the_path_the_ta_gives_is_read_as_an_export(tmp_path: Path, assignment) -> None:
@@ -247,10 +270,10 @@ def test_canvas_rows_are_uploaded_to_canvas_by_its_user_id(tmp_path: Path) -> No
     (folder / "lovelaceada_1234_5678_dit_assignment.py").write_text("# BUG q2\n")
     subs, _ = discover([folder], tmp_path / "w")
     rows = [Graded(s, fake_grade(str(s.path)), "graded", 0.1) for s in subs]
-    write_tables(tmp_path, rows, list(POINTS), "DiT")
+    write_tables(tmp_path, rows, list(points()), "DiT")
     canvas = _csv(tmp_path / "canvas_scores.csv")
-    assert [(r["Student"], r["ID"], r["SIS User ID"]) for r in canvas[1:]] == [("lovelaceada", "1234", "")]
-    assert list(canvas[1].values())[-1] == "40"
+    assert [(r["Student"], r["ID"], r["SIS User ID"]) for r in canvas] == [("lovelaceada", "1234", "")]
+    assert list(canvas[0].values())[-1] == fmt(full() - points()["q2"] / 2)
     assert _csv(tmp_path / "gradescope_scores.csv") == []
     assert _csv(tmp_path / "grades.csv")[0]["canvas_id"] == "1234"
 
@@ -280,7 +303,7 @@ def test_real_grader_on_examples(tmp_path: Path, assignment) -> None:
     rows = {r["submission"]: r for r in _csv(out / "grades.csv")}
     assert rows["bob_correct_unfold"]["percent"] == "100.0", rows
     bug = rows["dave_bug_q1_token_order"]
-    assert float(bug["q1"]) < 10 and all(bug[q] == rows["bob_correct_unfold"][q] for q in ("q2", "q3", "q4", "q5"))
+    assert float(bug["q1"]) < points()["q1"] and all(bug[q] == rows["bob_correct_unfold"][q] for q in ("q2", "q3", "q4", "q5"))
     assert rows["oscar_hangs_at_load"]["total"] == "0" and rows["oscar_hangs_at_load"]["status"] == "graded"
     saved = json.loads((out / "results" / "bob_correct_unfold.json").read_text())
     assert saved["extra_data"]["ditgrade"]["sandbox"]["protections"]["separate_process"]  # kept beside the batch's
@@ -314,3 +337,122 @@ def test_digests_tell_folders_apart(tmp_path: Path) -> None:
     (b / "x.py").write_text("12")
     (b / "y.py").write_text("3")
     assert Submission("b", b / "x.py", b).digest == digest[a]
+
+
+# ---------------------------------------------------------------------------------------------
+# every file accounted for
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unreadable_files_are_named_kept_out_of_the_statistics_and_uploads_and_told_why(
+        tmp_path: Path, assignment) -> None:
+    """An empty file and a truncated notebook (as extraction reports them: ``unreadable``) are
+    neither a 0 that pulls the mean down nor 41 failed tests: their rows, feedback and the report
+    say what is wrong, and the upload files leave them out."""
+    meta = "submission_1:\n  :submitters:\n  - :name: Ada\n    :sid: '1'\n" \
+           "submission_2:\n  :submitters:\n  - :name: Bob\n    :sid: '2'\n" \
+           "submission_3:\n  :submitters:\n  - :name: Cy\n    :sid: '3'\n"
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("e/submission_metadata.yml", meta)
+        zf.writestr("e/submission_1/dit_assignment.ipynb", "fine\n")
+        zf.writestr("e/submission_2/dit_assignment.ipynb", "")  # a 0-byte file
+        zf.writestr("e/submission_3/dit_assignment.ipynb", "UNREADABLE the notebook is not valid JSON (truncated?)\n")
+    out = tmp_path / "out"
+    result = grade_batch([z], out, assignment=assignment, jobs=1, grade_fn=FAKE, progress=False)
+    assert [g.sub.id for g in result.unreadable] == ["submission_2", "submission_3"] and result.failed == []
+    rows = {r["submission"]: r for r in _csv(out / "grades.csv")}
+    assert rows["submission_2"]["status"] == "unreadable: the file is empty"
+    assert rows["submission_3"]["status"] == "unreadable: the notebook is not valid JSON (truncated?)"
+    assert [r["SID"] for r in _csv(out / "gradescope_scores.csv")] == ["1"]
+    assert [r["SIS User ID"] for r in _csv(out / "canvas_scores.csv")] == ["1"]
+    feedback = (out / "feedback" / "submission_2.txt").read_text()
+    assert "could not be read, so nothing was graded: the file is empty." in feedback
+    assert "Tests:" not in feedback and "[FAIL]" not in feedback and "not graded" in feedback
+    report = (out / "report.html").read_text()
+    assert f"<th>mean (graded)</th><td class=n>{fmt(full())}</td>" in report  # the unreadable 0s are not in it
+    assert "<th>unreadable</th><td class=n>2</td>" in report and "the file is empty" in report
+    from ditgrade.batch.report import score_table
+
+    table = score_table(result.rows, result.questions)
+    assert "unreadable: the file is empty" in table
+    # a rerun keeps them (the student's file has not changed), and still apart
+    again = grade_batch([z], out, assignment=assignment, jobs=1, grade_fn=FAKE, progress=False)
+    assert again.graded_now == 0 and [g.sub.id for g in again.unreadable] == ["submission_2", "submission_3"]
+
+
+def test_a_folder_with_several_notebooks_is_refused_naming_them_and_the_graded_file_is_named(
+        tmp_path: Path, assignment) -> None:
+    subs = tmp_path / "subs"
+    for name, files in {"ada": ["dit_assignment.ipynb", "old_try.ipynb"], "bob": ["v1.ipynb", "v2.ipynb"],
+                        "cy": ["work/mine.ipynb"]}.items():
+        for f in files:
+            (subs / name / f).parent.mkdir(parents=True, exist_ok=True)
+            (subs / name / f).write_text(f"# {f}\n")
+    out = tmp_path / "out"
+    result = grade_batch([subs], out, assignment=assignment, jobs=1, grade_fn=FAKE, progress=False)
+    rows = {r["submission"]: r for r in _csv(out / "grades.csv")}
+    assert rows["ada"]["status"] == "graded" and rows["cy"]["status"] == "graded"
+    assert rows["bob"]["status"] == ("unreadable: the submission holds 2 notebooks and none is named "
+                                     "dit_assignment.ipynb: v1.ipynb, v2.ipynb; rename the one to grade "
+                                     "dit_assignment.ipynb")
+    ada = (out / "feedback" / "ada.txt").read_text()
+    assert "File:       dit_assignment.ipynb" in ada and "also in the submission: old_try.ipynb" in ada
+    assert "File:       work/mine.ipynb" in (out / "feedback" / "cy.txt").read_text()
+    saved = json.loads((out / "results" / "ada.json").read_text())["extra_data"]["ditgrade"]
+    assert saved["file"] == "dit_assignment.ipynb" and saved["batch"]["submission"].endswith("dit_assignment.ipynb")
+    assert "v1.ipynb, v2.ipynb" in (out / "feedback" / "bob.txt").read_text()
+    assert [g.sub.id for g in result.unreadable] == ["bob"]
+
+
+def test_empty_upload_files_say_why(tmp_path: Path, assignment, monkeypatch, capsys) -> None:
+    """Loose files carry no SID or email: the upload files hold no row, and the terminal says why."""
+    from ditgrade.cli import main
+
+    monkeypatch.setattr("ditgrade.batch.grade.grade_batch", functools.partial(grade_batch, grade_fn=FAKE))
+    sub = _folder(tmp_path)
+    code = main(["--project", str(assignment.project.root), "grade", str(sub), "-o", str(tmp_path / "out"), "-j", "1"])
+    printed = capsys.readouterr()
+    assert code == 1  # garbage.ipynb: the stand-in grader raises
+    lines = {line.split(":")[0]: line for line in printed.out.splitlines() if line.endswith(")")}
+    assert "EMPTY: no graded submission carries an SID or an email" in lines["gradescope_scores.csv"]
+    assert "EMPTY: no graded submission carries a Canvas user id, an SID or an email" in lines["canvas_scores.csv"]
+    assert "loose files and folders carry none" in lines["canvas_scores.csv"]
+    assert _csv(tmp_path / "out" / "gradescope_scores.csv") == []
+
+
+def test_a_rerun_moves_aside_the_files_of_submissions_no_longer_there(tmp_path: Path, assignment) -> None:
+    """feedback/*.txt holds this run's students only: a removed submission's files go to stale/."""
+    sub, out = _folder(tmp_path), tmp_path / "out"
+    grade_batch([sub], out, assignment=assignment, jobs=1, grade_fn=FAKE, progress=False)
+    (sub / "buggy.py").unlink()
+    (out / "results" / "good.json.tmp").write_text("{")  # a write an interruption cut short
+    again = grade_batch([sub], out, assignment=assignment, jobs=1, grade_fn=FAKE, progress=False)
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["garbage.txt", "good.txt"]
+    assert sorted(p.name for p in (out / "results").iterdir()) == ["garbage.json", "good.json"]
+    assert (out / "stale" / "feedback" / "buggy.txt").is_file() and (out / "stale" / "results" / "buggy.json").is_file()
+    assert any("1 submission(s) of an earlier run" in n and "(buggy)" in n and "stale" in n for n in again.notes)
+    assert [r["submission"] for r in _csv(out / "grades.csv")] == ["garbage", "good"]
+
+
+def test_feedback_is_written_for_after_grading(tmp_path: Path) -> None:
+    """Sent once grades are out: it lists the hidden tests rather than promising them for later,
+    leaves out a staff-only test, and writes each score one way."""
+    from ditgrade.batch.discover import Submission
+    from ditgrade.batch.graded import Graded
+    from ditgrade.batch.report import feedback_text
+    from ditgrade.core.results import hidden_note
+
+    tests = [{"name": "q1 hidden", "score": 7.714285, "max_score": 9.0, "status": "failed", "output": "close",
+              "visibility": "after_published"},
+             {"name": "q1 staff only", "score": 1.0, "max_score": 1.0, "status": "passed", "output": "",
+              "visibility": "hidden"}]
+    results = {"score": 8.714285, "tests": tests, "output": "cell 3: a note\n" + hidden_note(2, 10, "after_published")}
+    text = feedback_text(Graded(Submission("ada", tmp_path / "ada.py", tmp_path / "ada.py"), results, "graded", 0.1))
+    assert "when grades are published" not in text
+    assert "2 hidden tests (10 points) were run; their results are listed below." in text
+    assert "[FAIL] q1 hidden  (7.71/9)" in text and "q1 staff only" not in text
+    assert "1 test is for the course staff only" in text and "Score:      8.71 / 10" in text
+    never = {**results, "output": hidden_note(2, 10, "hidden")}  # staff-only hidden tests: not listed, not promised
+    text = feedback_text(Graded(Submission("ada", tmp_path / "ada.py", tmp_path / "ada.py"), never, "graded", 0.1))
+    assert "will be shown never (staff only)" in text and "listed below" not in text

@@ -3,7 +3,7 @@
 Each attack in tests/hostile/batch/ (a source file) or tests/hostile/batch/layouts/ (a folder, zip,
 file name or metadata, built here) says in its docstring what it tries and what must hold instead.
 They are graded together with honest victims (examples/submissions/carol_correct.ipynb and
-bob_correct_unfold.py, 46/46 each when graded alone) that sort after them:
+bob_correct_unfold.py, full marks each when graded alone) that sort after them:
 
 * ``cli_batch`` (twice: ``-j 1`` and ``-j 2``): the source-file attacks through the real CLI, every
   file named on the command line as a shell glob would, the grader's environment holding secrets;
@@ -39,13 +39,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import course_assignment
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile" / "batch"
 LAYOUTS = HOSTILE / "layouts"
 EXAMPLES = ROOT / "examples" / "submissions"
 SANDBOX_UID_BASE = 3_000_000  # ditgrade.sandbox.server.SANDBOX_UID_BASE
-SOLO = 46.0  # carol_correct.ipynb and bob_correct_unfold.py, each graded alone
+SOLO = sum(course_assignment().points.values())  # carol_correct.ipynb and bob_correct_unfold.py, each graded alone
 BATCH_TIMEOUT_S = 22  # the layout batch's per-submission timeout: it cuts a03 in its second call (14 s
 # each); everything else in that batch finishes well inside it
 SECRET_ENV = {"HF_TOKEN": "hf_SECRET_" + secrets.token_hex(8),
@@ -465,7 +466,7 @@ def test_no_student_markup_reaches_the_report(layout_batch: Batch, cli_batch: Ba
 
 
 def test_every_submission_gets_an_id_of_its_own(layout_batch: Batch) -> None:
-    """l14: ``team-2.ipynb`` keeps its row (46) next to ``team.ipynb`` and ``team.py``."""
+    """l14: ``team-2.ipynb`` keeps its row (full marks) next to ``team.ipynb`` and ``team.py``."""
     rows = _rows(layout_batch.out)
     team2 = [r for r in rows if r["submission"] == "team-2"]
     assert len(team2) == 1 and _total(team2[0]) == SOLO, team2
@@ -572,7 +573,7 @@ def _memcg(limit: int) -> Path | None:
 @pytest.mark.skipif(os.environ.get("DITGRADE_ATTACK_MEMCG") != "1", reason="set DITGRADE_ATTACK_MEMCG=1 (root, cgroups)")
 def test_memory_held_by_one_worker_never_costs_a_neighbour(tmp_path: Path) -> None:
     """a02 in a 3 GiB memory cgroup at -j 2 (the whole batch peaks at ~1.5 GiB without it): the
-    honest notebook graded next to it keeps 46."""
+    honest notebook graded next to it keeps full marks."""
     cg = _memcg(3 << 30)
     if cg is None:
         pytest.skip("no memory cgroup")

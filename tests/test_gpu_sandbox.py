@@ -13,7 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_ditgrade_run_gpu_dry_run_grades_the_reference_and_contains_a_hostile_generate(tmp_path):
+def test_ditgrade_run_gpu_dry_run_grades_the_reference_and_contains_a_hostile_generate(tmp_path, full_marks):
     env = {**os.environ, "DITGRADE_GPU_CHECK_DEVICE": "cpu", "DITGRADE_GPU_CHECK_OUT": str(tmp_path),
            "PYTHONPATH": str(REPO / "autograder"), "DITGRADE_PROJECT": str(REPO)}
     env.pop("DITGRADE_DIT_PATH", None)
@@ -21,7 +21,7 @@ def test_ditgrade_run_gpu_dry_run_grades_the_reference_and_contains_a_hostile_ge
                           capture_output=True, text=True, timeout=300)
     record = json.loads((tmp_path / "gpu_run.json").read_text())
     assert proc.returncode == 0, record["problems"] or proc.stdout[-3000:]
-    assert record["score"] == record["max_score"] == 46.0
+    assert record["score"] == record["max_score"] == full_marks
     assert record["gpu_tests"] == record["gpu_tests_passed"] == 5
     assert "RLIMIT_DATA" in record["protections"]["rlimits"]
     probe = record["probe"]

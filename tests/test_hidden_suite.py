@@ -8,6 +8,7 @@ import collections
 import hashlib
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from ditgrade.core import compare, suite
 from ditgrade.core.errors import MISSING, NOT_IMPLEMENTED, StudentError
 from ditgrade.core.runner import InProcessRunner
 from ditgrade.core.values import Opaque, TensorValue
+from ditgrade.packaging import otter_format
 from ditgrade.packaging.mutate import Mutant, apply
 from ditgrade.worker import codec
 
@@ -26,7 +28,8 @@ def test_points_come_from_the_master_and_tests_carry_weights(assignment) -> None
     tests = [t for t in assignment.tests() if not t.public]
     names = [t.name for t in tests]
     assert len(names) == len(set(names))
-    assert assignment.points == {"q1": 10.0, "q2": 12.0, "q3": 8.0, "q4": 8.0, "q5": 8.0}
+    master = {q.id: q.points for q in otter_format.questions(nbformat.read(assignment.project.master, as_version=4))}
+    assert assignment.points == master  # the generated assignment.json carries the master's `points:`
     per_q = collections.Counter(t.question for t in tests)
     assert set(per_q) == set(assignment.points) and min(per_q.values()) >= 5, per_q
     assert all(t.weight > 0 for t in tests)
@@ -70,6 +73,7 @@ def test_empty_submission_scores_zero_as_missing(grade) -> None:
 
 
 JUNK_TEMPLATE = '''
+import nbformat
 import numpy as np
 import torch
 import torch.nn as nn

@@ -7,12 +7,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import fica
 import pytest
 
 from ditgrade import config
@@ -79,28 +81,86 @@ def test_settings_are_validated_and_every_key_is_documented(tmp_path: Path) -> N
         with pytest.raises(config.ConfigError, match=re.escape(needle)):
             config.validate(bad)
     readme = (REPO / "README.md").read_text()
-    for key in config.KEYS:
-        assert f"`{key}`" in readme, f"the README does not document {key}"
+    assert config.table() in readme and config.otter_table() in readme, "README: paste python -m ditgrade.config"
     course = copy_course(tmp_path / "course")
     (course / "otter_config.json").write_text(json.dumps({**good, "hiden_test_visibility": "visible"}))
     proc = cli("run", "solutions/dit_assignment.ipynb", "--out", "o", cwd=course)
     assert proc.returncode == 2 and "hiden_test_visibility" in proc.stderr and proc.stderr.count("\n") == 1
 
 
-@pytest.mark.slow
-def test_points_come_from_the_master_and_commands_act_on_the_folder_you_stand_in(tmp_path: Path) -> None:
+def test_otters_own_keys_are_honoured_or_refused_one_line_each(tmp_path: Path) -> None:
+    """Every key otter 7.0 documents for otter_config.json is known: accepted with otter's meaning,
+    accepted when it asks for nothing, or refused with a line saying why."""
+    from otter.run.run_autograder.autograder_config import AutograderConfig
+
+    documented = {k for k in vars(AutograderConfig) if isinstance(getattr(AutograderConfig, k), fica.Key)}
+    assert documented == set(config.OTTER_KEYS) | set(config.SHARED), documented ^ (set(config.OTTER_KEYS) | set(config.SHARED))
+    good = json.loads((REPO / "otter_config.json").read_text())
+    base = {k: v for k, v in good.items() if "visibility" not in k}
+    cfg = config.validate({**base, "show_hidden": True, "show_stdout": False, "pdf": False, "token": None,
+                           "logo": False, "assignment_name": good["name"]})
+    assert (cfg["hidden_test_visibility"], cfg["stdout_visibility"]) == ("after_published", "hidden")
+    assert config.validate({**base, "show_hidden": False})["hidden_test_visibility"] == "hidden"  # otter's default
+    with pytest.raises(config.ConfigError) as e:
+        config.validate({**good, "pdf": True, "plugins": ["otter.plugins.builtin.GoogleSheetsGradeOverride"],
+                         "show_hidden": False, "assignment_name": "another"})
+    lines = str(e.value).splitlines()
+    assert len(lines) == 4, lines
+    assert any(line.startswith("otter_config.json: `pdf`: ditgrade makes no PDFs") for line in lines)
+    assert any("`plugins`: ditgrade has no otter plugins" in line for line in lines)
+    assert any("show_hidden (False) and hidden_test_visibility ('after_published') disagree" in line for line in lines)
+    assert any("assignment_name ('another') must equal name" in line for line in lines)
+    otter_written = {"assignment_name": good["name"], "grading_folder": good["grading_folder"]}  # no `name`
+    assert config.validate(otter_written)["name"] == good["name"]
+    with pytest.raises(config.ConfigError, match="points_possible is 100 but the master's points add up to 30"):
+        config.check_points(config.validate({**good, "points_possible": 100}), 30.0)
+    config.check_points(config.validate({**good, "points_possible": 30}), 30.0)
+    # through the command: one line per refused key, exit 2
     course = copy_course(tmp_path / "course")
+    (course / "otter_config.json").write_text(json.dumps({**good, "pdf": True, "debug": True}))
+    proc = cli("run", "solutions/dit_assignment.ipynb", "-o", "o", cwd=course)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 2, proc.stderr
+    assert "`debug`: ditgrade never ignores its own errors" in proc.stderr
+
+
+# The project's own tests that read points, run against a course whose master gives q1 more points
+# (test_points_come_from_the_master_and_the_tests_follow): they pass because they read the master.
+POINT_READING_TESTS = ("tests/test_batch.py::test_folder_end_to_end_and_resume",
+                       "tests/test_batch.py::test_gradescope_export_gives_one_row_per_student_and_upload_files",
+                       "tests/test_batch.py::test_canvas_rows_are_uploaded_to_canvas_by_its_user_id",
+                       "tests/test_hidden_suite.py::test_points_come_from_the_master_and_tests_carry_weights",
+                       "tests/test_terminal_text.py::test_the_attack_cannot_print_a_line_of_the_graders",
+                       "tests/test_report_browser.py",
+                       # the real grader on the solutions: the total it reports is the copy's
+                       "tests/test_run_cli.py::test_a_correct_notebook_as_gradescope_would_show_it",
+                       "tests/test_run_cli.py::test_a_load_error_cannot_forge_the_graders_lines")
+
+
+@pytest.mark.slow
+def test_points_come_from_the_master_and_the_tests_follow(tmp_path: Path) -> None:
+    """The instructor edit the README describes (q1's `points:` in the master), in a copy of the
+    course: build and run act on the folder you stand in, the grade follows the master, and the
+    project's own tests, pointed at the copy (``$DITGRADE_PROJECT``), still pass."""
+    course = copy_course(tmp_path / "course")
+    points = Assignment.load(Project(REPO)).points
+    q1, total = points["q1"] + 2, sum(points.values()) + 2  # 10 -> 12 today
     before = digest(REPO / "student_template") + digest(REPO / "autograder" / "dit" / "generated")
-    edit_master(course, "name: q1\npoints: 10", "name: q1\npoints: 15")
+    edit_master(course, f"name: q1\npoints: {points['q1']:g}", f"name: q1\npoints: {q1:g}")
     assert cli("build", cwd=course).returncode == 0
     assert digest(REPO / "student_template") + digest(REPO / "autograder" / "dit" / "generated") == before
-    assert '"points": 15.0' in (course / "autograder" / "dit" / "generated" / "assignment.json").read_text()
-    proc = cli("run", "solutions/dit_assignment.ipynb", "--out", "o", cwd=course)
+    assert Assignment.load(Project(course)).points == {**points, "q1": q1}
+    proc = cli("run", "solutions/dit_assignment.ipynb", "-o", "o", cwd=course)
     data = json.loads((course / "o" / "results.json").read_text())
-    assert data["extra_data"]["ditgrade"]["questions"]["q1"] == {"score": 15.0, "max_score": 15.0}, proc.stdout
-    assert data["score"] == 51.0 and "q1   15.0/15.0" in proc.stdout
+    assert data["extra_data"]["ditgrade"]["questions"]["q1"] == {"score": q1, "max_score": q1}, proc.stdout
+    assert data["score"] == total and f"\nq1    {q1:g}/{q1:g}\n" in proc.stdout
+    assert proc.stdout.splitlines()[-1].startswith(f"total {total:g}/{total:g} in ")
     # a changed grader is a different cache key: the batch regrades
     assert Assignment.load(Project(course)).fingerprint != Assignment.load(Project(REPO)).fingerprint
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *POINT_READING_TESTS],
+                           cwd=REPO, env={**os.environ, "DITGRADE_PROJECT": str(course)}, capture_output=True,
+                           text=True, timeout=1200)
+    assert tests.returncode == 0, tests.stdout[-3000:]
+    assert " passed" in tests.stdout.splitlines()[-1], tests.stdout[-500:]
 
 
 def test_release_refuses_stale_generated_files_and_names_the_fix(tmp_path: Path) -> None:
@@ -169,3 +229,39 @@ def test_a_second_assignment_gains_a_question_through_its_own_folder_only(tmp_pa
         rows = {r["submission"]: r for r in csv.DictReader(f)}
     assert (rows["right"]["q1"], rows["right"]["q2"], rows["right"]["q3"], rows["right"]["max"]) == ("2", "3", "4", "9")
     assert (rows["wrong"]["q1"], rows["wrong"]["q2"], rows["wrong"]["q3"]) == ("2", "0", "0")
+
+
+@pytest.mark.slow
+def test_the_readmes_how_to_add_a_public_and_a_hidden_test(tmp_path: Path) -> None:
+    """The README's recipe, followed on a copy of the tiny course: a public test is one more code
+    cell between q1's BEGIN TESTS and END TESTS (then `ditgrade build`), a hidden test one more
+    function in the grading folder's hidden/; both are graded, and a wrong answer fails both."""
+    course = tmp_path / "tiny"
+    shutil.copytree(TINY, course)
+    path = course / "assignment" / "tiny.ipynb"
+    nb = json.loads(path.read_text())
+    end = next(i for i, c in enumerate(nb["cells"]) if "".join(c["source"]).strip() == "# END TESTS")  # q1's
+    nb["cells"].insert(end, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                             "source": "assert double(-1) == -2, 'double(-1) should be -2'"})
+    path.write_text(json.dumps(nb))
+    (course / "autograder" / "tinyq" / "hidden" / "q1_negative.py").write_text(
+        "from ditgrade.core.compare import as_number\nfrom ditgrade.core.suite import Fail, hidden_test\n\n\n"
+        "@hidden_test('q1 double of a negative number', weight=1)\ndef test_double_negative(runner):\n"
+        "    got = as_number(runner.call('double', x=-4), 'double', 'x=-4')\n"
+        "    if got != -8:\n        raise Fail(f'double(-4) returned {got}, expected -8')\n")
+    assert cli("build", cwd=course).returncode == 0
+    generated = json.loads((course / "autograder" / "tinyq" / "generated" / "assignment.json").read_text())
+    assert len(generated["public_tests"]["q1"]) == 2
+    (course / "right.py").write_text("def double(x):\n    return 2 * x\n\ndef norm2(v):\n    return sum(a * a for a in v) ** 0.5\n")
+    (course / "wrong.py").write_text("def double(x):\n    return abs(2 * x)\n\ndef norm2(v):\n    return sum(a * a for a in v) ** 0.5\n")
+    graded = {}
+    for name in ("right", "wrong"):
+        assert cli("run", f"{name}.py", "-o", name, cwd=course).returncode == 0
+        data = json.loads((course / name / "results.json").read_text())
+        graded[name] = {t["name"]: t for t in data["tests"]}
+    right, wrong = graded["right"], graded["wrong"]
+    public = "q1 public checks (the notebook's grader.check)"
+    assert right["q1 double of a negative number"]["status"] == "passed"
+    assert right[public]["status"] == "passed" and right[public]["output"].endswith("2 of 2 public checks pass")
+    assert wrong["q1 double of a negative number"]["status"] == "failed"
+    assert wrong[public]["status"] == "failed" and "public check 2 of 2 failed" in wrong[public]["output"]

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ditgrade.batch.grade import grade_batch
+from ditgrade.core.text import points
 
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
 
@@ -30,7 +31,9 @@ def fake_grade(path: str, *, gpu: bool = False, sub: str = "") -> dict:
     """Two tests per question; ``BUG qN`` fails one of them; the file's text is its prediction."""
     text = Path(path).read_text()
     tests = []
-    for q, pts in {"q1": 10.0, "q2": 12.0, "q3": 8.0, "q4": 8.0, "q5": 8.0}.items():
+    from conftest import course_assignment
+
+    for q, pts in course_assignment().points.items():
         for i in range(2):
             ok = f"BUG {q}" not in text or i == 1
             tests.append({"name": f"{q} test {i}", "score": pts / 2 if ok else 0.0, "max_score": pts / 2,
@@ -40,7 +43,7 @@ def fake_grade(path: str, *, gpu: bool = False, sub: str = "") -> dict:
             "extra_data": {"ditgrade": {"predictions": {"Exercise 1": text}}}}
 
 
-def test_report_renders_links_and_never_runs_student_text(tmp_path: Path, assignment) -> None:
+def test_report_renders_links_and_never_runs_student_text(tmp_path: Path, assignment, full_marks) -> None:
     subs = tmp_path / "subs"
     subs.mkdir()
     (subs / "ada.py").write_text("# 256 tokens\n")
@@ -76,7 +79,8 @@ def test_report_renders_links_and_never_runs_student_text(tmp_path: Path, assign
             bob = dict(links)["bob"]
             page.goto(bob)
             text = page.inner_text("body")
-            assert "q2 is wrong" in text and "q4 is wrong" in text and "36 / 46" in text
+            bob_total = full_marks - assignment.points["q2"] / 2 - assignment.points["q4"] / 2
+            assert "q2 is wrong" in text and "q4 is wrong" in text and f"{points(bob_total)} / {points(full_marks)}" in text
             assert not errors, errors
 
             # Pass-rate bars are coloured by rate: the failing tests' bars differ from the passing ones'.
@@ -93,3 +97,35 @@ def test_report_renders_links_and_never_runs_student_text(tmp_path: Path, assign
     height = int.from_bytes(shot[20:24], "big")
     assert height > 900, height
     assert re.search(r"ada|bob|eve", (out / "grades.csv").read_text())
+
+
+def test_the_scores_table_fits_a_1400_px_window(tmp_path: Path, assignment) -> None:
+    """Long names, emails and submission times: the scores table fits a 1400 px window (and were
+    it wider, it would scroll in its own box: the page never scrolls sideways)."""
+    import zipfile
+
+    meta = "".join(f"submission_{i}:\n  :submitters:\n  - :name: Maximiliana Wilhelmina von Hohenzollern-Sigmaringen {i}\n"
+                   f"    :sid: '2026{i:06d}'\n    :email: maximiliana.wilhelmina.hohenzollern{i}@students.example.edu\n"
+                   "  :created_at: 2026-11-20 10:00:00.123456789 -08:00\n  :late: true\n" for i in range(6))
+    export = tmp_path / "export.zip"
+    with zipfile.ZipFile(export, "w") as z:
+        z.writestr("e/submission_metadata.yml", meta)
+        for i in range(6):
+            z.writestr(f"e/submission_{i}/dit_assignment.py", "# BUG q3\n")
+    out = tmp_path / "out"
+    grade_batch([export], out, assignment=assignment, jobs=1, grade_fn="test_report_browser.fake_grade",
+                progress=False)
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto((out / "report.html").as_uri())
+            page.wait_for_load_state("load")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            right = page.eval_on_selector("table.scores", "e => e.getBoundingClientRect().right")
+        finally:
+            browser.close()
+    assert width <= 1400 and right <= 1400, (width, right)

@@ -8,8 +8,10 @@
     its root or in its one top-level folder), or   names, emails, SIDs and times from its metadata
     the folder that holds the metadata itself
     any other folder                               its files are submissions, and each sub-folder is
-                                                   one student's submission (the file Gradescope
-                                                   would grade in it)
+                                                   one student's submission: the file
+                                                   ``core.choose`` picks in it (the expected name,
+                                                   else the only notebook...); none, or several and
+                                                   none named as expected, is a row that says so
 
 Only the paths given are looked at for export metadata (never one level down, never a zip inside a
 folder); what is inside a student's folder is that student's files and nothing more. A path or a
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from ..core.files import walk_files
 from ..core.text import clean
-from ..packaging.gradescope import pick_submission
+from ..packaging.gradescope import pick
 from .export import (
     METADATA_FILE,
     ExportError,
@@ -43,7 +45,7 @@ from .export import (
 GRADEABLE = (".ipynb", ".py", ".zip")
 # What a student's layout can raise while it is read (a name the file system refuses, a tree too
 # deep, a file name that is not UTF-8): it costs that input or that student only.
-UNREADABLE = (OSError, RecursionError, ValueError, UnicodeError)
+READ_ERRORS = (OSError, RecursionError, ValueError, UnicodeError)
 
 
 @dataclass
@@ -56,6 +58,17 @@ class Submission:
     late: bool | None = None
     problem: str = ""  # why it cannot be graded, when path is None
     named_by_file: bool = False  # people taken from a Canvas download name, not from an export's metadata
+    note: str = ""  # what choosing the file to grade found besides it (core.choose), for the feedback
+
+    @property
+    def file_name(self) -> str:
+        """The graded file as the student named it: relative to their folder, or the file's name."""
+        if self.path is None:
+            return ""
+        try:
+            return self.path.relative_to(self.source).as_posix() if self.source.is_dir() else self.path.name
+        except ValueError:
+            return self.path.name
 
     @property
     def digest(self) -> str:
@@ -97,7 +110,7 @@ def discover(inputs: Iterable[str | Path], work_dir: Path, *, notebook_name: str
         p = Path(raw)
         try:
             _read_input(p, subs, notes, work_dir, notebook_name, exports)
-        except UNREADABLE as e:
+        except READ_ERRORS as e:
             notes.append(f"{p}: could not be read ({type(e).__name__}: {str(e)[:200]}); skipped")
     _unique_ids(subs)
     notes += _shared_identities(subs)
@@ -162,14 +175,13 @@ def _file_submission(p: Path, canvas: bool = False) -> Submission:
 
 
 def _student_folder(folder: Path, notebook_name: str) -> Submission:
-    """One student's folder: the file to grade in it, or a row saying why there is none."""
+    """One student's folder: the file to grade in it (``core.choose``), or a row saying why there is none."""
     try:
-        path = pick_submission(folder, notebook_name)
+        path, note = pick(folder, notebook_name)
         if path is not None:
-            return Submission(folder.name, path, folder)
-        listed = ", ".join(sorted(p.name for p in walk_files(folder))[:5]) or "nothing"
-        problem = f"no .ipynb, .py or .zip file in the submission ({listed})"
-    except UNREADABLE as e:
+            return Submission(folder.name, path, folder, note=clean(note))
+        problem = note
+    except READ_ERRORS as e:
         problem = f"the submission's folder could not be read ({type(e).__name__})"
     return Submission(folder.name, None, folder, problem=clean(problem))  # file names need not be UTF-8
 
@@ -206,7 +218,7 @@ def _read_folder(folder: Path, subs: list[Submission], notes: list[str], work_di
                 subs.append(_file_submission(entry, canvas))
             else:
                 notes.append(f"{entry}: not a .ipynb, .py or .zip file; skipped")
-        except UNREADABLE as e:  # this entry costs its own note
+        except READ_ERRORS as e:  # this entry costs its own note
             notes.append(f"{entry}: could not be read ({type(e).__name__}); skipped")
 
 

@@ -6,9 +6,18 @@ Every finished submission is written at once to ``out/results/<id>.json`` (Grade
 results.json, with the batch's bookkeeping added under ``extra_data.ditgrade.batch``). A later run
 reuses it only when the submission's bytes *and* the grader's fingerprint (engine, hidden tests,
 generated files, settings: ``Assignment.fingerprint``) are unchanged, so an interrupted batch
-resumes, a changed grader regrades, and a submission the grader itself failed on is tried again. Submissions are graded by an executor: warm processes on
-this machine (``pool.run_local``), or Slurm jobs (``slurm.run_slurm``); either way a submission
-that fails for the grader's own reasons costs only its row, and the outputs are always written.
+resumes, a changed grader regrades, and a submission the grader itself failed on is tried again.
+Submissions are graded by an executor: warm processes on this machine (``pool.run_local``), or
+Slurm jobs (``slurm.run_slurm``); either way a submission that fails for the grader's own reasons
+costs only its row, and the outputs are always written.
+
+A row is graded, unreadable or an error (``graded``): a file the grader could not read at all
+(``core.results.unreadable_reason``) and a folder with nothing, or no single file, to grade are
+unreadable rows, which the tables, the report and the terminal keep apart from the grades.
+
+``OUT/results/`` and ``OUT/feedback/`` hold exactly this run's submissions: the files of a
+submission an earlier run into the same OUT had and this one has not (removed from the inputs) are
+moved to ``OUT/stale/``, with a note, so that sending ``feedback/*.txt`` never sends them.
 """
 
 from __future__ import annotations
@@ -18,16 +27,17 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..core.assignment import Assignment
-from ..core.results import error_results
-from ..core.text import clean
+from ..core.results import error_results, unreadable_reason, unreadable_results
+from ..core.text import clean, one_line, points
 from .discover import Submission, discover
-from .graded import Graded
+from .graded import ERROR, GRADED, UNREADABLE, Graded, unreadable_status
 from .pool import run_local, worker_timeout
+from .tables import UploadFile
 
 DEFAULT_GRADE_FN = "ditgrade.core.grade.grade_submission"
 
@@ -40,11 +50,17 @@ class BatchResult:
     graded_now: int
     seconds: float
     questions: list[str]
+    files: dict[str, UploadFile] = field(default_factory=dict)  # the CSV files as written (tables.write_tables)
 
     @property
     def failed(self) -> list[Graded]:
         """Rows the grader could not grade for its own reasons (not a student's doing)."""
-        return [g for g in self.rows if g.status != "graded"]
+        return [g for g in self.rows if g.kind == ERROR]
+
+    @property
+    def unreadable(self) -> list[Graded]:
+        """Rows whose submission could not be read: named to the TA, kept out of the statistics."""
+        return [g for g in self.rows if g.kind == UNREADABLE]
 
 
 def _load_cached(path: Path, key: str) -> dict | None:
@@ -53,8 +69,10 @@ def _load_cached(path: Path, key: str) -> dict | None:
     except (OSError, ValueError):
         return None
     meta = ((data.get("extra_data") or {}).get("ditgrade") or {}).get("batch") if isinstance(data, dict) else None
-    # what the grader itself failed on is tried again
-    return data if isinstance(meta, dict) and meta.get("key") == key and meta.get("status") == "graded" else None
+    # what the grader itself failed on is tried again; a grade and an unreadable file stand
+    status = str(meta.get("status", "")) if isinstance(meta, dict) else ""
+    return data if isinstance(meta, dict) and meta.get("key") == key and status.split(":")[0] in (GRADED, UNREADABLE) \
+        else None
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -64,12 +82,12 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 class Progress:
-    """One line per finished submission on stderr (a bar when stderr is a terminal)."""
+    """One line per finished submission on stderr (a bar when stderr is a terminal, unless ``lines``)."""
 
-    def __init__(self, total: int, enabled: bool = True):
+    def __init__(self, total: int, enabled: bool = True, lines: bool = False):
         self.total, self.done, self.bar = total, 0, None
         self.enabled = enabled and total > 0
-        if self.enabled and sys.stderr.isatty():
+        if self.enabled and not lines and sys.stderr.isatty():
             try:
                 from tqdm import tqdm
 
@@ -87,13 +105,14 @@ class Progress:
             self.bar.update(1)
         else:
             width = len(str(self.total))
-            extra = "" if g.status == "graded" else f"  [{g.status[:80]}]"
-            print(clean(f"[{self.done:>{width}}/{self.total}] {g.sub.id}: {score:g} ({g.seconds:.1f} s){extra}"),
+            # the status may quote a student's message: one line, after the grader's own words
+            extra = "" if g.graded else f"  [{one_line(g.status, 100)}]"
+            print(f"[{self.done:>{width}}/{self.total}] {one_line(g.sub.id)}: {points(score)} ({g.seconds:.1f} s){extra}",
                   file=sys.stderr, flush=True)
 
     def message(self, text: str) -> None:
         if self.enabled:
-            (self.bar.write if self.bar is not None else lambda t: print(t, file=sys.stderr, flush=True))(clean(text))
+            (self.bar.write if self.bar is not None else lambda t: print(t, file=sys.stderr, flush=True))(one_line(text))
 
     def close(self) -> None:
         if self.bar is not None:
@@ -103,8 +122,11 @@ class Progress:
 def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: Assignment | None = None,
                 jobs: int | None = None, regrade: bool = False, gpu: bool = False,
                 grade_fn: str | Callable[..., dict] = DEFAULT_GRADE_FN, timeout: float | None = None,
-                progress: bool = True, executor: str = "local", slurm: dict[str, Any] | None = None) -> BatchResult:
-    """Grade every submission under ``inputs`` into ``out`` (see the module docstring)."""
+                progress: bool = True, executor: str = "local", slurm: dict[str, Any] | None = None,
+                canvas_assignment_id: int | None = None, verbose: bool = False) -> BatchResult:
+    """Grade every submission under ``inputs`` into ``out`` (see the module docstring);
+    ``canvas_assignment_id`` names the Canvas assignment canvas_scores.csv imports into;
+    ``verbose``: a line per submission even on a terminal (no progress bar)."""
     from . import report
 
     start = time.perf_counter()
@@ -113,6 +135,11 @@ def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: As
     (out / "results").mkdir(parents=True, exist_ok=True)
     (out / "feedback").mkdir(parents=True, exist_ok=True)
     subs, notes = discover(inputs, out, notebook_name=assignment.project.notebook_name)
+    stale = set_aside_stale(out, {s.id for s in subs})
+    if stale:
+        notes.append(f"{len(stale)} submission(s) of an earlier run into {out} are not in this one "
+                     f"({', '.join(stale[:10])}{', ...' if len(stale) > 10 else ''}): their results/ and feedback/ "
+                     f"files were moved to {out / STALE}")
     fn_name = grade_fn if isinstance(grade_fn, str) else f"{grade_fn.__module__}.{grade_fn.__qualname__}"
     fingerprint = assignment.fingerprint if fn_name == DEFAULT_GRADE_FN else f"{fn_name}:{assignment.fingerprint}"
     timeout = timeout or worker_timeout(assignment, gpu)
@@ -126,13 +153,13 @@ def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: As
         cached = None if regrade else _load_cached(out / "results" / f"{sub.id}.json", keys[sub.id])
         if cached is not None:
             meta = cached["extra_data"]["ditgrade"]["batch"]
-            rows[sub.id] = Graded(sub, cached, meta.get("status", "graded"), meta.get("seconds", 0.0), cached=True)
+            rows[sub.id] = Graded(sub, cached, meta.get("status", GRADED), meta.get("seconds", 0.0), cached=True)
         elif sub.path is None:
             rows[sub.id] = _record(out, sub, "nothing", {"message": sub.problem}, 0.0, keys[sub.id])
         else:
             todo.append(sub)
 
-    bar = Progress(len(todo), progress)
+    bar = Progress(len(todo), progress, lines=verbose)
 
     def on_done(sub: Submission, kind: str, payload: Any, seconds: float) -> None:
         g = _record(out, sub, kind, payload, seconds, keys[sub.id])
@@ -151,8 +178,8 @@ def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: As
     finally:
         bar.close()
         ordered = [rows[s.id] for s in subs if s.id in rows]
-        report.write_all(out, ordered, notes, assignment)
-    return BatchResult(out, ordered, notes, len(todo), time.perf_counter() - start, assignment.question_ids)
+        files = report.write_all(out, ordered, notes, assignment, canvas_assignment_id=canvas_assignment_id)
+    return BatchResult(out, ordered, notes, len(todo), time.perf_counter() - start, assignment.question_ids, files)
 
 
 def _record(out: Path, sub: Submission, kind: str, payload: Any, seconds: float, key: str) -> Graded:
@@ -161,7 +188,7 @@ def _record(out: Path, sub: Submission, kind: str, payload: Any, seconds: float,
         return _finish(out, sub, kind, payload, seconds, key)
     except Exception as e:  # noqa: BLE001 - whatever a student's text did to the writing, the others go on
         message = f"its results could not be written ({type(e).__name__}: {clean(e)[:200]})"
-        return Graded(sub, error_results(message), f"error: {message}", seconds)
+        return Graded(sub, error_results(message), f"{ERROR}: {message}", seconds)
 
 
 def _finish(out: Path, sub: Submission, kind: str, payload: Any, seconds: float, key: str) -> Graded:
@@ -169,16 +196,20 @@ def _finish(out: Path, sub: Submission, kind: str, payload: Any, seconds: float,
     from . import report
 
     if kind == "ok" and isinstance(payload, dict):
-        results, status = dict(payload), "graded"
-    elif kind == "nothing":  # the student's folder holds nothing to grade: a grade of 0, with the reason
-        results = error_results(str(payload.get("message")))
-        results["output"] = f"Nothing was graded: {payload.get('message')}"
-        status = "graded"
+        results = dict(payload)
+        reason = unreadable_reason(results)
+        status = unreadable_status(reason) if reason else GRADED
+    elif kind == "nothing":  # the student's folder holds nothing, or no single file, to grade
+        reason = str(payload.get("message"))
+        results, status = unreadable_results(reason), unreadable_status(reason)
     else:
         message = payload.get("message", str(payload)) if isinstance(payload, dict) else str(payload)
-        results, status = error_results(message), f"error: {message}"
+        results, status = error_results(message), f"{ERROR}: {message}"
     extra = dict(results.get("extra_data") or {})
     ditgrade = dict(extra.get("ditgrade") or {})
+    ditgrade["file"] = sub.file_name  # what was graded, as the student named it (summary, feedback)
+    if sub.note:
+        ditgrade["choice"] = sub.note
     ditgrade["batch"] = {"status": status, "key": key, "seconds": round(seconds, 3),
                          "submission": str(sub.path or sub.source), "submitted_at": sub.submitted_at, "late": sub.late,
                          "people": [vars(p) for p in sub.people]}
@@ -190,3 +221,30 @@ def _finish(out: Path, sub: Submission, kind: str, payload: Any, seconds: float,
     # feedback_text cleans what it holds; errors="replace" is the backstop against text no UTF-8 file can hold
     (out / "feedback" / f"{sub.id}.txt").write_text(report.feedback_text(g), encoding="utf-8", errors="replace")
     return g
+
+
+STALE = "stale"
+
+
+def set_aside_stale(out: Path, ids: set[str]) -> list[str]:
+    """Move ``out/results/<id>.json`` and ``out/feedback/<id>.txt`` of every id not in ``ids`` to
+    ``out/stale/`` (replacing an older stale copy), and drop half-written ``.tmp`` files; the ids
+    moved, sorted. Only the names the batch itself writes are touched."""
+    moved: set[str] = set()
+    for folder, suffix in (("results", ".json"), ("feedback", ".txt")):
+        here = out / folder
+        try:
+            entries = sorted(here.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith(suffix + ".tmp"):
+                entry.unlink(missing_ok=True)
+                continue
+            if not entry.name.endswith(suffix) or entry.name[: -len(suffix)] in ids or not entry.is_file():
+                continue
+            target = out / STALE / folder / entry.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(entry, target)
+            moved.add(entry.name[: -len(suffix)])
+    return sorted(moved)

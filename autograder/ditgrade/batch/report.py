@@ -1,9 +1,12 @@
 """What a batch leaves for the TA: feedback/<id>.txt, the terminal table, report.html, the CSV files.
 
-Feedback files are what a student may be sent: scores, their own problems and every test's
-result, nothing of the sandbox or the staff notes. report.html: the summary, a score histogram,
-mean score per question, each test's pass rate (bars coloured by rate), every submission linked to
-its feedback, and the students' written PREDICT answers for manual reading.
+Feedback files are what a student may be sent once grades are out: the file graded, scores, their
+own problems and every test's result (staff-only tests aside), nothing of the sandbox or the staff
+notes; for a file that could not be read, what is wrong with it instead. report.html: the summary,
+a score histogram, mean score per question, each test's pass rate (bars coloured by rate), every
+submission linked to its feedback, the unreadable ones with their reasons, and the students'
+written PREDICT answers for manual reading. Statistics count graded rows only: an unreadable file or
+a grader failure is not a score of 0.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..core.results import graded_tests
-from ..core.text import clean
-from .tables import _num, max_total, question_table, total_of, write_tables
+from ..core.results import after_grading, graded_tests, unreadable_reason
+from ..core.text import clean, one_line, points
+from .tables import UploadFile, _num, max_total, question_table, total_of, write_tables
 
 if TYPE_CHECKING:
     from ..core.assignment import Assignment
@@ -28,54 +31,72 @@ _MAX_TEST_OUTPUT = 4000  # characters of one test's output in a feedback file
 
 
 def feedback_text(g: Graded) -> str:
-    """A readable account of one submission's grade: totals, per question, then every test."""
+    """A readable account of one submission's grade: the file, totals, per question, then every
+    test a student may see; for an unreadable file, why it could not be read."""
     r = g.results
     score, maximum = total_of(r)
     lines = [f"Submission: {g.sub.id}"]
+    if g.sub.file_name:
+        lines.append(f"File:       {g.sub.file_name}")
     names = "; ".join(p.name for p in g.sub.people if p.name)
     if names:
         emails = "; ".join(p.email for p in g.sub.people if p.email)
         lines.append(f"Student:    {names}" + (f" <{emails}>" if emails else ""))
-    lines.append(f"Score:      {score:g} / {maximum:g}" if maximum else f"Score:      {score:g}")
-    if g.status != "graded":
+    if g.sub.note:
+        lines.append(f"Note:       {g.sub.note}")
+    reason = unreadable_reason(r) or (g.reason if g.kind == "unreadable" else "")
+    if reason:
+        lines += ["Score:      not graded", "",
+                  f"Your submission could not be read, so nothing was graded: {reason}.",
+                  "Please check the file you uploaded and submit it again."]
+        return clean("\n".join(lines) + "\n")
+    lines.append(f"Score:      {points(score)} / {points(maximum)}" if maximum else f"Score:      {points(score)}")
+    if not g.graded:
         lines.append(f"Status:     {g.status}")
     per_q = question_table(r)
     if per_q:
         lines.append("")
-        lines += [f"  {q:<6}{s:>8.4g} / {m:g}" for q, (s, m) in per_q.items()]
+        lines += [f"  {q:<6}{points(s):>8} / {points(m)}" for q, (s, m) in per_q.items()]
+    tests = [t for t in graded_tests(r) if t.get("visibility") != "hidden"]  # "hidden": staff only, never sent
+    staff_only = len(graded_tests(r)) - len(tests)
     if r.get("output"):
-        lines += ["", str(r["output"]).rstrip()]
-    tests = graded_tests(r)
+        lines += ["", after_grading(str(r["output"])).rstrip()]
     if tests:
         lines += ["", "Tests:"]
     for t in tests:
         s, m = _num(t.get("score")), _num(t.get("max_score"))
         mark = "PASS" if t.get("status") == "passed" else "FAIL"
-        lines.append(f"[{mark}] {t.get('name', '?')}  ({s:.4g}/{m:.4g})")
+        lines.append(f"[{mark}] {t.get('name', '?')}  ({points(s)}/{points(m)})")
         out = str(t.get("output") or "").strip()
         if out and out != "passed":
             lines += [textwrap.indent(out[:_MAX_TEST_OUTPUT], "       "), ""]
+    if staff_only:
+        lines += ["", f"{staff_only} test{' is' if staff_only == 1 else 's are'} for the course staff only, not listed here."]
     return clean("\n".join(lines).rstrip() + "\n")
 
 
 def score_table(rows: list[Graded], questions: list[str], width: int = 28) -> str:
-    """The compact terminal table: submission, per-question scores, total (and the status when not graded)."""
+    """The compact terminal table: submission, per-question scores, total (and the status when not
+    graded, on one line: it may quote a student's message)."""
     maxima: dict[str, float] = {}
     for g in rows:
         for q, (_, m) in question_table(g.results).items():
             maxima[q] = max(maxima.get(q, 0.0), m)
     head = f"{'submission':<{width}}" + "".join(f"{q:>7}" for q in questions) + f"{'total':>9}"
-    lines = [head, f"{'(max)':<{width}}" + "".join(f"{maxima.get(q, 0):>7.4g}" for q in questions)
-             + f"{max_total(rows):>9.4g}", "-" * len(head)]
+    lines = [head, f"{'(max)':<{width}}" + "".join(f"{points(maxima.get(q, 0)):>7}" for q in questions)
+             + f"{points(max_total(rows)):>9}", "-" * len(head)]
     for g in rows:
         per_q = question_table(g.results)
         name = g.sub.id if len(g.sub.id) <= width - 1 else g.sub.id[: width - 2] + "~"
-        line = f"{name:<{width}}" + "".join(f"{per_q.get(q, (0, 0))[0]:>7.4g}" for q in questions)
-        line += f"{total_of(g.results)[0]:>9.4g}"
-        if g.status != "graded":
-            line += "  " + g.status[:60]
-        lines.append(line)
-    return clean("\n".join(lines))
+        if g.kind == "unreadable":
+            line = f"{name:<{width}}" + "".join(f"{'-':>7}" for _ in questions) + f"{'-':>9}"
+        else:
+            line = f"{name:<{width}}" + "".join(f"{points(per_q.get(q, (0, 0))[0]):>7}" for q in questions)
+            line += f"{points(total_of(g.results)[0]):>9}"
+        if not g.graded:
+            line += "  " + one_line(g.status, 70)
+        lines.append(one_line(line))
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,26 +177,40 @@ def _figures(rows: list[Graded], rates: list[tuple[str, int, int]], questions: l
     return figs
 
 
+_CSS = ("body{font-family:sans-serif;max-width:1340px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
+        "td.n{text-align:right}.bar{display:inline-block;height:.8em}blockquote{margin:.2em 1em;color:#333}"
+        # the scores table has a column per question and per student detail: it scrolls inside its own
+        # box instead of running off the window, and long cells wrap
+        ".scroll{overflow-x:auto;max-width:100%}.scores{font-size:85%}"
+        ".scores td{white-space:nowrap}.scores td.long{white-space:normal;min-width:8em;max-width:16em;"
+        "overflow-wrap:anywhere}")
+
+
 def report_html(rows: list[Graded], notes: list[str], questions: list[str], title: str) -> str:
     from .tables import grades_table
 
-    rates = test_pass_rates(rows)
-    totals = [total_of(g.results)[0] for g in rows]
-    errors = [g for g in rows if g.status != "graded"]
+    graded = [g for g in rows if g.graded]
+    unreadable = [g for g in rows if g.kind == "unreadable"]
+    errors = [g for g in rows if g.kind == "error"]
+    rates = test_pass_rates(graded)
+    totals = [total_of(g.results)[0] for g in graded]
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}: grading report</title>",
-             "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
-             "td.n{text-align:right}.bar{display:inline-block;height:.8em}blockquote{margin:.2em 1em;color:#333}</style>",
-             f"</head><body><h1>{e(title)}: grading report</h1>"]
-    summary = [("submissions", len(rows)), ("graded", len(rows) - len(errors)), ("not graded", len(errors)),
-               ("maximum score", f"{max_total(rows):g}")]
+             f"<style>{_CSS}</style>", f"</head><body><h1>{e(title)}: grading report</h1>"]
+    summary = [("submissions", len(rows)), ("graded", len(graded)), ("unreadable", len(unreadable)),
+               ("not graded (grader failures)", len(errors)), ("maximum score", points(max_total(rows)))]
     if totals:
-        summary += [("mean", f"{statistics.fmean(totals):.2f}"), ("median", f"{statistics.median(totals):g}"),
-                    ("min", f"{min(totals):g}"), ("max", f"{max(totals):g}")]
+        summary += [("mean (graded)", points(statistics.fmean(totals))),
+                    ("median (graded)", points(statistics.median(totals))),
+                    ("min (graded)", points(min(totals))), ("max (graded)", points(max(totals)))]
     parts.append("<table>" + "".join(f"<tr><th>{e(k)}</th><td class=n>{e(str(v))}</td></tr>" for k, v in summary)
                  + "</table>")
-    for caption, data in _figures(rows, rates, questions):
+    if unreadable:
+        parts.append("<h2>Unreadable submissions (not in the statistics or the upload files)</h2><ul>"
+                     + "".join(f"<li><a href='feedback/{e(g.sub.id)}.txt'>{e(g.sub.id)}</a>: {e(g.reason)}</li>"
+                               for g in unreadable) + "</ul>")
+    for caption, data in _figures(graded, rates, questions):
         parts.append(f"<h2>{e(caption)}</h2><img alt='{e(caption)}' src='data:image/png;base64,{data}'>")
     parts.append("<h2>Tests</h2><table><tr><th>test</th><th>passed</th><th>rate</th></tr>")
     for name, p, n in rates:
@@ -183,13 +218,19 @@ def report_html(rows: list[Graded], notes: list[str], questions: list[str], titl
         parts.append(f"<tr><td>{e(name)}</td><td class=n>{p}/{n}</td><td class=n>{100 * rate:.0f}% "
                      f"<span class=bar style='width:{60 * rate:.0f}px;background:{_rate_colour(rate)}'></span></td></tr>")
     header, body = grades_table(rows, questions)
-    parts.append("</table><h2>Scores</h2><table><tr>" + "".join(f"<th>{e(c)}</th>" for c in header) + "</tr>")
+    parts.append("</table><h2>Scores</h2><div class=scroll><table class=scores><tr>"
+                 + "".join(f"<th>{e(c)}</th>" for c in header) + "</tr>")
     sub_col = header.index("submission")
+    long_cols = {header.index(c) for c in ("name", "email", "submitted_at", "status")}
     for row in body:
-        cells = [f"<td><a href='feedback/{e(c)}.txt'>{e(c)}</a></td>" if i == sub_col else f"<td>{e(c)}</td>"
-                 for i, c in enumerate(row)]
+        cells = []
+        for i, c in enumerate(row):
+            if i == sub_col:
+                cells.append(f"<td><a href='feedback/{e(c)}.txt'>{e(c)}</a></td>")
+            else:
+                cells.append(f"<td class=long>{e(c)}</td>" if i in long_cols else f"<td>{e(c)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("</table>")
+    parts.append("</table></div>")
     predictions = [(g, (g.results.get("extra_data") or {}).get("ditgrade", {}).get("predictions") or {}) for g in rows]
     predictions = [(g, p) for g, p in predictions if p]
     if predictions:
@@ -205,9 +246,13 @@ def report_html(rows: list[Graded], notes: list[str], questions: list[str], titl
     return clean("\n".join(parts))
 
 
-def write_all(out: Path, rows: list[Graded], notes: list[str], assignment: Assignment) -> None:
-    """The CSV files and report.html (results/ and feedback/ are written as submissions finish)."""
-    write_tables(out, rows, assignment.question_ids, assignment.title)
+def write_all(out: Path, rows: list[Graded], notes: list[str], assignment: Assignment, *,
+              canvas_assignment_id: int | None = None) -> dict[str, UploadFile]:
+    """The CSV files and report.html (results/ and feedback/ are written as submissions finish);
+    the CSV files as written (``tables.write_tables``)."""
+    files = write_tables(out, rows, assignment.question_ids, assignment.title,
+                         canvas_assignment_id=canvas_assignment_id)
     # report_html cleans what it holds; errors="replace" is the backstop against text no UTF-8 file can hold
     (out / "report.html").write_text(report_html(rows, notes, assignment.question_ids, assignment.title),
                                      encoding="utf-8", errors="replace")
+    return files

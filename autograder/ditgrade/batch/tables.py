@@ -5,11 +5,15 @@
                            time, lateness, status
     gradescope_scores.csv  for Gradescope's "Import Scores" (Name, SID, Email, Score), matched by email or SID
     canvas_scores.csv      for Canvas's Gradebook "Import" (Student, ID, SIS User ID, SIS Login ID,
-                           Section, "<assignment> (<points>)"): a Canvas download's rows matched by
-                           Canvas's user id (ID), an export's by SIS User ID or SIS Login ID (email)
+                           Section, the assignment: ``batch.canvas``): a Canvas download's rows
+                           matched by Canvas's user id (ID), an export's by SIS User ID or SIS Login
+                           ID (email)
 
-Every cell goes through ``ditgrade.core.text.csv_cell`` and is quoted: names chosen by students
-cannot become formulas in a spreadsheet, whichever list separator it uses.
+The upload files hold graded rows only (an unreadable submission has no grade to upload) of
+students they can be matched by; ``write_tables`` says why one is empty (loose files carry no SID
+or email). Scores are written as everywhere else (``core.text.points``). Every cell goes through
+``ditgrade.core.text.csv_cell`` and is quoted: names chosen by students cannot become formulas in a
+spreadsheet, whichever list separator it uses.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from ..core.results import graded_tests
 from ..core.suite import question_of
-from ..core.text import csv_cell
+from ..core.text import csv_cell, points
+from . import canvas
 
 if TYPE_CHECKING:
     from .graded import Graded
@@ -75,8 +80,17 @@ def student_rows(rows: list[Graded]) -> list[StudentRow]:
     return sorted(out, key=lambda r: (r.name.casefold() or "\uffff", r.sid, r.graded.sub.id))
 
 
-def _fmt(x: float) -> str:
-    return f"{round(x, 4):g}"
+_fmt = points
+
+
+@dataclass(frozen=True)
+class UploadFile:
+    """An upload file as written: how many students it holds, and why none when it holds none."""
+
+    path: Path
+    rows: int
+    why_empty: str = ""
+    notes: tuple[str, ...] = ()  # what the TA should know before uploading it
 
 
 def grades_table(rows: list[Graded], questions: list[str]) -> tuple[list[str], list[list[str]]]:
@@ -104,19 +118,31 @@ def _write(path: Path, header: list[str], body: list[list[str]]) -> None:
         writer.writerows([[csv_cell(c) for c in row] for row in body])
 
 
-def write_tables(out: Path, rows: list[Graded], questions: list[str], title: str) -> dict[str, Path]:
-    """grades.csv, gradescope_scores.csv and canvas_scores.csv in ``out``."""
+def write_tables(out: Path, rows: list[Graded], questions: list[str], title: str, *,
+                 canvas_assignment_id: int | None = None) -> dict[str, UploadFile]:
+    """grades.csv, gradescope_scores.csv and canvas_scores.csv in ``out``, each as an UploadFile."""
     header, body = grades_table(rows, questions)
     _write(out / "grades.csv", header, body)
     students = student_rows(rows)
-    gs = [[r.name, r.sid, r.email, _fmt(total_of(r.graded.results)[0])] for r in students
-          if (r.email or r.sid) and r.graded.status == "graded"]
+    graded = [r for r in students if r.graded.graded]
+    gs = [[r.name, r.sid, r.email, _fmt(total_of(r.graded.results)[0])] for r in graded if r.email or r.sid]
     _write(out / "gradescope_scores.csv", ["Name", "SID", "Email", "Score"], gs)
-    points = max_total(rows)
-    column = f"{title} ({_fmt(points)})"
-    canvas = [["    Points Possible", "", "", "", "", _fmt(points)]]
-    canvas += [[r.name, r.canvas_id, r.sid, r.email, "", _fmt(total_of(r.graded.results)[0])] for r in students
-               if (r.email or r.sid or r.canvas_id) and r.graded.status == "graded"]
-    _write(out / "canvas_scores.csv", ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", column], canvas)
-    return {"grades": out / "grades.csv", "gradescope": out / "gradescope_scores.csv",
-            "canvas": out / "canvas_scores.csv"}
+    column, canvas_notes = canvas.column(title, canvas_assignment_id)
+    rows_canvas = [[canvas.student_name(r.name), r.canvas_id, r.sid, r.email, "", _fmt(total_of(r.graded.results)[0])]
+                   for r in graded if r.email or r.sid or r.canvas_id]
+    _write(out / "canvas_scores.csv", [*canvas.HEADER, column], rows_canvas)
+    return {"grades": UploadFile(out / "grades.csv", len(body)),
+            "gradescope": UploadFile(out / "gradescope_scores.csv", len(gs),
+                                     _why_empty(gs, graded, "an SID or an email")),
+            "canvas": UploadFile(out / "canvas_scores.csv", len(rows_canvas),
+                                 _why_empty(rows_canvas, graded, "a Canvas user id, an SID or an email"),
+                                 tuple(canvas_notes) if rows_canvas else ())}
+
+
+def _why_empty(written: list, graded: list[StudentRow], ids: str) -> str:
+    if written:
+        return ""
+    if not graded:
+        return "no submission was graded"
+    return (f"no graded submission carries {ids} to match it by: loose files and folders carry none; grade "
+            "Gradescope's export (or a Canvas download) to fill it, or enter the scores by hand")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import common_options
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("build", help="regenerate student_template/, solutions/ and the grading folder's generated/",
@@ -11,6 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "(reference, questions and points, public checks) from the master notebook "
                                    "assignment/<name>.ipynb. A failing build leaves the previous files as they were.",
                        epilog="example: ditgrade build")
+    common_options(p)
     p.set_defaults(func=run)
 
 

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from . import UsageError
+from . import UsageError, common_options, load_assignment, out_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,11 +20,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "gradescope_scores.csv, canvas_scores.csv and report.html. A rerun reuses what "
                                    "is already graded unless the submission or the grader changed.",
                        epilog="examples:\n  ditgrade grade examples/submissions examples/gradescope_export_section_b.zip "
-                              "--out out\n  ditgrade grade export.zip --out out --gpu --executor slurm --partition gpu",
+                              "-o out\n  ditgrade grade export.zip -o out --canvas-assignment-id 123456\n"
+                              "  ditgrade grade export.zip -o out --gpu --executor slurm --partition gpu",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="a folder of submissions, .ipynb/.py/.zip files, or Gradescope's Export Submissions zip")
-    p.add_argument("--out", type=Path, required=True, help="output folder (its results/ are reused on a rerun)")
+    out_option(p, "output folder (its results/ are reused on a rerun)", required=True)
     p.add_argument("-j", "--jobs", type=positive, default=os.cpu_count() or 1,
                    help="warm grading processes on this machine (default: the number of CPUs)")
     p.add_argument("--regrade", action="store_true", help="grade everything again, even what is cached")
@@ -32,6 +33,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds one submission may keep a worker (default: from the sandbox's budgets)")
     p.add_argument("--json", action="store_true", help="print a JSON summary to stdout instead of the table")
+    p.add_argument("--canvas-assignment-id", type=positive, default=None, metavar="ID",
+                   help="the Canvas assignment canvas_scores.csv imports into: the number after /assignments/ in "
+                        "its address (without it, Canvas matches the assignment by its title)")
+    common_options(p)
     s = p.add_argument_group("cluster grading (Slurm, through submitit)")
     s.add_argument("--executor", choices=("local", "slurm"), default="local",
                    help="grade here (default) or in Slurm job arrays")
@@ -61,52 +66,64 @@ positive, non_negative = _at_least(1), _at_least(0)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..batch.discover import discover
     from ..batch.grade import grade_batch
     from ..batch.report import score_table
-    from ..core.assignment import Assignment
-    from ..core.text import clean
-    from ..project import Project
+    from ..core.text import one_line
 
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
-        raise UsageError(clean(f"no such file or folder: {', '.join(missing)}"))
-    assignment = Assignment.load(Project.find(args.project))
-    from ..batch.discover import discover
-
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
+    assignment = load_assignment(args)
     with tempfile.TemporaryDirectory() as probe:  # nothing is written to OUT before there is something to grade
         found, _ = discover(args.paths, Path(probe), notebook_name=assignment.project.notebook_name)
     if not found:
-        raise UsageError(clean(f"no submissions found in {', '.join(args.paths)} (.ipynb, .py or .zip files, or "
-                               "folders of them)"))
+        raise UsageError(f"no submissions found in {', '.join(args.paths)} (.ipynb, .py or .zip files, or "
+                         "folders of them)")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / ".write-test").touch()
         (args.out / ".write-test").unlink()
     except OSError as e:
-        raise UsageError(clean(f"cannot write to {args.out}: {e.strerror}")) from None
+        raise UsageError(f"cannot write to {args.out}: {e.strerror}") from None
     slurm = {"partition": args.partition, "gpus_per_job": args.gpus_per_job, "time_limit": args.time_limit,
              "max_jobs": args.max_jobs, "per_job": args.per_job}
     result = grade_batch(args.paths, args.out, assignment=assignment, jobs=args.jobs, regrade=args.regrade,
-                         gpu=args.gpu, timeout=args.timeout, executor=args.executor, slurm=slurm)
-    # Every line printed goes through clean: file names, notes and messages come from students and
-    # must not steer the TA's terminal (escape sequences) or fail to print (lone surrogates).
+                         gpu=args.gpu, timeout=args.timeout, executor=args.executor, slurm=slurm,
+                         canvas_assignment_id=args.canvas_assignment_id, verbose=args.verbose > 0)
+    # File names, notes and messages come from students: each is printed on one line after the
+    # grader's own words (one_line), so none can steer the terminal or pass for a line of ours.
     for note in result.notes:
-        print(clean(f"note: {note}"), file=sys.stderr)
-    cached = len(result.rows) - result.graded_now
+        print(f"note: {one_line(note, 600)}", file=sys.stderr)
+    for f in result.files.values():
+        for note in f.notes:
+            print(f"note: {one_line(note, 600)}", file=sys.stderr)
+    cached = sum(1 for g in result.rows if g.cached)
     if args.json:
         print(json.dumps({"submissions": len(result.rows), "graded_now": result.graded_now, "reused": cached,
                           "seconds": round(result.seconds, 1), "failed": [g.sub.id for g in result.failed],
-                          "scores": {g.sub.id: g.results.get("score") for g in result.rows},
+                          "unreadable": {g.sub.id: g.reason for g in result.unreadable},
+                          "scores": {g.sub.id: g.results.get("score") for g in result.rows if g.graded},
+                          "empty_files": {f.path.name: f.why_empty for f in result.files.values() if f.why_empty},
                           "out": str(result.out)}, indent=2))
     else:
-        print(clean(score_table(result.rows, result.questions)))
+        print(score_table(result.rows, result.questions))
         print(f"\n{len(result.rows)} submissions ({result.graded_now} graded now, {cached} reused) "
               f"in {result.seconds:.1f} s")
-        for name in ("grades.csv", "gradescope_scores.csv", "canvas_scores.csv", "report.html"):
-            print(clean(f"{name + ':':<23}{result.out / name}"))
-        print(clean(f"{'feedback:':<23}{result.out / 'feedback'}"))
+        for key, name in (("grades", "grades.csv"), ("gradescope", "gradescope_scores.csv"),
+                          ("canvas", "canvas_scores.csv")):
+            f = result.files.get(key)
+            empty = f" (EMPTY: {f.why_empty})" if f is not None and f.why_empty else ""
+            print(one_line(f"{name + ':':<23}{result.out / name}") + empty)
+        print(one_line(f"{'report.html:':<23}{result.out / 'report.html'}"))
+        print(one_line(f"{'feedback:':<23}{result.out / 'feedback'}"))
+    if result.unreadable:
+        print(f"{len(result.unreadable)} submission(s) could not be read (not in the statistics or the upload files; "
+              "their feedback says why):", file=sys.stderr)
+        for g in result.unreadable[:50]:
+            print(f"  {g.sub.id}: {one_line(g.reason, 200)}", file=sys.stderr)
     if result.failed:
-        print(clean(f"{len(result.failed)} submission(s) could not be graded (the grader's failure, not the "
-                    "students'): " + ", ".join(g.sub.id for g in result.failed[:10])), file=sys.stderr)
+        print(f"{len(result.failed)} submission(s) could not be graded (the grader's failure, not the students'): "
+              + ", ".join(g.sub.id for g in result.failed[:10]), file=sys.stderr)
         return 1
     return 0

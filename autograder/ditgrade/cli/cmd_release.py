@@ -6,6 +6,9 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
+
+from . import common_options, load_assignment, out_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,20 +18,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "gate (reference, template, correct styles, mutants, independent mistakes, "
                                    "no-leak, reproducible). Exits 1, with the zips in OUT/rejected/, when a gate "
                                    "fails.",
-                       epilog="example: ditgrade release --out dist")
-    p.add_argument("--out", default="dist", help="folder for the zips (default: dist)")
+                       epilog="example: ditgrade release -o dist")
+    out_option(p, "folder for the zips (default: dist)", default=Path("dist"))
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
                    help="processes for the grading gates (default: the number of CPUs)")
+    common_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.assignment import Assignment
     from ..packaging.release import release
-    from ..project import Project
 
     start = time.perf_counter()
-    assignment = Assignment.load(Project.find(args.project))
+    assignment = load_assignment(args)
     gates, packages = release(args.out, assignment=assignment, jobs=args.jobs,
                               log=lambda line: print(line, file=sys.stderr, flush=True))
     failed = [g.name for g in gates if not g.passed]

@@ -1,4 +1,4 @@
-"""``ditgrade run SUBMISSION --out DIR``: grade one submission into DIR/results.json."""
+"""``ditgrade run SUBMISSION -o DIR``: grade one submission into DIR/results.json."""
 
 from __future__ import annotations
 
@@ -8,28 +8,27 @@ import sys
 import traceback
 from pathlib import Path
 
-from . import UsageError
+from . import UsageError, common_options, load_assignment, out_option
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="grade one submission into DIR/results.json (Gradescope's format)",
                        description="Grade one submission (.ipynb, .py, the notebook's export .zip, or a folder "
-                                   "holding one) and write DIR/results.json. Exits 0 whenever grading completed, "
-                                   "whatever the score.",
-                       epilog="example: ditgrade run examples/submissions/carol_correct.ipynb --out out/carol")
+                                   "holding one: its <name>.ipynb, else its only notebook) and write "
+                                   "DIR/results.json. Exits 0 whenever grading completed, whatever the score.",
+                       epilog="example: ditgrade run examples/submissions/carol_correct.ipynb -o out/carol")
     p.add_argument("submission", type=Path)
-    p.add_argument("--out", type=Path, required=True, help="folder for results.json")
+    out_option(p, "folder for results.json", required=True)
     p.add_argument("--gpu", action="store_true", help="also run the tests that need a CUDA GPU")
     p.add_argument("--json", action="store_true", help="print results.json to stdout instead of the summary")
+    common_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.assignment import Assignment
-    from ..core.results import error_results, summary
-    from ..core.text import clean
-    from ..packaging.gradescope import pick_submission
-    from ..project import Project
+    from ..core.results import error_results, summary, unreadable_results
+    from ..core.text import one_line
+    from ..packaging.gradescope import pick
 
     if not args.submission.exists():
         raise UsageError(f"no such file or folder: {args.submission}")
@@ -39,21 +38,39 @@ def run(args: argparse.Namespace) -> int:
         target.touch()
     except OSError as e:  # nowhere to write the grade
         raise UsageError(f"cannot write {target}: {e.strerror}") from None
-    assignment = Assignment.load(Project.find(args.project))
-    path = args.submission
-    if path.is_dir():
-        path = pick_submission(path, assignment.project.notebook_name) or path
+    assignment = load_assignment(args)
+    cfg = assignment.project.config
+    path, note = pick(args.submission, assignment.project.notebook_name)
     code = 0
-    try:
-        from ..core.grade import grade_submission
+    if path is None:  # nothing, or no single file, to grade: the student reads why
+        data = unreadable_results(note, cfg=cfg)
+    else:
+        try:
+            from ..core.grade import grade_submission
 
-        data = grade_submission(path, gpu=args.gpu, assignment=assignment)
-    except Exception as e:  # the grader itself failed: still leave a valid results.json behind
-        traceback.print_exc()
-        data = error_results(f"{type(e).__name__}: {e}", cfg=assignment.project.config)
-        code = 1
+            data = grade_submission(path, gpu=args.gpu, assignment=assignment)
+        except Exception as e:  # the grader itself failed: still leave a valid results.json behind
+            traceback.print_exc()
+            data = error_results(f"{type(e).__name__}: {e}", cfg=cfg)
+            code = 1
+        _name_the_file(data, path, args.submission, note)
     target.write_text(json.dumps(data, indent=2), encoding="ascii")  # ASCII JSON: a lone surrogate is escaped
-    # the summary holds the student's messages: no control characters, nothing stdout cannot encode
-    print(json.dumps(data, indent=2) if args.json else clean(summary(data, assignment.question_ids)))
-    print(clean(f"results: {target}"), file=sys.stderr)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    elif cfg["print_summary"]:  # otter's print_summary / print_score
+        print(summary(data, assignment.question_ids, verbose=args.verbose > 0, show_score=cfg["print_score"]))
+    print(f"results: {one_line(target)}", file=sys.stderr)
     return code
+
+
+def _name_the_file(data: dict, path: Path, given: Path, note: str) -> None:
+    """Record which file was graded (results.json, the summary) and, when it was chosen among
+    others, say so first in what the student reads."""
+    from ..core.text import clean
+
+    name = path.relative_to(given).as_posix() if given.is_dir() else path.name
+    ditgrade = data.setdefault("extra_data", {}).setdefault("ditgrade", {})
+    ditgrade["file"] = clean(name)
+    if note:
+        ditgrade["choice"] = clean(note)
+        data["output"] = clean(note[:1].upper() + note[1:] + ".") + ("\n" + data["output"] if data.get("output") else "")

@@ -18,7 +18,7 @@ from ..sandbox.runner import GIVEN
 from . import taint
 from .assignment import Assignment
 from .extract import Drivers, Extracted, Statement
-from .results import build_results
+from .results import build_results, unreadable_results
 from .suite import TestResult, run_tests
 from .text import clean_tree
 
@@ -115,6 +115,11 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
     finally:
         runner.close()
     report = runner.report()
+    if extracted.unreadable:
+        data = unreadable_results(extracted.unreadable, cfg=cfg)
+        data["extra_data"]["ditgrade"].update(sandbox=report, fingerprint=assignment.fingerprint, gpu=gpu,
+                                              file=extracted.file)
+        return data
     problems = runner.problems()
     explain_failures(results, extracted, problems)
     given_problems = {k: v for k, v in problems.items() if k.startswith(GIVEN)}
@@ -123,7 +128,7 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
     data = build_results(results, cfg=cfg, seconds=time.monotonic() - start,
                          student_notes=notes + student_notes(extracted, problems), sandbox=report, gpu=gpu,
                          gpu_note=assignment.gpu_note, stdout=runner.output, fingerprint=assignment.fingerprint,
-                         unreadable=extracted.unreadable, graded_file=extracted.file)
+                         graded_file=extracted.file)
     # staff read them; not graded (read with the statements: the notebook is parsed once)
     data["extra_data"]["ditgrade"]["predictions"] = clean_tree(extracted.predictions)
     return data

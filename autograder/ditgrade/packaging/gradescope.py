@@ -25,6 +25,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..core.choose import choose
 from ..core.files import walk_files
 from ..project import Project
 from .zips import write_zip
@@ -64,25 +65,23 @@ def build_autograder_zip(out_path: str | Path, project: Project | None = None) -
     return write_zip(autograder_entries(project or Project.find()), Path(out_path), executable=EXECUTABLE)
 
 
-def pick_submission(folder: str | Path, preferred: str = "") -> Path | None:
-    """The file to grade in a submission folder: the assignment's notebook at the top, else another
-    notebook at the top, else an export zip, else a notebook or a .py anywhere below; None if none.
-    "Below" is at most ``core.files.MAX_DEPTH`` folders down, links not followed (``walk_files``):
-    a student's tree may be thousands of folders deep."""
+def pick(folder: str | Path, expected: str = "") -> tuple[Path | None, str]:
+    """(the file to grade in a submission folder, or None; the note of ``core.choose.choose``, which
+    decides). A file is itself. The folder is listed at most ``core.files.MAX_DEPTH`` folders down,
+    links not followed (``walk_files``): a student's tree may be thousands of folders deep."""
     folder = Path(folder)
     if folder.is_file():
-        return folder
+        return folder, ""
     if not folder.is_dir():
-        return None
-    files = [p for p in walk_files(folder)
-             if ".ipynb_checkpoints" not in p.parts and "__MACOSX" not in p.parts]
-    top = [p for p in files if p.parent == folder]
-    for group in ([p for p in top if preferred and p.name == preferred], [p for p in top if p.suffix == ".ipynb"],
-                  [p for p in top if p.suffix == ".zip"], [p for p in files if p.suffix == ".ipynb"],
-                  [p for p in top if p.suffix == ".py"], [p for p in files if p.suffix == ".py"]):
-        if group:
-            return group[0]
-    return None
+        return None, "the submission is neither a file nor a folder"
+    files = {p.relative_to(folder).as_posix(): p for p in walk_files(folder)}
+    choice = choose(files, expected)
+    return (files[choice.name] if choice.name is not None else None), choice.note
+
+
+def pick_submission(folder: str | Path, preferred: str = "") -> Path | None:
+    """The file to grade in a submission folder (``pick``), or None."""
+    return pick(folder, preferred)[0]
 
 
 def _valid_results(path: Path) -> bool:
