@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ditgrade.core.choose import choose
 from ditgrade.packaging.gradescope import pick, pick_submission
+from ditgrade.worker.choose import choose
 
 NB = "dit_assignment.ipynb"
 

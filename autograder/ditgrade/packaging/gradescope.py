@@ -25,9 +25,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..core.choose import choose
 from ..core.files import walk_files
 from ..project import Project
+from ..worker.choose import choose
 from .zips import write_zip
 
 TEMPLATES = Path(__file__).resolve().parent / "gradescope_files"

@@ -34,6 +34,8 @@ import json
 import re
 import zipfile
 
+from .choose import choose
+
 MAX_SUBMISSION_BYTES = 20 * 1024 * 1024  # a submission file, or the notebook inside a zip
 MAX_CODE_CHARS = 1_000_000  # all code cells together: far more than a real notebook holds
 MAX_STATEMENT_CHARS = 50_000  # one top-level statement
@@ -60,23 +62,6 @@ def normalise_newlines(source: str) -> str:
 
 def source_digest(source: str) -> str:
     return hashlib.sha1(normalise_newlines(source).strip().encode()).hexdigest()
-
-
-def choose(names: list[str], notebook_name: str) -> tuple[str | None, str]:
-    """The file to grade among a zip's members: (name or None, a note when the choice was not obvious)."""
-    names = [n for n in names if not n.startswith("__MACOSX") and not n.endswith("/")]
-    notebooks = [n for n in names if n.endswith(".ipynb") and ".ipynb_checkpoints" not in n]
-    top = [n for n in notebooks if "/" not in n]
-    named = [n for n in top if n == notebook_name]
-    if named:
-        return named[0], ""
-    candidates = top or notebooks or [n for n in names if n.endswith(".py")]
-    if not candidates:
-        return None, "the zip holds no notebook (.ipynb) or Python file"
-    if len(candidates) > 1:
-        return None, (f"the zip holds several candidates and none is named {notebook_name or 'as expected'}: "
-                      + ", ".join(candidates[:6]))
-    return candidates[0], ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,11 +363,14 @@ def read_submission(data: bytes, name: str, *, notebook_name: str = "", drivers:
     if name.lower().endswith(".zip"):
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
-                infos = {i.filename: i for i in zf.infolist()}
-                pick, note = choose(list(infos), notebook_name)
-                if pick is None:
-                    result["unreadable"] = note
+                infos = {i.filename: i for i in zf.infolist() if not i.is_dir()}
+                choice = choose(list(infos), notebook_name)
+                pick = choice.name
+                if pick is None or pick.lower().endswith(".zip"):  # a zip in the zip is not unpacked again
+                    result["unreadable"] = choice.note or f"the zip holds another zip ({pick}), not a notebook"
                     return result
+                if choice.note:
+                    out.notes.append(choice.note)
                 if infos[pick].file_size > MAX_SUBMISSION_BYTES:  # zipfile reads no more than the size it declares
                     result["unreadable"] = f"{pick} in the zip is too large to grade"
                     return result
