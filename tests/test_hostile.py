@@ -45,7 +45,7 @@ def test_load_time_attacks_cost_only_their_own_statements(assignment, tmp_path: 
     data = grade_submission(path, assignment=assignment)
     passed = [t["name"] for t in graded_tests(data) if t["status"] == "passed" and t["max_score"] > 0]
     assert passed == ["q1 sequence_length gives (h/p)*(w/p)"], passed
-    assert "was left out" in data["output"] and "while loading" in data["output"]
+    assert "was left out" in data["output"] and "raised MemoryError" in data["output"], data["output"]
     assert time.monotonic() - start < 240
 
 

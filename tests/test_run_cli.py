@@ -59,8 +59,8 @@ def test_a_correct_notebook_as_gradescope_would_show_it(tmp_path: Path, assignme
 
 
 BROKEN = {
-    "empty.ipynb": (json.dumps(nbformat.v4.new_notebook()), "no functions or classes"),
-    "garbage.ipynb": ("{not json", "could not be read"),
+    "empty.ipynb": (json.dumps(nbformat.v4.new_notebook()), "no code was found"),
+    "garbage.ipynb": ("{not json", "not valid JSON"),
     "binary.py": (b"\x00\xff\xfe", "not UTF-8"),
     "stubs.py": ("def patchify(z, p):\n    raise NotImplementedError('TODO(q1)')\n", "not implemented yet"),
 }
@@ -89,7 +89,8 @@ def test_a_load_error_cannot_forge_the_graders_lines(tmp_path: Path, capsys, ful
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1].startswith(f"total 0/{full_marks:g} in "), lines[-3:]
     forged = [line for line in lines if "total 46.0/46.0" in line]
-    assert len(forged) == 1 and forged[0].startswith("    > file, line 5: ValueError: " + "\\n" * 70), forged
+    assert len(forged) == 1 and forged[0].startswith("    > file, line 5 `X = _boom()` raised ValueError: "
+                                                     + "\\n" * 70), forged
     assert not any(line.startswith("q1    10/10") for line in lines)
 
 
@@ -107,16 +108,21 @@ def test_a_folder_with_two_notebooks_is_not_graded_on_a_guess(tmp_path: Path, ca
     assert printed[-2].startswith("UNREADABLE: the submission holds 2 notebooks") and printed[-1].startswith("total 0/0")
 
 
-def test_a_missing_name_says_which_line_was_not_run(tmp_path: Path) -> None:
+def test_a_failing_top_level_statement_is_named_where_a_test_needed_it(tmp_path: Path) -> None:
+    """A loop that fills a table fails half-way: the test that needed the table says which statement
+    did not run to its end and why, whatever its own error (here a bare KeyError)."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("for _ in range(1):\n    SCALE = 2"),
-                nbformat.v4.new_code_cell("def sequence_length(h, w, p):\n    return (h // p) * (w // p) * SCALE // 2")]
+    nb.cells = [nbformat.v4.new_code_cell("SCALE = {}\nfor k in range(4):\n    SCALE[k] = 1 / (2 - k)"),
+                nbformat.v4.new_code_cell("def sequence_length(h, w, p):\n    return (h // p) * (w // p) * SCALE[3]"),
+                nbformat.v4.new_code_cell("unrelated = 1 / 0")]
     nbformat.write(nb, tmp_path / "s.ipynb")
     assert main(["run", str(tmp_path / "s.ipynb"), "--out", str(tmp_path / "o")]) == 0
     data = json.loads((tmp_path / "o" / "results.json").read_text())
     test = next(t for t in data["tests"] if t["name"].startswith("q1 sequence_length"))
-    assert "NameError: name 'SCALE' is not defined" in test["output"]
-    assert "cell 1, line 1 `for _ in range(1):` was not run: a for loop" in test["output"], test["output"]
+    assert "KeyError: 3" in test["output"], test["output"]
+    assert "cell 1, line 2 `for k in range(4):` raised ZeroDivisionError" in test["output"], test["output"]
+    assert "unrelated" not in test["output"]  # it binds nothing sequence_length uses
+    assert "cell 3, line 1 `unrelated = 1 / 0` raised ZeroDivisionError" in data["output"]
 
 
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
