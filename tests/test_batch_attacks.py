@@ -62,6 +62,11 @@ ATTACKS = {
     "a05_read_grader_secrets": 0.0,
     "a08_unencodable_answers": 0.0,
     "a09_leave_ipc_and_files": 0.0,
+    "a10_hijack_the_serve_loop": 0.0,
+    "a11_steal_the_channel": 0.0,
+    "a12_kernel_state_and_core_dumps": 0.0,
+    "a13_forge_public_checks": 0.0,
+    "a14_names_without_end": 0.0,
 }
 # What one worker may hold in memory nobody maps (its private /tmp and /dev/shm: 64 MiB each) plus
 # slack for the rest of the machine; a02 tries to hold 1.5 GiB.
@@ -106,6 +111,21 @@ def _shmem_mb() -> float:
     return 0.0
 
 
+def _sandboxed_processes() -> dict[int, int]:
+    """{pid: uid} of every live (not zombie) process with a sandbox uid (SANDBOX_UID_BASE and above)."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                st = _status(d)
+                uid = int(st["Uid"].split()[0])
+            except (OSError, KeyError, ValueError):
+                continue
+            if uid >= SANDBOX_UID_BASE and not st.get("State", "").startswith("Z"):
+                out[int(d)] = uid
+    return out
+
+
 class Watch:
     """While a batch runs (every 0.1 s): the sandbox uids of its workers (processes below this one),
     the largest RSS of a grading process, the machine's Shmem. Afterwards: what of theirs is left."""
@@ -116,6 +136,7 @@ class Watch:
         self.shmem0 = self.shmem_peak = _shmem_mb()
         self.tmp0 = set(Path("/tmp").glob("ditgrade*"))
         self.shm0 = set(os.listdir("/dev/shm"))
+        self.sandboxed0 = set(_sandboxed_processes())  # another run's, not this batch's
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -147,30 +168,21 @@ class Watch:
         self._stop.set()
         self._thread.join()
 
-    @property
-    def servers(self) -> set[int]:
-        """The fork servers (by pid) the batch's workers came from: ``server.next_uid`` encodes them."""
-        return {(u - SANDBOX_UID_BASE) // 1000 for u in self.uids}
-
     def _ours(self, uid: int) -> bool:
-        return uid >= SANDBOX_UID_BASE and (uid - SANDBOX_UID_BASE) // 1000 in self.servers
+        return uid in self.uids
 
     def leftover_processes(self) -> list[tuple[int, int, str]]:
-        """(pid, uid, command) of live processes with a sandbox uid of this batch."""
+        """(pid, uid, command) of live processes with a sandbox uid that were not there before."""
         out = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
+        for pid, uid in _sandboxed_processes().items():
+            if pid in self.sandboxed0:
                 continue
             try:
-                st = _status(d)
-                uid = int(st["Uid"].split()[0])
-                if not self._ours(uid) or st.get("State", "").startswith("Z"):
-                    continue
-                with open(f"/proc/{d}/cmdline", "rb") as f:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
                     cmd = f.read().replace(b"\0", b" ").decode(errors="replace")[:100]
-            except (OSError, KeyError, ValueError):
+            except OSError:
                 continue
-            out.append((int(d), uid, cmd))
+            out.append((pid, uid, cmd))
         return out
 
     def leftover_files(self) -> list[str]:
@@ -305,7 +317,8 @@ def _victims_export(dest: Path) -> Path:
 
 LAYOUT_ATTACKS = ["l04_metadata_in_student_folder", "l07_csv_formula_after_separator",
                   "l08_canvas_name_impersonation", "l09_prediction_flood", "l10_notebook_json_bomb",
-                  "l11_symlinks_to_a_classmate", "l12_zip_slip_and_links", "l14_duplicate_ids"]
+                  "l11_symlinks_to_a_classmate", "l12_zip_slip_and_links", "l14_duplicate_ids",
+                  "l16_small_zip_huge_code", "l17_malformed_notebook_fields"]
 CRASH_LAYOUTS = ["l01_deep_folder", "l02_export_deep_path", "l03_export_file_and_folder", "l05_metadata_huge_int",
                  "l13_yaml_alias_bomb", "l15_undecodable_names_and_text"]
 
@@ -401,6 +414,49 @@ def test_no_secret_reaches_a_submission(cli_batch: Batch) -> None:
         assert "GENERATED" not in text and "@hidden_test" not in text
 
 
+def _results(batch: Batch, sid: str) -> dict:
+    return json.loads((batch.out / "results" / f"{sid}.json").read_text())
+
+
+def _test(data: dict, prefix: str) -> dict:
+    return next(t for t in data["tests"] if t["name"].startswith(prefix))
+
+
+def test_no_student_code_reaches_the_serve_loop(cli_batch: Batch) -> None:
+    """a10: every __str__, __class__, __torch_dispatch__ and finalizer of its ran on a call's own
+    thread, no probe table was found, its audit hook was refused, and its patchify, which detaches
+    its input, still fails the gradient test."""
+    data = _results(cli_batch, "a10_hijack_the_serve_loop")
+    seen = _test(data, "q1 sequence_length")["output"]
+    assert "seen: [" in seen, seen[:500]
+    for marker in ("SWAPPED-A-PROBE-TABLE", "FOUND-A-LIST-OF-CALLABLES", "_serve", "'serve'"):
+        assert marker not in seen, (marker, seen[:2000])
+    assert "('addaudithook', ['refused" in seen, seen[:2000]
+    grad = _test(data, "q1 gradients flow")
+    assert grad["status"] == "failed", grad
+
+
+def test_the_channel_cannot_be_copied(cli_batch: Batch) -> None:
+    """a11: every way to a second descriptor of the channel, or to the channel itself, is refused."""
+    out = _test(_results(cli_batch, "a11_steal_the_channel"), "q1 sequence_length")["output"]
+    assert "attempts: {" in out and "WORKED" not in out, out[:2000]
+
+
+def test_no_kernel_state_and_no_core_dumps(cli_batch: Batch) -> None:
+    """a12: no program starts (no key, no namespace), no child dumps core."""
+    out = _test(_results(cli_batch, "a12_kernel_state_and_core_dumps"), "q1 sequence_length")["output"]
+    assert "'keyctl': 'PermissionError'" in out and "'unshare': 'PermissionError'" in out, out[:1000]
+    assert "'core_dumps': 0" in out, out[:1000]
+
+
+def test_grader_side_checks_stay_linear(cli_batch: Batch) -> None:
+    """a14: 99,990 names cost the grader no time to speak of, and the rest of q4 still ran."""
+    data = _results(cli_batch, "a14_names_without_end")
+    q4 = [t for t in data["tests"] if t["name"].startswith("q4 ")]
+    assert q4 and all(t["status"] == "failed" for t in q4)
+    assert not [t for t in q4 if "used up" in t["output"] or "not run" in t["output"]], q4
+
+
 def test_terminal_output_has_no_control_characters(cli_batch: Batch) -> None:
     """l06 (and every message): what `ditgrade grade` prints cannot steer the TA's terminal."""
     for stream in (cli_batch.stdout, cli_batch.stderr):
@@ -426,6 +482,17 @@ def test_layout_victims_keep_their_solo_scores(layout_batch: Batch) -> None:
         assert _total(rows[sid]) == SOLO, (sid, rows.get(sid))
     assert _total(rows["mallory"]) == 0.0  # l11: the links are not followed
     assert (layout_batch.out / "report.html").is_file()
+
+
+def test_submission_bytes_are_parsed_in_the_sandbox(layout_batch: Batch) -> None:
+    """l16, l17: code bombs cost their own rows (a note, no grader memory); a malformed field costs its cell."""
+    rows = layout_batch.rows()
+    assert _total(rows["mallory_code_bomb"]) == 0.0 and _total(rows["mallory_big_member"]) == 0.0
+    bomb = _results(layout_batch, "mallory_code_bomb")
+    assert "more than 1,000,000 characters" in bomb["output"], bomb["output"][:500]
+    assert "too large" in (_results(layout_batch, "mallory_big_member").get("output") or "")
+    fields = _results(layout_batch, "mallory_fields")
+    assert _test(fields, "q1 sequence_length")["status"] == "passed", fields["output"][:500]
 
 
 def test_only_the_lms_assigns_a_student_id(layout_batch: Batch) -> None:

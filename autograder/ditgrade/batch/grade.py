@@ -22,6 +22,7 @@ moved to ``OUT/stale/``, with a note, so that sending ``feedback/*.txt`` never s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -61,6 +62,22 @@ class BatchResult:
     def unreadable(self) -> list[Graded]:
         """Rows whose submission could not be read: named to the TA, kept out of the statistics."""
         return [g for g in self.rows if g.kind == UNREADABLE]
+
+
+# Environment variables of ditgrade's that say where things are or how to talk to a cluster, not how
+# to grade; every other DITGRADE_* variable (the GPU job's device, weights, dtype, steps ...) is in the key.
+_ENV_NOT_GRADING = frozenset({"DITGRADE_PROJECT", "DITGRADE_SLURM_POLL", "DITGRADE_RUN_TIMEOUT"})
+
+
+def grader_key(assignment: Assignment, *, gpu: bool) -> str:
+    """Everything besides the submission that can change its grade: the grader's fingerprint (engine,
+    grading folder, settings), ``--gpu``, and the environment the grader reads (every DITGRADE_*
+    variable but those of ``_ENV_NOT_GRADING``, and CUDA_VISIBLE_DEVICES under ``--gpu``)."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("DITGRADE_") and k not in _ENV_NOT_GRADING}
+    if gpu:
+        env["CUDA_VISIBLE_DEVICES"] = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    extra = json.dumps({"gpu": gpu, "env": env}, sort_keys=True).encode()
+    return hashlib.sha256(assignment.fingerprint.encode() + b"\0" + extra).hexdigest()
 
 
 def _load_cached(path: Path, key: str) -> dict | None:
@@ -141,7 +158,9 @@ def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: As
                      f"({', '.join(stale[:10])}{', ...' if len(stale) > 10 else ''}): their results/ and feedback/ "
                      f"files were moved to {out / STALE}")
     fn_name = grade_fn if isinstance(grade_fn, str) else f"{grade_fn.__module__}.{grade_fn.__qualname__}"
-    fingerprint = assignment.fingerprint if fn_name == DEFAULT_GRADE_FN else f"{fn_name}:{assignment.fingerprint}"
+    fingerprint = grader_key(assignment, gpu=gpu)
+    if fn_name != DEFAULT_GRADE_FN:
+        fingerprint = f"{fn_name}:{fingerprint}"
     timeout = timeout or worker_timeout(assignment, gpu)
     jobs = max(1, jobs or os.cpu_count() or 1)
 
