@@ -69,7 +69,8 @@ def main() -> int:
     gpu_ok = sum(t["score"] >= t["max_score"] for t in gpu_tests)
     score, top = round(data.get("score", 0.0), 2), round(sum(t["max_score"] for t in tests), 2)
     meta = data.get("extra_data", {}).get("ditgrade", {})
-    prot = meta.get("sandbox", {}).get("protections", {})
+    # the GPU tests run in a worker of their own (the only one that sees the devices): its protections
+    prot = meta.get("sandbox", {}).get("gpu_protections", {})
     print(f"gpu-run: reference: {score}/{top} in {seconds:.1f} s, GPU tests {gpu_ok}/{len(gpu_tests)}, "
           f"gpu={meta.get('gpu')}", flush=True)
     print("gpu-run: protections: " + json.dumps(prot, sort_keys=True), flush=True)

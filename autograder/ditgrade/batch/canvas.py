@@ -9,7 +9,7 @@ The importer's rules (canvas-lms, ``lib/gradebook_importer.rb`` and ``Assignment
 * an assignment header ``Name (123)`` (a trailing space, then digits in parentheses) names the
   assignment whose *id* is 123; only when the course has no assignment 123 is the whole header
   compared with assignment titles, and a header that matches no title creates a *new* assignment.
-  So "Diffusion Transformers (DiT) (46)", meant as its points, made a new assignment (or wrote into
+  So "Some Assignment (46)", meant as its points, made a new assignment (or wrote into
   assignment 46). With the id the header is ``<title> (<id>)``; without it, the bare title, which
   Canvas matches by title (exactly);
 * a row whose first cell contains "Points Possible" is not a student but the assignment's points;

@@ -54,6 +54,8 @@ def build_results(results: list[TestResult], *, cfg: dict[str, Any], seconds: fl
         tests.append({"name": r.name, "score": round(r.score, 4), "max_score": round(r.max_score, 4),
                       "status": "passed" if r.passed else "failed", "output": r.output, "visibility": visibility})
     staff = [protection_summary(sandbox.get("protections", {}))]
+    if sandbox.get("gpu_protections"):
+        staff.append("GPU tests' worker: " + protection_summary(sandbox["gpu_protections"]))
     if gpu_note and not gpu:
         staff.append(gpu_note)
     if sandbox.get("stopped_at_load"):

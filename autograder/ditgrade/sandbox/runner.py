@@ -94,6 +94,7 @@ class SandboxRunner:
         self.raised: dict[str, Raised] = {}  # label -> what it raised (its first load)
         self.out_of_time: list[str] = []  # code statements not run: the load's time was used up
         self.protections: dict[str, Any] | None = None
+        self.gpu_protections: dict[str, Any] | None = None  # of the GPU tests' worker, under --gpu
         self.workers_started = 0
         self.deadline_reached = False
         self._output = bytearray()
@@ -226,6 +227,7 @@ class SandboxRunner:
 
     def report(self) -> dict[str, Any]:
         return {"protections": self.protections or {"separate_process": False},
+                **({"gpu_protections": self.gpu_protections} if self.gpu_protections else {}),
                 "load_errors": [f"{label}: {e.type}: {e.message}"[:500] for label, e in self.raised.items()],
                 "stopped_at_load": dict(self.stopped), "not_run_out_of_time": list(self.out_of_time),
                 "workers_started": self.workers_started, "deadline_reached": self.deadline_reached,
@@ -286,6 +288,8 @@ class SandboxRunner:
         self._probes = {str(n): i for i, n in enumerate(body["probes"])}
         if self.protections is None:
             self.protections = verify(self._worker, body.get("protections"), self.limits)
+        if self._gpu_phase and self.gpu_protections is None:  # the GPU tests' worker, checked on its own
+            self.gpu_protections = verify(self._worker, body.get("protections"), self.limits)
 
     def _load(self) -> bool:
         """Run the statements in the worker; False when one stopped it (a fresh worker must load again)."""
