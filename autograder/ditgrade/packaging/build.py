@@ -30,6 +30,7 @@ import nbformat
 
 from ..core.extract import Drivers, read_trusted, source_digest
 from ..project import Project
+from ..worker.read import binds, strip_magics
 from . import otter_format
 
 REFERENCE_HEADER = '''"""Reference solution of the assignment.
@@ -66,12 +67,6 @@ def _stable_cell_ids(notebook: Path, *, clean_solutions: bool = False) -> None:
     nbformat.write(nb, notebook)
 
 
-def _bound_names(node: ast.stmt) -> set[str]:
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
-        return {(a.asname or a.name).split(".")[0] for a in node.names}
-    return {node.name} if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else set()
-
-
 def reference_and_names(master: Path) -> tuple[str, list[dict[str, Any]]]:
     """The reference module (the definitions of every question's solution cells, and the imports
     of the whole notebook that they use) and the questions: [{"id", "points", "names"}]."""
@@ -102,7 +97,7 @@ def reference_and_names(master: Path) -> tuple[str, list[dict[str, Any]]]:
             raise BuildError(f"{master.name}: question {q.id} has no solution cell defining a function or class")
         questions.append({"id": q.id, "points": q.points, "names": names})
     used = {n.id for d in defs for n in ast.walk(ast.parse(d)) if isinstance(n, ast.Name)}
-    imports = [i for i in imports if _bound_names(ast.parse(i).body[0]) & used]
+    imports = [i for i in imports if set(binds(ast.parse(i).body[0])) & used]
     stdlib = sorted(i for i in imports if i.split()[1].split(".")[0] in sys.stdlib_module_names)
     third = sorted(i for i in imports if i not in stdlib)
     body = "\n".join(stdlib) + ("\n\n" if stdlib else "") + "\n".join(third) + "\n\n\n" + "\n\n\n".join(defs) + "\n"
@@ -118,8 +113,7 @@ def driver_cells(template: Path, graded: set[str]) -> dict[str, list[str]]:
         if cell.cell_type != "code" or ANSWER_TAG in cell.metadata.get("tags", []):
             continue
         try:
-            tree = ast.parse("\n".join("" if ln.lstrip().startswith(("%", "!")) else ln
-                                       for ln in cell.source.split("\n")))
+            tree = ast.parse(strip_magics(cell.source) or "")
         except SyntaxError:
             continue
         runs = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef,

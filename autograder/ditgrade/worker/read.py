@@ -188,7 +188,7 @@ class _Reading:
         self.code_chars = 0
 
 
-def _strip_magics(source: str) -> str | None:
+def strip_magics(source: str) -> str | None:
     """Blank IPython magics and shell escapes, keeping line numbers; None for a non-Python cell magic."""
     lines = normalise_newlines(source).split("\n")
     first = lines[0].lstrip()
@@ -210,7 +210,7 @@ def _shorten(line: str) -> str:
 
 def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> None:
     """Add one cell's statements (or its notes) to ``out``."""
-    text = _strip_magics(source)
+    text = strip_magics(source)
     if text is None:
         out.notes.append(f"{label}: a cell magic ({source.lstrip().split()[0][:40]}) that is not Python; not graded")
         return
