@@ -172,10 +172,10 @@ class Watch:
         return uid in self.uids
 
     def leftover_processes(self) -> list[tuple[int, int, str]]:
-        """(pid, uid, command) of live processes with a sandbox uid that were not there before."""
+        """(pid, uid, command) of live processes with the uid of one of this batch's sandboxes."""
         out = []
         for pid, uid in _sandboxed_processes().items():
-            if pid in self.sandboxed0:
+            if pid in self.sandboxed0 or uid not in self.uids:  # another run's (uids are drawn at random)
                 continue
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -366,10 +366,23 @@ def test_victims_keep_their_solo_scores(cli_batch: Batch) -> None:
         assert rows[sid]["status"] == "graded" and _total(rows[sid]) == SOLO, (sid, rows[sid])
 
 
+def _honest(name: str) -> float:
+    """What an attack's own code earns honestly: a10's patchify is right but for the detach, so it
+    earns q1 but the gradient test; every other attack defines nothing that works."""
+    if name != "a10_hijack_the_serve_loop":
+        return ATTACKS[name]
+    from ditgrade.core.suite import max_scores
+
+    a = course_assignment()
+    shares = max_scores(a.tests(), a.points)
+    gradient = next(n for n in shares if n.startswith("q1 gradients flow"))
+    return a.points["q1"] - shares[gradient]
+
+
 def test_attackers_gain_nothing(cli_batch: Batch) -> None:
     rows = cli_batch.rows()
-    for name, honest in ATTACKS.items():
-        assert _total(rows[name]) <= honest, (name, rows[name])
+    for name in ATTACKS:
+        assert _total(rows[name]) <= _honest(name) + 1e-6, (name, rows[name])
 
 
 def test_cpu_spent_in_children_counts(cli_batch: Batch) -> None:

@@ -22,6 +22,8 @@ SEEN = []
 
 
 def _walk(origin):
+    if any(origin == seen for seen, _ in SEEN):  # once per way in
+        return
     names = []
     f = sys._getframe()
     while f is not None:
