@@ -45,6 +45,7 @@ from typing import NoReturn
 
 from ditgrade.worker import checks, codec, isolate, protocol
 from ditgrade.worker import main as worker_main
+from ditgrade.worker.spec import WorkerSpec
 
 from .cgroup import Cgroups, Group
 
@@ -80,7 +81,7 @@ def _preload(config: dict) -> dict:
     return functions
 
 
-def _start_worker(spec: dict, probes: dict, scrub: tuple[str, ...], channel: int, output: int,
+def _start_worker(spec: WorkerSpec, probes: dict, scrub: tuple[str, ...], channel: int, output: int,
                   report: int, group: Group | None) -> None:
     """In the middle process (never returns): its control group, new namespaces, then the worker as
     their PID 1."""
@@ -90,7 +91,7 @@ def _start_worker(spec: dict, probes: dict, scrub: tuple[str, ...], channel: int
             try:
                 group.join()  # before the fork: the worker and all it starts are counted there
             except OSError as e:
-                spec = {**spec, "notes": [f"could not join its control group ({e})"]}
+                spec = spec.with_note(f"could not join its control group ({e})")
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft <= worker_main.CHANNEL_FD:  # the channel's number must be a valid descriptor
             with contextlib.suppress(ValueError, OSError):
@@ -184,10 +185,13 @@ def serve(ctl: socket.socket, probes: dict, scrub: tuple[str, ...]) -> NoReturn:
             except (EOFError, OSError, protocol.FrameError, codec.CodecError):
                 return
             if msg["op"] == "spawn":
-                spec, group, why = msg["spec"], None, no_cgroup
+                try:
+                    spec, group, why = WorkerSpec.from_plain(msg["spec"]), None, no_cgroup
+                except ValueError:
+                    return  # the grader sent nonsense: it is not itself, stop
                 if cgroups is not None:
                     try:
-                        group = cgroups.create(int(spec["cgroup_memory_mb"]) << 20, int(spec["nproc"]))
+                        group = cgroups.create(spec.cgroup_memory_mb << 20, spec.nproc)
                     except OSError as e:
                         why = f"could not create a control group ({e})"
                 grader_end, worker_end = socket.socketpair()

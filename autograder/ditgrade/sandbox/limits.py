@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..worker.spec import WorkerSpec
+
 # A worker shares the fork server's pages until it writes to them; the pages it copies (reference
 # counts touched, torch's caches) and the modules it imports beyond the preloaded ones are charged
 # to its control group on top of what it allocates. Grading the reference peaks at 36 MiB.
@@ -70,14 +72,13 @@ class Limits:
         """The kernel's backstop on one worker's CPU time (RLIMIT_CPU)."""
         return self.submission_s + READ_CPU_S
 
-    def worker_spec(self, uid: int, env: dict[str, str], *, gpu: bool = False) -> dict:
+    def worker_spec(self, uid: int, env: dict[str, str], *, gpu: bool = False) -> WorkerSpec:
         """What the worker applies to itself (``ditgrade.worker.isolate.confine``). Only a GPU worker
         (``gpu``) sees the GPU devices; every other worker has none, even under ``--gpu``."""
         memory = self.gpu_memory_mb if gpu else self.memory_mb
         cpu = self.total_cpu_s + (3 * self.gpu_call_s if gpu else 0)
-        return {"uid": uid, "gpu": gpu, "memory_mb": self.memory_mb, "gpu_memory_mb": self.gpu_memory_mb,
-                "cgroup_memory_mb": CGROUP_BASE_MB + memory,
-                "cpu_s": int(cpu), "file_mb": self.file_mb, "nproc": self.nproc,
-                "tmp_mb": self.tmp_mb, "tmp_inodes": self.tmp_inodes, "output_kb": self.output_kb,
-                "hide": list(self.hide), "readable": list(self.readable),
-                "env": env if gpu else {**env, "CUDA_VISIBLE_DEVICES": ""}}
+        return WorkerSpec(uid=uid, gpu=gpu, memory_mb=self.memory_mb, gpu_memory_mb=self.gpu_memory_mb,
+                          cgroup_memory_mb=CGROUP_BASE_MB + memory, cpu_s=int(cpu), file_mb=self.file_mb,
+                          nproc=self.nproc, tmp_mb=self.tmp_mb, tmp_inodes=self.tmp_inodes,
+                          output_kb=self.output_kb, hide=tuple(self.hide), readable=tuple(self.readable),
+                          env=env if gpu else {**env, "CUDA_VISIBLE_DEVICES": ""})

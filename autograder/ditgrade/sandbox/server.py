@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 
 from ..worker import codec, protocol
+from ..worker.spec import WorkerSpec
 from .cgroup import Group
 
 # What the fork server (and so every worker) may inherit of the grader's environment: nothing secret.
@@ -179,9 +180,9 @@ class ForkServer:
         return reply, fds
 
     # -- requests ----------------------------------------------------------------------------------
-    def spawn(self, spec: dict) -> Worker:
+    def spawn(self, spec: WorkerSpec) -> Worker:
         """A new worker for ``spec``. Nothing in the request says whose submission it is for."""
-        reply, fds = self._request({"op": "spawn", "spec": spec}, want_fds=2)
+        reply, fds = self._request({"op": "spawn", "spec": spec.to_plain()}, want_fds=2)
         if len(fds) != 2 or not reply.get("pid"):
             for fd in fds:
                 os.close(fd)
@@ -189,7 +190,7 @@ class ForkServer:
         group, cg = None, reply.get("cgroup")
         if isinstance(cg, dict):
             group = Group(int(cg["version"]), tuple((str(w), str(d)) for w, d in cg["dirs"]))
-        return Worker(int(reply["pid"]), socket.socket(fileno=fds[0]), fds[1], int(spec["uid"]), group,
+        return Worker(int(reply["pid"]), socket.socket(fileno=fds[0]), fds[1], spec.uid, group,
                       str(reply.get("no_cgroup", "")))
 
     def kill(self, pid: int) -> None:

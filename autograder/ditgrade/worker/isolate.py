@@ -10,7 +10,7 @@ its own: killing it kills everything the student started, and ``/proc`` shows no
 
 * the disk: a private mount tree in which every top-level folder but the system's (``/usr``,
   ``/lib``, ``/etc``, ``/dev`` ...) is covered by an empty tmpfs, the interpreter's folders bound
-  back read-only, ``spec["hide"]`` covered by a mode-000 tmpfs wherever it lies, a fresh ``/proc``,
+  back read-only, ``spec.hide`` covered by a mode-000 tmpfs wherever it lies, a fresh ``/proc``,
   and a small size- and inode-limited ``/tmp`` and ``/dev/shm`` that vanish with the namespace;
 * resources: address space (data size under ``gpu``: CUDA reserves huge virtual ranges), CPU
   time, file size, processes, open files, no core dumps; first in line for the OOM killer;
@@ -33,6 +33,8 @@ import resource
 import signal
 import site
 import sys
+
+from .spec import WorkerSpec
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
@@ -171,42 +173,42 @@ def _cover(folder: str, keep: list[str], mode: str = "755", options: str | None 
             _mount(None, folder, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, f"mode={mode}")
 
 
-def _hide_filesystem(spec: dict, uid: int) -> list[str]:
+def _hide_filesystem(spec: WorkerSpec, uid: int) -> list[str]:
     """The worker's view of the disk (see the module docstring); returns the folders it may read."""
     # The interpreter's folders stay readable even inside a hidden folder: a project's own virtual
     # environment (``.venv`` in the course folder) holds nothing of the grader's but its packages.
-    keep = python_dirs() + [d for d in spec.get("readable", []) if os.path.isdir(d)]
+    keep = python_dirs() + [d for d in spec.readable if os.path.isdir(d)]
     broad = sorted(e.path for e in os.scandir("/") if e.is_dir(follow_symlinks=False) and e.name not in SYSTEM_DIRS)
     for folder in broad:
         _cover(folder, _outermost([d for d in keep if _under(d, folder)]))
-    for d in _outermost([h for h in spec["hide"] if os.path.isdir(h)]):
+    for d in _outermost([h for h in spec.hide if os.path.isdir(h)]):
         inner = _outermost([k for k in keep if _under(k, d) and k != d])
         with contextlib.suppress(OSError):  # already out of sight when under a covered folder
             mode = "711" if inner else "000"
             _cover(d, inner, mode=mode, options=f"size=4k,nr_inodes=64,mode={mode}")
     # The private /tmp; a kept folder under the real one (model weights a TA put in /tmp, say)
     # is bound back into it read-only, as under any covered folder.
-    limits = f"size={spec['tmp_mb']}m,nr_inodes={spec['tmp_inodes']},mode=1777,uid={uid},gid={uid}"
+    limits = f"size={spec.tmp_mb}m,nr_inodes={spec.tmp_inodes},mode=1777,uid={uid},gid={uid}"
     _cover("/tmp", _outermost([d for d in keep if _under(d, "/tmp")]), options=limits,
            flags=MS_NOSUID | MS_NODEV | MS_NOEXEC, read_only=False)
     with contextlib.suppress(OSError):
         _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-               f"size={spec['tmp_mb']}m,nr_inodes=256,mode=1777")
+               f"size={spec.tmp_mb}m,nr_inodes=256,mode=1777")
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     return keep
 
 
-def _limit_resources(spec: dict) -> list[str]:
+def _limit_resources(spec: WorkerSpec) -> list[str]:
     with open("/proc/self/status") as f:
         status = {k: v for k, _, v in (line.partition(":") for line in f)}
     vm_kb, data_kb = int(status["VmSize"].split()[0]), int(status["VmData"].split()[0])
-    cpu = int(spec["cpu_s"])
-    wanted = [("RLIMIT_CPU", cpu, cpu + 5), ("RLIMIT_FSIZE", spec["file_mb"] << 20, None),
-              ("RLIMIT_NOFILE", 256, None), ("RLIMIT_CORE", 0, None), ("RLIMIT_NPROC", spec["nproc"], None)]
-    if spec["gpu"]:  # CUDA reserves far more address space than it uses: limit data, not addresses
-        wanted.append(("RLIMIT_DATA", (data_kb + spec["gpu_memory_mb"] * 1024) * 1024, None))
+    cpu = spec.cpu_s
+    wanted = [("RLIMIT_CPU", cpu, cpu + 5), ("RLIMIT_FSIZE", spec.file_mb << 20, None),
+              ("RLIMIT_NOFILE", 256, None), ("RLIMIT_CORE", 0, None), ("RLIMIT_NPROC", spec.nproc, None)]
+    if spec.gpu:  # CUDA reserves far more address space than it uses: limit data, not addresses
+        wanted.append(("RLIMIT_DATA", (data_kb + spec.gpu_memory_mb * 1024) * 1024, None))
     else:
-        wanted.append(("RLIMIT_AS", (vm_kb + spec["memory_mb"] * 1024) * 1024, None))
+        wanted.append(("RLIMIT_AS", (vm_kb + spec.memory_mb * 1024) * 1024, None))
     done = []
     for name, soft, hard in wanted:
         with contextlib.suppress(ValueError, OSError):
@@ -274,12 +276,12 @@ def _landlock(readable: list[str], writable: list[str], devices: list[str]) -> s
     return ""
 
 
-def confine(spec: dict, namespaces: list[str]) -> dict:
+def confine(spec: WorkerSpec, namespaces: list[str]) -> dict:
     """Apply everything in the module docstring to this process; what took effect, for results.json."""
     root = os.geteuid() == 0
     prot: dict = {"namespaces": namespaces, "mount_isolation": False, "private_tmp": False, "uid_drop": False,
-                  "no_new_privs": False, "landlock": False, "rlimits": [], "notes": list(spec.get("notes", []))}
-    uid = int(spec["uid"]) if root and "user" not in namespaces else os.geteuid()
+                  "no_new_privs": False, "landlock": False, "rlimits": [], "notes": list(spec.notes)}
+    uid = spec.uid if root and "user" not in namespaces else os.geteuid()
     readable = python_dirs()
     if "mount" in namespaces:
         try:
@@ -308,11 +310,11 @@ def confine(spec: dict, namespaces: list[str]) -> dict:
         prot["notes"].append(f"no_new_privs failed ({e})")
     system = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/sys"]
     devices = ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random", "/dev/full", "/dev/tty"]
-    if spec["gpu"]:
+    if spec.gpu:
         devices += [f"/dev/{n}" for n in os.listdir("/dev") if n.startswith("nvidia")]
         devices += ["/dev/dri"] if os.path.isdir("/dev/dri") else []
     writable = ["/tmp", "/dev/shm"]
-    if spec["gpu"]:
+    if spec.gpu:
         # CUDA names its threads through /proc/self/task/<tid>/comm and fails to start (error 304)
         # when it cannot (measured on an H200). Only this process's own threads: not /proc/self/mem.
         writable.append(f"/proc/{os.getpid()}/task")

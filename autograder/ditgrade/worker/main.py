@@ -31,6 +31,7 @@ from typing import NoReturn
 
 from . import calls, codec, guard, isolate, seccomp, tasks
 from .protocol import CALL, DONE, FRAME, HEAD, HELLO, LOST, READ, RUN
+from .spec import WorkerSpec
 from .stream import CappedStream
 
 # The channel to the grader, where seccomp expects it: above the open-files limit the worker sets
@@ -40,7 +41,7 @@ OUTPUT_KB_SLACK = 1  # the grader keeps output_kb; one more shows it was cut
 MAX_REQUEST_BYTES = 256 << 20  # what the grader may send in one request (the grader is trusted)
 
 
-def serve(spec: dict, namespaces: list[str], probes: dict[str, Callable], scrub: tuple[str, ...]) -> NoReturn:
+def serve(spec: WorkerSpec, namespaces: list[str], probes: dict[str, Callable], scrub: tuple[str, ...]) -> NoReturn:
     """Run the worker (the module docstring) on ``CHANNEL_FD``; fd 1 and 2 go to the grader's output pipe."""
     try:
         _serve(spec, namespaces, dict(probes), scrub)
@@ -48,7 +49,7 @@ def serve(spec: dict, namespaces: list[str], probes: dict[str, Callable], scrub:
         os._exit(0)
 
 
-def _serve(spec: dict, namespaces: list[str], probes: dict[str, Callable], scrub: tuple[str, ...]) -> None:
+def _serve(spec: WorkerSpec, namespaces: list[str], probes: dict[str, Callable], scrub: tuple[str, ...]) -> None:
     import socket
 
     import torch
@@ -83,9 +84,9 @@ def _serve(spec: dict, namespaces: list[str], probes: dict[str, Callable], scrub
 
     protections = isolate.confine(spec, namespaces)
     os.environ.clear()
-    os.environ.update(spec["env"])
+    os.environ.update(spec.env)
     os.environ.update(HOME="/tmp", TMPDIR="/tmp", PWD="/tmp")
-    sys.stdout = sys.stderr = CappedStream(1, (spec["output_kb"] + OUTPUT_KB_SLACK) * 1024)
+    sys.stdout = sys.stderr = CappedStream(1, (spec.output_kb + OUTPUT_KB_SLACK) * 1024)
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a KeyboardInterrupt would stop the serve loop
 
