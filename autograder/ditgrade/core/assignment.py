@@ -34,6 +34,8 @@ from .compare import use_seed
 from .suite import HiddenTest, collect, order
 
 GENERATED = "generated"
+# The version of generated/assignment.json: 2 added the template's given code and the schema itself.
+SCHEMA = 2
 DESCRIPTOR = "assignment.toml"
 
 
@@ -109,11 +111,17 @@ class Assignment:
 
     @cached_property
     def generated(self) -> dict[str, Any]:
+        """``generated/assignment.json``, of the schema this engine reads (``SCHEMA``)."""
         path = self.generated_dir / "assignment.json"
         try:
-            return json.loads(path.read_text())
+            data = json.loads(path.read_text())
         except (OSError, ValueError):
             raise AssignmentError(f"{path} is missing or unreadable: run `ditgrade build`") from None
+        schema = data.get("schema") if isinstance(data, dict) else None
+        if schema != SCHEMA:
+            raise AssignmentError(f"{path} has schema {schema!r}, this ditgrade reads schema {SCHEMA}: run "
+                                  "`ditgrade build`")
+        return data
 
     # -- what the master notebook says -------------------------------------------------------------
     @cached_property

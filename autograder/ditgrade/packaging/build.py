@@ -28,6 +28,7 @@ from typing import Any
 
 import nbformat
 
+from ..core.assignment import SCHEMA
 from ..core.extract import Drivers, read_trusted, source_digest
 from ..project import Project
 from ..worker.read import binds, strip_magics
@@ -181,7 +182,7 @@ def build(project: Project | None = None, out_root: Path | None = None) -> dict[
         generated.mkdir()
         (generated / "reference.py").write_text(reference)
         drivers = driver_cells(stage / "student_template" / master.name, graded)
-        data = {"notebook": master.name, "questions": questions, "driver_cells": drivers,
+        data = {"schema": SCHEMA, "notebook": master.name, "questions": questions, "driver_cells": drivers,
                 "given": given_code(stage / "student_template" / master.name, drivers),
                 "public_tests": public_tests(stage / "student_template" / "tests")}
         (generated / "assignment.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
