@@ -9,6 +9,8 @@ reproducible.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DiTPipeline, DiTTransformer2DModel
 
@@ -23,12 +25,29 @@ def _pipeline(transformer: DiTTransformer2DModel, vae: AutoencoderKL) -> DiTPipe
     return pipe
 
 
+_TINY: dict[int, tuple[DiTTransformer2DModel, AutoencoderKL]] = {}
+
+
 def tiny_dit_pipeline(seed: int = 0) -> DiTPipeline:
     """A DiTPipeline small enough for CPU tests: 8x8x4 latents, 16x16 RGB images.
 
-    1000 classes like ImageNet (DiTPipeline hard-codes 1000 as the null class). The weights are drawn from ``torch.manual_seed(seed)``, so the grader's process and the student's
-    process build the identical pipeline from the same seed.
+    1000 classes like ImageNet (DiTPipeline hard-codes 1000 as the null class). The weights are drawn
+    from ``torch.manual_seed(seed)``, so the grader's process and the student's process build the
+    identical pipeline from the same seed. Each call gets its own copy of models built once per
+    process (``warm`` builds seed 0's before the grader forks its fork server).
     """
+    if seed not in _TINY:
+        _TINY[seed] = _tiny_models(seed)
+    transformer, vae = _TINY[seed]
+    return _pipeline(copy.deepcopy(transformer), copy.deepcopy(vae))
+
+
+def warm() -> None:
+    """Build the tiny pipeline's models once (an assignment.toml hook)."""
+    tiny_dit_pipeline(0)
+
+
+def _tiny_models(seed: int) -> tuple[DiTTransformer2DModel, AutoencoderKL]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         transformer = DiTTransformer2DModel(
@@ -44,7 +63,7 @@ def tiny_dit_pipeline(seed: int = 0) -> DiTPipeline:
         # every one of them change it visibly, which q5's tests need to tell them apart.
         for p in transformer.parameters():
             torch.nn.init.normal_(p, std=0.05)
-    return _pipeline(transformer, vae)
+    return transformer, vae
 
 
 def dit_xl2_pipeline(dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",

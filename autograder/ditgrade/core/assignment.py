@@ -3,7 +3,8 @@
 The grading folder (``grading_folder`` in otter_config.json, e.g. ``autograder/dit``) is a Python
 package laid out by convention::
 
-    assignment.toml     preload (modules every sandboxed worker shares), gpu_note
+    assignment.toml     preload (modules every sandboxed worker shares), warm (hooks run once after
+                        the preload, shared likewise), gpu_note
     probes.py           PROBES: the operations student code is called through (student's process)
     hidden/             the hidden tests, one module per question or topic (grader's process)
     generated/          written by `ditgrade build` from the master notebook, never by hand:
@@ -79,7 +80,7 @@ class Assignment:
                                   f"(grading_folder in {self.project.root / 'otter_config.json'})") from None
         except tomllib.TOMLDecodeError as e:
             raise AssignmentError(f"{path}: {e}") from None
-        unknown = set(data) - {"title", "preload", "gpu_note"}
+        unknown = set(data) - {"title", "preload", "warm", "gpu_note"}
         if unknown:
             raise AssignmentError(f"{path}: unknown key(s) {sorted(unknown)}")
         return data
@@ -91,6 +92,12 @@ class Assignment:
     @property
     def preload(self) -> list[str]:
         return [str(m) for m in self.descriptor.get("preload", [])]
+
+    @property
+    def warm(self) -> list[str]:
+        """"module:function" hooks called once after the preload, before any worker is forked: work
+        every grade repeats (building the same models) done once and shared by every process."""
+        return [str(m) for m in self.descriptor.get("warm", [])]
 
     @property
     def gpu_note(self) -> str:

@@ -76,6 +76,10 @@ def _preload(config: dict) -> dict:
     for name in config["preload"]:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    for hook in config.get("warm", []):  # an optimisation: a hook that fails only costs its time
+        module, _, function = hook.partition(":")
+        with contextlib.suppress(Exception):
+            getattr(importlib.import_module(module), function)()
     functions = importlib.import_module(config["probes_module"]).PROBES.functions()
     functions.setdefault(checks.PROBE.name, checks.PROBE.fn)  # the notebook's public checks
     return functions

@@ -100,9 +100,10 @@ class _Forked:
 
 class ForkServer:
     def __init__(self, *, preload: list[str], assignment_parent: str, probes_module: str, scrub: list[str],
+                 warm: list[str] | tuple = (),
                  fork: bool = False):
         ours, theirs = socket.socketpair()
-        config = {"preload": ["ditgrade.worker.main", *preload], "assignment_parent": assignment_parent,
+        config = {"preload": ["ditgrade.worker.main", *preload], "warm": list(warm), "assignment_parent": assignment_parent,
                   "probes_module": probes_module, "scrub": scrub, "control_fd": theirs.fileno()}
         self.forked = fork
         if fork:
@@ -231,7 +232,7 @@ def fork_server(assignment) -> ForkServer:  # a ditgrade.core.assignment.Assignm
     key = str(assignment.folder)
     server = _SERVERS.get(key)
     if server is None or not server.alive():
-        server = ForkServer(preload=assignment.preload, assignment_parent=str(assignment.folder.parent),
+        server = ForkServer(preload=assignment.preload, warm=assignment.warm, assignment_parent=str(assignment.folder.parent),
                             probes_module=f"{assignment.package}.probes", scrub=["ditgrade", assignment.package],
                             fork=may_fork(assignment.package))
         _SERVERS[key] = server
