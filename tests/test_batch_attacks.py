@@ -436,15 +436,16 @@ def _test(data: dict, prefix: str) -> dict:
 
 
 def test_no_student_code_reaches_the_serve_loop(cli_batch: Batch) -> None:
-    """a10: every __str__, __class__, __torch_dispatch__ and finalizer of its ran on a call's own
-    thread, no probe table was found, its audit hook was refused, and its patchify, which detaches
-    its input, still fails the gradient test."""
+    """a10: every __str__ and finalizer of its ran on a call's own thread (the frames it saw lead to
+    the call's task, never to the serve loop), no probe table was found, its audit hook never ran,
+    and its patchify, which detaches its input, still fails the gradient test."""
     data = _results(cli_batch, "a10_hijack_the_serve_loop")
     seen = _test(data, "q1 sequence_length")["output"]
     assert "seen: [" in seen, seen[:500]
     for marker in ("SWAPPED-A-PROBE-TABLE", "FOUND-A-LIST-OF-CALLABLES", "_serve", "'serve'"):
         assert marker not in seen, (marker, seen[:2000])
-    assert "('addaudithook', ['refused" in seen, seen[:2000]
+    # CPython drops a hook whose adding another hook refuses with a RuntimeError, silently: it never ran
+    assert "audit hook (" not in seen, seen[:2000]
     grad = _test(data, "q1 gradients flow")
     assert grad["status"] == "failed", grad
 
