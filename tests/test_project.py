@@ -72,7 +72,7 @@ def test_the_project_is_found_from_the_current_folder(tmp_path: Path, monkeypatc
 
 def test_settings_are_validated_and_every_key_is_documented(tmp_path: Path) -> None:
     good = json.loads((REPO / "otter_config.json").read_text())
-    assert config.validate(good)["seed"] == 42
+    assert config.validate(good).seed == 42
     for bad, needle in (({**good, "hiden_test_visibility": "visible"}, "unknown key(s) ['hiden_test_visibility']"),
                         ({**good, "hidden_test_visibility": "soon"}, "hidden_test_visibility must be one of"),
                         ({**good, "call_cpu_s": "20"}, "call_cpu_s must be a number"),
@@ -99,8 +99,8 @@ def test_otters_own_keys_are_honoured_or_refused_one_line_each(tmp_path: Path) -
     base = {k: v for k, v in good.items() if "visibility" not in k}
     cfg = config.validate({**base, "show_hidden": True, "show_stdout": False, "pdf": False, "token": None,
                            "logo": False, "assignment_name": good["name"]})
-    assert (cfg["hidden_test_visibility"], cfg["stdout_visibility"]) == ("after_published", "hidden")
-    assert config.validate({**base, "show_hidden": False})["hidden_test_visibility"] == "hidden"  # otter's default
+    assert (cfg.hidden_test_visibility, cfg.stdout_visibility) == ("after_published", "hidden")
+    assert config.validate({**base, "show_hidden": False}).hidden_test_visibility == "hidden"  # otter's default
     with pytest.raises(config.ConfigError) as e:
         config.validate({**good, "pdf": True, "plugins": ["otter.plugins.builtin.GoogleSheetsGradeOverride"],
                          "show_hidden": False, "assignment_name": "another"})
@@ -111,7 +111,7 @@ def test_otters_own_keys_are_honoured_or_refused_one_line_each(tmp_path: Path) -
     assert any("show_hidden (False) and hidden_test_visibility ('after_published') disagree" in line for line in lines)
     assert any("assignment_name ('another') must equal name" in line for line in lines)
     otter_written = {"assignment_name": good["name"], "grading_folder": good["grading_folder"]}  # no `name`
-    assert config.validate(otter_written)["name"] == good["name"]
+    assert config.validate(otter_written).name == good["name"]
     with pytest.raises(config.ConfigError, match="points_possible is 100 but the master's points add up to 30"):
         config.check_points(config.validate({**good, "points_possible": 100}), 30.0)
     config.check_points(config.validate({**good, "points_possible": 30}), 30.0)
@@ -265,3 +265,12 @@ def test_the_readmes_how_to_add_a_public_and_a_hidden_test(tmp_path: Path) -> No
     assert right[public]["status"] == "passed" and right[public]["output"].endswith("2 of 2 public checks pass")
     assert wrong["q1 double of a negative number"]["status"] == "failed"
     assert wrong[public]["status"] == "failed" and "public check 2 of 2 failed" in wrong[public]["output"]
+
+
+def test_the_settings_record_has_one_field_per_key() -> None:
+    """Defaults live in config.KEYS only; Settings has exactly those fields (and otter's keys apart)."""
+    from dataclasses import fields
+
+    from ditgrade import config
+
+    assert [f.name for f in fields(config.Settings) if f.name != "otter"] == list(config.KEYS)

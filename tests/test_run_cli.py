@@ -45,8 +45,8 @@ def test_a_correct_notebook_as_gradescope_would_show_it(tmp_path: Path, assignme
     public = [t for t in data["tests"] if "public checks" in t["name"]]
     staff = [t for t in data["tests"] if t["name"] == STAFF_TEST]
     assert data["score"] == sum(t["max_score"] for t in hidden) == full_marks
-    assert {t["visibility"] for t in hidden} == {cfg["hidden_test_visibility"]}
-    assert len(public) == 5 and {t["visibility"] for t in public} == {cfg["public_test_visibility"]}
+    assert {t["visibility"] for t in hidden} == {cfg.hidden_test_visibility}
+    assert len(public) == 5 and {t["visibility"] for t in public} == {cfg.public_test_visibility}
     assert all(t["status"] == "passed" and t["max_score"] == 0 for t in public)
     assert len(staff) == 1 and staff[0]["visibility"] == "hidden" and "Sandbox:" in staff[0]["output"]
     for word in ("Sandbox", "namespace", "GPU", "Landlock"):  # staff matters stay out of what students read

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from ditgrade.batch.slurm_options import SlurmOptions
 from ditgrade.core.text import points
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -151,7 +152,7 @@ def test_killed_tasks_cost_only_their_unfinished_rows(tmp_path: Path, local_grad
     chaos.start()
     try:
         run_slurm(subs, grade_fn="ditgrade.core.grade.grade_submission", gpu=False, out=out,
-                  assignment=assignment, options={"max_jobs": 2, "poll_s": 1}, log=lines.append,
+                  assignment=assignment, options=SlurmOptions(max_jobs=2, poll_s=1), log=lines.append,
                   on_done=lambda sub, kind, payload, seconds: calls[sub.id].append((kind, payload)))
     finally:
         chaos.stop.set()

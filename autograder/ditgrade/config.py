@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,38 @@ KEYS: dict[str, Key] = {
                                            "address space, so it is limited this way)", minimum=256),
 }
 REQUIRED = ("name", "grading_folder")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings: one field per key of ``KEYS`` (whose defaults ``validate`` fills in;
+    they are written nowhere else), and otter's keys as given or defaulted in ``otter``."""
+
+    name: str
+    grading_folder: str
+    lang: str
+    seed: int
+    stdout_visibility: str
+    public_test_visibility: str
+    hidden_test_visibility: str
+    public_test_weight: float
+    call_cpu_s: float
+    question_cpu_s: float
+    statement_cpu_s: float
+    load_cpu_s: float
+    idle_s: float
+    submission_s: float
+    submission_wall_s: float
+    wall_factor: float
+    memory_limit_mb: int
+    output_kb: int
+    gpu_call_s: float
+    gpu_memory_limit_mb: int
+    otter: dict[str, Any] = field(default_factory=dict)  # otter-grader's keys (print_summary, points_possible ...)
+
+    def to_json(self) -> dict[str, Any]:
+        """Every setting as plain data (the grader's fingerprint covers it)."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "otter"}, **self.otter}
 
 
 @dataclass(frozen=True)
@@ -156,7 +188,7 @@ SHARED = {"lang": "the notebook's language: otter's \"python\" (ditgrade grades 
           "seed": "a seed for the random cases: otter seeds the student's cells, ditgrade its hidden tests' draws"}
 
 
-def load(path: Path) -> dict[str, Any]:
+def load(path: Path) -> Settings:
     """The settings in ``path`` (or ``$DITGRADE_CONFIG``), defaults filled in; ConfigError when invalid."""
     path = Path(os.environ.get("DITGRADE_CONFIG") or path)
     try:
@@ -170,7 +202,7 @@ def load(path: Path) -> dict[str, Any]:
     return validate(raw, path.name)
 
 
-def validate(raw: dict[str, Any], where: str = "otter_config.json") -> dict[str, Any]:
+def validate(raw: dict[str, Any], where: str = "otter_config.json") -> Settings:
     """The settings with defaults filled in, otter's keys applied; ConfigError listing every problem."""
     problems = []
     unknown = sorted(set(raw) - set(KEYS) - set(OTTER_KEYS))
@@ -199,7 +231,7 @@ def validate(raw: dict[str, Any], where: str = "otter_config.json") -> dict[str,
         problems += _otter_key(name, key, raw, cfg)
     if problems:
         raise ConfigError("\n".join(f"{where}: {p}" for p in problems))
-    return cfg
+    return Settings(**{k: cfg[k] for k in KEYS}, otter={k: cfg[k] for k in OTTER_KEYS})
 
 
 def _otter_key(name: str, key: OtterKey, raw: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
@@ -225,9 +257,9 @@ def _otter_key(name: str, key: OtterKey, raw: dict[str, Any], cfg: dict[str, Any
     return []
 
 
-def check_points(cfg: dict[str, Any], total: float, where: str = "otter_config.json") -> None:
+def check_points(cfg: Settings, total: float, where: str = "otter_config.json") -> None:
     """otter's ``points_possible``, where given, must be the master's total: ditgrade never rescales."""
-    wanted = cfg.get("points_possible")
+    wanted = cfg.otter.get("points_possible")
     if wanted is not None and abs(float(wanted) - total) > 1e-9:
         raise ConfigError(f"{where}: points_possible is {wanted:g} but the master's points add up to {total:g}; "
                           "ditgrade never rescales: set the points in the master notebook, or drop points_possible")

@@ -15,7 +15,6 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 from . import config
 
@@ -44,12 +43,12 @@ class Project:
                           + "; cd into the course folder or pass --project DIR")
 
     @cached_property
-    def config(self) -> dict[str, Any]:
+    def config(self) -> config.Settings:
         return config.load(self.root / CONFIG_FILE)
 
     @property
     def name(self) -> str:
-        return self.config["name"]
+        return self.config.name
 
     @property
     def notebook_name(self) -> str:
@@ -70,7 +69,7 @@ class Project:
 
     @property
     def grading_folder(self) -> Path:
-        return (self.root / self.config["grading_folder"]).resolve()
+        return (self.root / self.config.grading_folder).resolve()
 
     @property
     def engine_folder(self) -> Path:

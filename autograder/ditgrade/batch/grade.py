@@ -38,6 +38,7 @@ from ..core.text import clean, one_line, points
 from .discover import Submission, discover
 from .graded import ERROR, GRADED, UNREADABLE, Graded, unreadable_status
 from .pool import run_local, worker_timeout
+from .slurm_options import SlurmOptions
 from .tables import UploadFile
 
 DEFAULT_GRADE_FN = "ditgrade.core.grade.grade_submission"
@@ -139,7 +140,7 @@ class Progress:
 def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: Assignment | None = None,
                 jobs: int | None = None, regrade: bool = False, gpu: bool = False,
                 grade_fn: str | Callable[..., dict] = DEFAULT_GRADE_FN, timeout: float | None = None,
-                progress: bool = True, executor: str = "local", slurm: dict[str, Any] | None = None,
+                progress: bool = True, executor: str = "local", slurm: SlurmOptions | None = None,
                 canvas_assignment_id: int | None = None, verbose: bool = False) -> BatchResult:
     """Grade every submission under ``inputs`` into ``out`` (see the module docstring);
     ``canvas_assignment_id`` names the Canvas assignment canvas_scores.csv imports into;
@@ -190,7 +191,7 @@ def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: As
             from .slurm import run_slurm
 
             run_slurm(todo, grade_fn=fn_name, gpu=gpu, on_done=on_done, out=out, assignment=assignment,
-                      options=slurm or {}, log=bar.message)
+                      options=slurm or SlurmOptions.from_env(), log=bar.message)
         elif todo:
             run_local(todo, jobs=jobs, grade_fn=fn_name, gpu=gpu, timeout=timeout, on_done=on_done,
                       project=str(assignment.project.root))

@@ -20,11 +20,7 @@ Slurm job ... failed twice"). A task stops at once on SIGTERM (scancel, pre-empt
 limit) or on submitit's USR2 warning; what it finished stays. Ctrl-C cancels the arrays. The run's
 folder (submitit's scripts, pickles and logs) is removed when every row was graded, kept otherwise.
 
-``options`` (from ``ditgrade grade``'s flags): ``partition``, ``gpus_per_job`` (default 1 with
-``gpu``, else 0), ``time_limit`` (minutes, 60), ``max_jobs`` (8), ``per_job`` (25); and, not yet
-flags, ``cpus_per_job`` (1; a task runs that many warm workers), ``mem_gb``, ``setup`` (shell
-lines run before the task, e.g. ``module load ...``), ``poll_s`` (seconds between squeue calls:
-``$DITGRADE_SLURM_POLL``, else 5).
+``options`` is a ``SlurmOptions`` (``ditgrade grade``'s flags; its defaults are written there only).
 The output folder and the submissions must be on a filesystem the compute nodes share.
 """
 
@@ -45,6 +41,7 @@ from typing import Any
 
 from .discover import Submission
 from .pool import OnDone
+from .slurm_options import SlurmOptions
 
 # squeue's %T: a task in one of these has ended. Anything else (PENDING, RUNNING, COMPLETING, REQUEUED,
 # SUSPENDED, ...) is waited on: Slurm's own requeue after pre-emption or node failure reruns the task,
@@ -161,23 +158,6 @@ class _Task:
     first: dict[str, str] = field(default_factory=dict)  # retries: id -> how the first attempt ended
 
 
-def _options(options: dict[str, Any], gpu: bool) -> dict[str, Any]:
-    def number(key: str, default: float, minimum: float, kind: type = int) -> Any:
-        value = options.get(key)
-        value = default if value is None else kind(value)
-        if value < minimum:
-            raise ValueError(f"slurm option {key} must be at least {minimum}, not {value}")
-        return value
-
-    gpus = options.get("gpus_per_job")
-    return {"partition": options.get("partition") or None,
-            "gpus_per_job": (1 if gpu else 0) if gpus is None else int(gpus),
-            "time_limit": number("time_limit", 60, 1), "max_jobs": number("max_jobs", 8, 1),
-            "per_job": number("per_job", 25, 1), "cpus_per_job": number("cpus_per_job", 1, 1),
-            "mem_gb": options.get("mem_gb"), "setup": list(options.get("setup") or []),
-            "poll_s": number("poll_s", float(os.environ.get("DITGRADE_SLURM_POLL") or 5.0), 0.2, float)}
-
-
 def _chunks(items: list, per_job: int) -> list[list]:
     """Contiguous chunks of at most ``per_job``, as even as possible (7 by 3: 3, 2, 2)."""
     n = -(-len(items) // per_job)
@@ -225,7 +205,7 @@ def _squeue(array_ids: list[str]) -> dict[str, str] | None:
 
 class _Run:
     def __init__(self, todo: list[Submission], *, grade_fn: str, gpu: bool, on_done: OnDone, out: Path,
-                 assignment: Any, options: dict[str, Any], log: Callable[[str], None]):
+                 assignment: Any, options: SlurmOptions, log: Callable[[str], None]):
         from .pool import worker_timeout
 
         self.subs = {s.id: s for s in todo}
@@ -233,7 +213,8 @@ class _Run:
         self.grade_fn, self.gpu, self.on_done, self.log = grade_fn, gpu, on_done, log
         self.project = str(assignment.project.root)
         self.timeout = worker_timeout(assignment, gpu)
-        self.opts = _options(options, gpu)
+        self.opts = options
+        self.gpus = options.gpus(gpu)
         self.dir = Path(out).absolute() / ".slurm" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         self.results = self.dir / "results"
         self.results.mkdir(parents=True, exist_ok=True)
@@ -256,17 +237,17 @@ class _Run:
             o = self.opts
             # USR2 comes signal_delay_s (+ up to a minute: Slurm's resolution) before the time limit. It
             # kills the task's grading worker (its default action) and stops the task, so keep it short.
-            params: dict[str, Any] = {"job_name": "ditgrade", "time": o["time_limit"], "signal_delay_s": 30,
-                                      "cpus_per_task": o["cpus_per_job"],
-                                      "array_parallelism": o["max_jobs"]}
-            if o["partition"]:
-                params["partition"] = o["partition"]
-            if o["gpus_per_job"] > 0:  # a partition without gpu gres refuses even gpus_per_node=0
-                params["gpus_per_node"] = o["gpus_per_job"]
-            if o["mem_gb"]:
-                params["mem"] = f"{int(float(o['mem_gb']) * 1024)}MB"
-            if o["setup"]:
-                params["setup"] = o["setup"]
+            params: dict[str, Any] = {"job_name": "ditgrade", "time": o.time_limit, "signal_delay_s": 30,
+                                      "cpus_per_task": o.cpus_per_job,
+                                      "array_parallelism": o.max_jobs}
+            if o.partition:
+                params["partition"] = o.partition
+            if self.gpus > 0:  # a partition without gpu gres refuses even gpus_per_node=0
+                params["gpus_per_node"] = self.gpus
+            if o.mem_gb:
+                params["mem"] = f"{int(o.mem_gb * 1024)}MB"
+            if o.setup:
+                params["setup"] = list(o.setup)
             ex.update_parameters(**params)
             self._executor = ex
         return self._executor
@@ -294,7 +275,7 @@ class _Run:
         sizes = sorted({len(g) for g in groups})
         per = "-".join(map(str, (sizes[0], sizes[-1]) if len(sizes) > 1 else sizes))
         self.log(f"slurm: submitted array {array}: {n} job(s) of {per} submission(s), at most "
-                 f"{self.opts['max_jobs']} at once, {self.opts['time_limit']} min each"
+                 f"{self.opts.max_jobs} at once, {self.opts.time_limit} min each"
                  + (" (retry)" if attempt else f"; logs in {self.dir / 'submitit'}"))
         return True
 
@@ -441,16 +422,16 @@ class _Run:
     # ---- the whole run
 
     def run(self) -> None:
-        tick = min(1.0, self.opts["poll_s"])
+        tick = min(1.0, self.opts.poll_s)
         try:
             # per_job at most, fewer where that gives max_jobs tasks something to do: 20 submissions and
             # 8 jobs at once make 7 tasks of 2-3, not one of 20
-            per_job = min(self.opts["per_job"], -(-len(self.order) // self.opts["max_jobs"]))
+            per_job = min(self.opts.per_job, -(-len(self.order) // self.opts.max_jobs))
             if self.submit(_chunks(self.order, per_job), 0):
                 last_poll = time.monotonic()
                 while any(not t.ended for t in self.tasks):
                     time.sleep(tick)
-                    if time.monotonic() - last_poll >= self.opts["poll_s"]:
+                    if time.monotonic() - last_poll >= self.opts.poll_s:
                         last_poll = time.monotonic()
                         lost = self.poll()
                         if lost:
@@ -485,7 +466,7 @@ def _clock(seconds: float) -> str:
 
 
 def run_slurm(todo: list[Submission], *, grade_fn: str, gpu: bool, on_done: OnDone, out: Path,
-              assignment: Any, options: dict[str, Any], log: Callable[[str], None]) -> None:
+              assignment: Any, options: SlurmOptions, log: Callable[[str], None]) -> None:
     """Grade ``todo`` in Slurm job arrays, calling ``on_done`` once per submission (module docstring)."""
     if todo:
         _Run(todo, grade_fn=grade_fn, gpu=gpu, on_done=on_done, out=out, assignment=assignment,

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..batch.slurm_options import SlurmOptions
 from . import UsageError, common_options, load_assignment, out_option
 
 
@@ -42,10 +43,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="grade here (default) or in Slurm job arrays")
     s.add_argument("--partition", default=None, help="Slurm partition")
     s.add_argument("--gpus-per-job", type=non_negative, default=None, help="GPUs per Slurm job (default: 1 with --gpu, else 0)")
-    s.add_argument("--time-limit", type=positive, default=60, help="minutes per Slurm job (default: 60)")
-    s.add_argument("--max-jobs", type=positive, default=8, help="Slurm jobs running at once (default: 8)")
-    s.add_argument("--per-job", type=positive, default=25,
-                   help="at most this many submissions per Slurm job (default: 25; fewer so that --max-jobs jobs have work)")
+    d = SlurmOptions()
+    s.add_argument("--time-limit", type=positive, default=d.time_limit,
+                   help=f"minutes per Slurm job (default: {d.time_limit})")
+    s.add_argument("--max-jobs", type=positive, default=d.max_jobs,
+                   help=f"Slurm jobs running at once (default: {d.max_jobs})")
+    s.add_argument("--per-job", type=positive, default=d.per_job,
+                   help=f"at most this many submissions per Slurm job (default: {d.per_job}; fewer so that "
+                        "--max-jobs jobs have work)")
     p.set_defaults(func=run)
 
 
@@ -86,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
         (args.out / ".write-test").unlink()
     except OSError as e:
         raise UsageError(f"cannot write to {args.out}: {e.strerror}") from None
-    slurm = {"partition": args.partition, "gpus_per_job": args.gpus_per_job, "time_limit": args.time_limit,
-             "max_jobs": args.max_jobs, "per_job": args.per_job}
+    slurm = SlurmOptions.from_env(partition=args.partition, gpus_per_job=args.gpus_per_job,
+                                  time_limit=args.time_limit, max_jobs=args.max_jobs, per_job=args.per_job)
     result = grade_batch(args.paths, args.out, assignment=assignment, jobs=args.jobs, regrade=args.regrade,
                          gpu=args.gpu, timeout=args.timeout, executor=args.executor, slurm=slurm,
                          canvas_assignment_id=args.canvas_assignment_id, verbose=args.verbose > 0)

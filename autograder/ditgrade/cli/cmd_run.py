@@ -57,8 +57,8 @@ def run(args: argparse.Namespace) -> int:
     target.write_text(json.dumps(data, indent=2), encoding="ascii")  # ASCII JSON: a lone surrogate is escaped
     if args.json:
         print(json.dumps(data, indent=2))
-    elif cfg["print_summary"]:  # otter's print_summary / print_score
-        print(summary(data, assignment.question_ids, verbose=args.verbose > 0, show_score=cfg["print_score"]))
+    elif cfg.otter["print_summary"]:  # otter's print_summary / print_score
+        print(summary(data, assignment.question_ids, verbose=args.verbose > 0, show_score=cfg.otter["print_score"]))
     print(f"results: {one_line(target)}", file=sys.stderr)
     return code
 

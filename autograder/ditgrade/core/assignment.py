@@ -177,8 +177,8 @@ class Assignment:
         if unknown:
             raise AssignmentError(f"hidden tests name question(s) {unknown} that the master notebook does not "
                                   f"define ({self.question_ids})")
-        use_seed(self.project.config["seed"])
-        weight = float(self.project.config["public_test_weight"])
+        use_seed(self.project.config.seed)
+        weight = float(self.project.config.public_test_weight)
         checks = public.checks(self.generated.get("public_tests", {}), weight)
         return order(hidden + checks, self.question_ids)
 
@@ -194,5 +194,5 @@ class Assignment:
                 if p.is_file() and p.suffix in (".py", ".json", ".toml", ".txt", ".sh", "") \
                         and "__pycache__" not in rel.parts and "bank" not in rel.parts[:1]:
                     h.update(str(rel).encode() + b"\0" + p.read_bytes() + b"\0")
-        h.update(json.dumps(self.project.config, sort_keys=True).encode())
+        h.update(json.dumps(self.project.config.to_json(), sort_keys=True).encode())
         return h.hexdigest()

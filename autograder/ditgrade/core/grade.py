@@ -38,7 +38,7 @@ def given_of(assignment: Assignment) -> list[Statement]:
 
 
 def limits_for(assignment: Assignment, *, gpu: bool) -> Limits:
-    limits = Limits.from_config(assignment.project.config, gpu=gpu)
+    limits = Limits.from_settings(assignment.project.config, gpu=gpu)
     limits.hide = assignment.project.secret_paths()
     assignment.import_package()
     hook = getattr(importlib.import_module(f"{assignment.package}.hidden"), "readable_paths", None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..config import Settings
 from .suite import TestResult, question_of, question_scores
 from .text import STUDENT_MARK, clean_tree, one_line, points
 
@@ -44,13 +45,13 @@ def protection_summary(prot: dict[str, Any]) -> str:
     return line + "." + (f" Notes: {'; '.join(notes)}" if notes else "")
 
 
-def build_results(results: list[TestResult], *, cfg: dict[str, Any], seconds: float, student_notes: list[str],
+def build_results(results: list[TestResult], *, cfg: Settings, seconds: float, student_notes: list[str],
                   sandbox: dict[str, Any], gpu: bool, gpu_note: str = "", stdout: str = "",
                   fingerprint: str = "", graded_file: str = "") -> dict[str, Any]:
     """The results.json dict. ``student_notes`` are for the student (what was not run and why)."""
     tests = []
     for r in results:
-        visibility = cfg["public_test_visibility"] if r.public else cfg["hidden_test_visibility"]
+        visibility = cfg.public_test_visibility if r.public else cfg.hidden_test_visibility
         tests.append({"name": r.name, "score": round(r.score, 4), "max_score": round(r.max_score, 4),
                       "status": "passed" if r.passed else "failed", "output": r.output, "visibility": visibility})
     staff = [protection_summary(sandbox.get("protections", {}))]
@@ -71,13 +72,13 @@ def build_results(results: list[TestResult], *, cfg: dict[str, Any], seconds: fl
 
     lines = list(student_notes)
     hidden = [r for r in results if not r.public]
-    if hidden and cfg["hidden_test_visibility"] != "visible":
-        lines.append(hidden_note(len(hidden), sum(r.max_score for r in hidden), cfg["hidden_test_visibility"]))
+    if hidden and cfg.hidden_test_visibility != "visible":
+        lines.append(hidden_note(len(hidden), sum(r.max_score for r in hidden), cfg.hidden_test_visibility))
     data = {
         "score": round(sum(r.score for r in results), 4),
         "execution_time": round(seconds, 2),
         "output": "\n".join(lines),
-        "stdout_visibility": cfg["stdout_visibility"],
+        "stdout_visibility": cfg.stdout_visibility,
         "tests": tests,
         "extra_data": {"ditgrade": {
             "questions": {q: {"score": round(s, 4), "max_score": round(m, 4)}
@@ -108,21 +109,21 @@ def after_grading(output: str) -> str:
     return "\n".join(lines)
 
 
-def error_results(message: str, *, cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+def error_results(message: str, *, cfg: Settings | None = None) -> dict[str, Any]:
     """A valid results.json when the grader itself failed: score 0 and a message for staff."""
     return clean_tree({
         "score": 0.0,
         "execution_time": 0.0,
         "output": "The autograder itself failed; this is not a judgement of your work. Please tell the course "
                   "staff.",
-        "stdout_visibility": (cfg or {}).get("stdout_visibility", "hidden"),
+        "stdout_visibility": cfg.stdout_visibility if cfg else "hidden",
         "tests": [{"name": STAFF_TEST, "score": 0.0, "max_score": 0.0, "status": "failed",
                    "output": f"grader error: {message}", "visibility": "hidden"}],
         "extra_data": {"ditgrade": {"grader_error": message}},
     })
 
 
-def unreadable_results(reason: str, *, cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+def unreadable_results(reason: str, *, cfg: Settings | None = None) -> dict[str, Any]:
     """A valid results.json for a submission that could not be read at all: score 0, no tests, and
     ``reason`` (for the student: "the file is empty") in the output and in
     ``extra_data.ditgrade.unreadable``, where the batch and ``summary`` look for it."""
@@ -131,7 +132,7 @@ def unreadable_results(reason: str, *, cfg: dict[str, Any] | None = None) -> dic
         "execution_time": 0.0,
         "output": f"Your submission could not be read, so nothing was graded: {reason}. Please check the file "
                   "you uploaded and submit it again.",
-        "stdout_visibility": (cfg or {}).get("stdout_visibility", "hidden"),
+        "stdout_visibility": cfg.stdout_visibility if cfg else "hidden",
         "tests": [],
         "extra_data": {"ditgrade": {"unreadable": reason}},
     })

@@ -10,8 +10,8 @@ whole grade (``submission_wall_s``) is the backstop that keeps a grade inside a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from ..config import Settings
 from ..worker.spec import WorkerSpec
 
 # A worker shares the fork server's pages until it writes to them; the pages it copies (reference
@@ -46,13 +46,13 @@ class Limits:
     hide: list[str] = field(default_factory=list)  # folders a worker must not see, wherever they are
 
     @classmethod
-    def from_config(cls, cfg: dict[str, Any], *, gpu: bool = False) -> Limits:
-        return cls(call_cpu_s=float(cfg["call_cpu_s"]), question_cpu_s=float(cfg["question_cpu_s"]),
-                   statement_cpu_s=float(cfg["statement_cpu_s"]), load_cpu_s=float(cfg["load_cpu_s"]),
-                   idle_s=float(cfg["idle_s"]), submission_s=float(cfg["submission_s"]),
-                   submission_wall_s=float(cfg["submission_wall_s"]), wall_factor=float(cfg["wall_factor"]),
-                   memory_mb=int(cfg["memory_limit_mb"]), gpu_call_s=float(cfg["gpu_call_s"]),
-                   gpu_memory_mb=int(cfg["gpu_memory_limit_mb"]), output_kb=int(cfg["output_kb"]), gpu=gpu)
+    def from_settings(cls, cfg: Settings, *, gpu: bool = False) -> Limits:
+        return cls(call_cpu_s=float(cfg.call_cpu_s), question_cpu_s=float(cfg.question_cpu_s),
+                   statement_cpu_s=float(cfg.statement_cpu_s), load_cpu_s=float(cfg.load_cpu_s),
+                   idle_s=float(cfg.idle_s), submission_s=float(cfg.submission_s),
+                   submission_wall_s=float(cfg.submission_wall_s), wall_factor=float(cfg.wall_factor),
+                   memory_mb=int(cfg.memory_limit_mb), gpu_call_s=float(cfg.gpu_call_s),
+                   gpu_memory_mb=int(cfg.gpu_memory_limit_mb), output_kb=int(cfg.output_kb), gpu=gpu)
 
     def for_gpu_tests(self) -> Limits:
         """The budgets of the GPU tests: loading large models and sampling, mostly waiting for the device."""
