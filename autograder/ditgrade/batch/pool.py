@@ -35,9 +35,12 @@ def worker_timeout(assignment: Assignment, gpu: bool) -> float:
     grade's own wall-clock deadline, plus a margin. From the same settings the sandbox reads
     (``$DITGRADE_CONFIG`` included)."""
     from ..core.grade import limits_for
+    from ..sandbox.gpu import WAIT_S
 
     limits = limits_for(assignment, gpu=gpu)
-    return (limits.for_gpu_tests() if gpu else limits).submission_wall_s + WORKER_MARGIN_S
+    if gpu:  # the GPU tests' budgets, and the time a grader may wait for the card
+        return limits.for_gpu_tests().submission_wall_s + WAIT_S + WORKER_MARGIN_S
+    return limits.submission_wall_s + WORKER_MARGIN_S
 
 
 def _resolve(grade_fn: str) -> GradeFn:

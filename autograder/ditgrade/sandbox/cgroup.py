@@ -107,6 +107,28 @@ def _inside(mount: str, mount_root: str, path: str) -> str:
     return os.path.normpath(os.path.join(mount, rel))
 
 
+def remove_orphans(folder: str) -> list[str]:
+    """Remove the groups a dead fork server left under ``folder`` (``ditgrade-<pid>`` of a pid that no
+    longer runs: a grader killed by SIGKILL, or by the OOM killer, never cleans up): empty worker
+    groups first, then the parent. The folders removed."""
+    removed = []
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith("ditgrade-") and e.is_dir()]
+    except OSError:
+        return removed
+    for entry in entries:
+        pid = entry.name.removeprefix("ditgrade-")
+        if not pid.isdigit() or os.path.exists(f"/proc/{pid}"):
+            continue
+        with contextlib.suppress(OSError):
+            for child in os.scandir(entry.path):
+                if child.is_dir():
+                    os.rmdir(child.path)  # refused while a process is still in it: then it stays
+            os.rmdir(entry.path)
+            removed.append(entry.path)
+    return removed
+
+
 class Cgroups:
     """The fork server's parent group(s), from which each worker gets its own."""
 
@@ -134,6 +156,7 @@ class Cgroups:
         if len(v1) == len(V1_CONTROLLERS):
             try:
                 for d in set(v1.values()):
+                    remove_orphans(os.path.dirname(d))
                     os.makedirs(d, exist_ok=True)
                 return cls(1, v1), ""
             except OSError as e:
@@ -148,6 +171,7 @@ class Cgroups:
                 # Under the hierarchy's root, which may hold processes itself (no other group may):
                 # enable the controllers for its children, then for ours.
                 _write(os.path.join(point, "cgroup.subtree_control"), "+memory +pids +cpu")
+                remove_orphans(point)
                 parent = os.path.join(point, name)
                 os.makedirs(parent, exist_ok=True)
                 _write(os.path.join(parent, "cgroup.subtree_control"), "+memory +pids +cpu")

@@ -14,7 +14,8 @@ the grader's own reference sampling. What is guaranteed instead, by construction
 
 So at most one submission's code, and the reference beside it, is on a card at any time; the GPU
 tests of different submissions take turns (the CPU tests still run in parallel). Waiting for the
-lease is the grader's time, never charged to a student.
+lease is the grader's time, never charged to a student: the grade's wall-clock deadline moves by
+the time waited, and a grader that waits longer than ``WAIT_S`` fails that grade as its own failure.
 """
 
 from __future__ import annotations
@@ -23,8 +24,15 @@ import contextlib
 import fcntl
 import os
 import re
+import time
 
 LOCK_DIR = "/tmp/ditgrade-gpu-leases"
+WAIT_S = 600.0  # a grader gives up waiting for a card after this long: the grader's failure, retried later
+POLL_S = 0.2
+
+
+class LeaseTimeout(RuntimeError):
+    """The card stayed busy: not the student's doing (the batch reports the row and a rerun retries it)."""
 
 
 def card() -> str:
@@ -44,20 +52,30 @@ class Lease:
     def held(self) -> bool:
         return self._fd is not None
 
-    def acquire(self) -> None:
+    def acquire(self, timeout: float = WAIT_S) -> float:
+        """Wait for the lease (at most ``timeout`` seconds: LeaseTimeout); the seconds it took."""
         if self._fd is not None:
-            return
+            return 0.0
         folder = os.path.dirname(self.path)
         os.makedirs(folder, exist_ok=True)
         with contextlib.suppress(OSError):  # graders of other users share the folder
             os.chmod(folder, 0o1777)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        start = time.monotonic()
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() - start > timeout:
+                        raise LeaseTimeout(f"the GPU ({self.path}) stayed busy for {timeout:.0f} s") from None
+                    time.sleep(POLL_S)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
+        return time.monotonic() - start
 
     def release(self) -> None:
         fd, self._fd = self._fd, None

@@ -54,6 +54,7 @@ POLL_S = 0.05
 DRAIN_CHUNK = 1 << 20  # output read per pass, so that a flood cannot keep the grader from its budgets
 OUTPUT_READ_CAP = 64 << 20  # output read per submission; past it the student's writes block
 MAX_HELLO_BYTES = 64 << 10
+MAX_ANSWER_DOC = 16 << 20  # an answer's JSON document (its arrays travel apart, up to max_answer_mb)
 GIVEN = "given: "  # label prefix of the template's given code, run before the student's
 
 DIED = "the student's process died (sys.exit, os._exit, a signal, or a memory or CPU limit)"
@@ -108,7 +109,8 @@ class SandboxRunner:
         self._id = 0
         self._question = ""
         self._q_cpu = 0.0
-        self._student_s = 0.0  # the student's CPU + idle seconds so far, every load and call
+        self._student_s = 0.0  # the student's CPU + idle seconds so far, every load and call, and between them
+        self._cpu_mark: float | None = None  # the worker tree's CPU seconds when the last request ended
         self._gpu_phase = False
         self._lease = gpu_lease.Lease() if limits.gpu else None
         wall = limits.for_gpu_tests().submission_wall_s if limits.gpu else limits.submission_wall_s
@@ -152,7 +154,10 @@ class SandboxRunner:
         wants_gpu = bool(getattr(test, "requires_gpu", False)) and self._lease is not None
         if wants_gpu and not self._gpu_phase:
             self._kill()  # no worker of this submission's has the devices but the GPU tests' own
-            self._lease.acquire()
+            try:
+                self._deadline += self._lease.acquire()  # waiting for the card is the grader's time
+            except gpu_lease.LeaseTimeout as e:
+                raise SandboxError(str(e)) from None
             self._gpu_phase = True
         elif not wants_gpu and self._gpu_phase:
             self._end_gpu_phase()
@@ -272,7 +277,7 @@ class SandboxRunner:
                 self._server = None
                 if attempt:
                     raise SandboxError(f"the sandbox's fork server failed twice: {e}") from None
-        self._worker_gpu, self._loaded = self._gpu_phase, False
+        self._worker_gpu, self._loaded, self._cpu_mark = self._gpu_phase, False, None
         self.workers_started += 1
         try:
             hello = self._receive(Meter(self._worker.pid, self._worker.group),
@@ -350,11 +355,14 @@ class SandboxRunner:
         self._id += 1
         rid = self._id
         meter = Meter(self._worker.pid, self._worker.group)
+        if charge and self._cpu_mark is not None:  # what the student's processes computed while the grader
+            self._student_s += max(0.0, meter.cpu0 - self._cpu_mark)  # worked (children spinning between calls)
         try:
             self._send(protocol.pack(kind, rid, payload, arg))
             message = self._receive(meter, budget, cut=cut)
         finally:
             used = meter.sample()
+            self._cpu_mark = meter.cpu0 + used.cpu
             if charge:
                 self._student_s += used.cpu + used.idle
             if question:
@@ -366,7 +374,7 @@ class SandboxRunner:
             self._kill()
             raise _Killed(CRASH, "the call ended without a result (the student's code interfered with the call)")
         try:
-            reply = decode_answer(message.payload, max_doc=self.limits.max_answer_mb << 20)
+            reply = decode_answer(message.payload, max_doc=MAX_ANSWER_DOC)
         except Exception as e:  # noqa: BLE001 - any failure to read it at all discards the worker
             self._kill()
             raise _Killed(CRASH, f"the answer could not be read ({str(e)[:200]})") from None

@@ -80,7 +80,7 @@ class Meter:
         self._scanned = 0.0
         self._cpu_last = 0.0
         self._wall0 = time.monotonic()
-        self._cpu0 = self._read_cpu()
+        self.cpu0 = self._read_cpu()  # the tree's CPU seconds so far, when the meter started
         self._wait0 = waiting_seconds(pid)
 
     def _read_cpu(self) -> float:
@@ -107,6 +107,6 @@ class Meter:
 
     def sample(self) -> Sample:
         wall = time.monotonic() - self._wall0
-        cpu = max(0.0, self._read_cpu() - self._cpu0)
+        cpu = max(0.0, self._read_cpu() - self.cpu0)
         waiting = max(0.0, waiting_seconds(self.pid) - self._wait0)
         return Sample(cpu=cpu, wall=wall, idle=max(0.0, wall - cpu - waiting))

@@ -289,7 +289,12 @@ def _decode(data: bytes, max_doc: int, make_tensor, make_exception, make_opaque)
     (doc_len,) = _HEADER.unpack(take(_HEADER.size))
     if doc_len > max_doc:
         raise CodecError(f"a document of {doc_len:,} bytes is over the {max_doc:,}-byte limit")
-    text = bytes(take(doc_len)).decode("utf-8")
+    raw = bytes(take(doc_len))
+    # Refused before it is parsed: the scanner would build every object first (a few MB of "{}," are
+    # gigabytes of dicts), and a document that holds more containers than a value may is malformed.
+    if raw.count(b"{") + raw.count(b"[") > 2 * MAX_ITEMS:
+        raise CodecError("the document holds more objects than a value may")
+    text = raw.decode("utf-8")
     doc, end = _scan(text, 0)
     if end != len(text):
         raise CodecError("trailing text after the document")

@@ -43,6 +43,21 @@ def scrub(prefixes: tuple[str, ...]) -> None:
     sys.modules["__main__"] = types.ModuleType("__main__")
 
 
+def collector_off() -> None:
+    """Stop automatic garbage collection for good: a collection runs ``__del__`` of the student's on
+    whichever thread triggers it, the serve loop's included. ``gc.enable`` and ``gc.set_threshold``
+    are replaced (the serve loop and the call threads keep ``gc.disable`` and ``gc.collect``)."""
+    import gc
+
+    gc.disable()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("automatic garbage collection stays off while grading")
+
+    gc.enable = refuse
+    gc.set_threshold = refuse
+
+
 def install() -> None:
     """Add the audit hook described in the module docstring (for the rest of the process's life)."""
     import os.path

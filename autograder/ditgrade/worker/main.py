@@ -16,8 +16,11 @@ runs only code and objects it took before: ``struct`` heads, the socket's two me
 ``_thread`` primitives and the probe makers (``ditgrade.worker.calls``). Every request's payload is
 decoded, run, and its outcome encoded on a thread of its own, which hands back bytes. Automatic
 garbage collection is off (a collection runs finalizers on whichever thread triggers it, the main
-thread included); each call's thread collects instead, and the serve loop turns automatic
-collection off again before each request in case student code turned it on.
+thread included), and ``gc.enable`` and ``gc.set_threshold`` refuse; each call's thread collects
+instead, and the serve loop turns automatic collection off again before each request and each reply.
+None of this is what the grade relies on: student code can write any byte of its own process
+(numpy's array interface is a raw pointer), so the grader treats whatever the channel carries as
+hostile (``ditgrade.sandbox.runner``); these measures only take away the cheap ways in.
 """
 
 from __future__ import annotations
@@ -98,7 +101,7 @@ def _serve(spec: WorkerSpec, namespaces: list[str], probes: dict[str, Callable],
         protections["notes"].append(why)
     guard.install()
     protections["audit_hook"] = True
-    gc.disable()
+    guard.collector_off()
     send(HELLO, 0, codec.encode({"protections": protections, "probes": names}))
 
     while True:
@@ -120,4 +123,5 @@ def _serve(spec: WorkerSpec, namespaces: list[str], probes: dict[str, Callable],
             out = call(read_task, payload)
         else:
             return
+        gc_disable()  # again: a student's thread may have turned it on while the call ran
         send(DONE if out else LOST, rid, out)
