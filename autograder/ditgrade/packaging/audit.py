@@ -176,9 +176,9 @@ def finish(assignment: Assignment, todo: Plan, outcomes: dict[str, Outcome], sec
     return audit
 
 
-def announce(todo: Plan, assignment: Assignment, workers: int) -> str:
-    return (f"audit: {len(todo.sites)} {todo.tool} mutants of {Path(todo.reference).name} on {workers} "
-            f"worker(s); each call may use {assignment.project.config['call_cpu_s']:g} CPU s, as in the sandbox")
+def announce(todo: Plan, assignment: Assignment) -> str:
+    return (f"{len(todo.sites)} {todo.tool} mutants of {Path(todo.reference).name}; each call may use "
+            f"{assignment.project.config['call_cpu_s']:g} CPU s, as in the sandbox")
 
 
 def run_audit(assignment: Assignment, *, workers: int, log: Callable[[str], None] = print,
@@ -190,7 +190,7 @@ def run_audit(assignment: Assignment, *, workers: int, log: Callable[[str], None
             return kept
     start = time.monotonic()
     todo = plan(assignment)
-    log(f"      {announce(todo, assignment, workers)}")
+    log(f"      audit: {announce(todo, assignment)}; {workers} worker(s)")
     outcomes = grade_jobs(todo.jobs, project=assignment.project.root, workers=workers,
                           timeout=wall_backstop(assignment.project.config), progress=ticker(log, "audit", every=15.0))
     return finish(assignment, todo, outcomes, time.monotonic() - start, workers)

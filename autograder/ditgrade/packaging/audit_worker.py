@@ -234,10 +234,22 @@ def _namespace(source: str, filename: str, *, tool: bool = False) -> dict:
     return ns
 
 
+class _Counting:
+    """A runner that counts its calls: a test's cost on the reference, the same on every machine."""
+
+    def __init__(self, runner: Any):
+        self.runner, self.calls = runner, 0
+
+    def call(self, probe: str, /, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.runner.call(probe, **kwargs)
+
+
 def reach(shared: Path | None = None) -> dict[str, dict[str, Any]]:
     """{test: {"code": qualified names of the reference's functions it ran, "names": the names its probes
-    fetched, "seconds": its time}}, from grading the reference once (traced). ``shared``: a file where
-    the first worker leaves it for the others, and for a worker started in place of a dead one."""
+    fetched, "calls": how many calls it made}}, from grading the reference once (traced). ``shared``: a
+    file where the first worker leaves it for the others, and for a worker started in place of a dead
+    one."""
     if "reach" in _STATE:
         return _STATE["reach"]
     if shared is not None and shared.is_file():
@@ -262,16 +274,15 @@ def reach(shared: Path | None = None) -> dict[str, dict[str, Any]]:
             if frame.f_code.co_filename == REFERENCE_FILE:
                 code.add(frame.f_code.co_qualname)
 
-        start = time.perf_counter()
+        runner = _Counting(InProcessRunner(_Recording(ns, names), assignment.probes))
         sys.settrace(tracer)
         try:
-            result = run_test(test, InProcessRunner(_Recording(ns, names), assignment.probes),
-                              _STATE["shares"][test.name])
+            result = run_test(test, runner, _STATE["shares"][test.name])
         finally:
             sys.settrace(None)
         if not result.passed:
             failing.append(f"{test.name}: {result.output[:200]}")
-        table[test.name] = {"code": code, "names": names, "seconds": time.perf_counter() - start}
+        table[test.name] = {"code": code, "names": names, "calls": runner.calls}
     if failing:
         raise RuntimeError(f"the reference itself fails in-process: {failing[0]}")
     _STATE["reach"] = table
@@ -295,8 +306,9 @@ def _plan(job: Job, shared: Path) -> tuple[list, int]:
         return tests, 0
     table = reach(shared)
     chosen = [t for t in tests if job.function == "" or _reaches(table[t.name], job.function)]
-    # the question it must not spill into first, then the cheapest first: the first failure ends the job
-    chosen.sort(key=lambda t: (t.question == job.question, table[t.name]["seconds"]))
+    # the questions it must not spill into first, then the fewest calls first (the first failure ends
+    # the job), then the suite's order: the same order, so the same first failure, on every machine
+    chosen.sort(key=lambda t: (t.question == job.question, table[t.name]["calls"]))
     return chosen, len(tests) - len(chosen)
 
 

@@ -93,9 +93,8 @@ def gate_up_to_date(assignment: Assignment) -> Gate:
         shown = ", ".join(changed[:3]) + (f" (+{len(changed) - 3} more)" if len(changed) > 3 else "")
         return Gate("up-to-date", False, f"not committed: {shown}; commit the master and the generated files, "
                                          "then release (what is released is what a commit rebuilds)")
-    where = "committed, and " if changed is not None else "not a git checkout: the files on disk "
-    return Gate("up-to-date", True, f"student_template/, solutions/ and generated/ {where}match the master "
-                                    "notebook")
+    how = "are committed and " if changed is not None else "(not a git checkout: the files on disk) "
+    return Gate("up-to-date", True, f"student_template/, solutions/ and generated/ {how}match the master notebook")
 
 
 def build_packages(assignment: Assignment, out: Path) -> dict[str, Path]:
@@ -204,7 +203,7 @@ def check_gates(assignment: Assignment, wanted: Iterable[str], *, staging: Path,
     if job_list:
         names = [s.name for s in todo if s.jobs] + (["audit"] if audit_plan else [])
         log(f"      grading {len(job_list)} trusted sources in-process for {', '.join(names)} on {jobs} worker(s)"
-            + (f"; {audit.announce(audit_plan, assignment, jobs)}" if audit_plan else ""))
+            + (f" ({audit.announce(audit_plan, assignment)})" if audit_plan else ""))
         start = time.monotonic()
         grade_jobs(job_list, project=project.root, workers=jobs, timeout=wall_backstop(project.config),
                    progress=ticker(log, "in-process", every=15.0),
