@@ -9,10 +9,10 @@ only itself (the worker is replaced).
 
 What a job needs to know is one fact: does it lose points, and where first. So a job stops at its
 first failing test, and runs only the tests that can see it: a mutant confined to one function is
-graded by the tests that ran that function while grading the reference (recorded once per worker by
-tracing the reference, plus the names each test's probes fetched), and the others keep the
-reference's full marks. A bank mutant must not lose points outside its own question, so the tests
-of other questions run first.
+graded by the tests that ran that function while grading the reference (traced once, by the first
+worker, with the names each test's probes fetched), and the others keep the reference's full
+marks: they run nothing but reference code. A bank mutant must not lose points outside its own
+question, so the tests of other questions run first.
 """
 
 from __future__ import annotations

@@ -54,9 +54,6 @@ class Gate:
     details: dict[str, Any] = field(default_factory=dict, compare=False)  # per-entry rows (mutants)
 
 
-GradeFn = Callable[..., dict]
-
-
 def question_totals(results: dict) -> dict[str, tuple[float, float]]:
     out: dict[str, tuple[float, float]] = {}
     for t in graded_tests(results):
@@ -66,7 +63,8 @@ def question_totals(results: dict) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _full(results: dict) -> tuple[bool, str]:
+def full_marks(results: dict) -> tuple[bool, str]:
+    """(full marks?, evidence) of a notebook graded through the real path."""
     failed = [t.get("name", "?") for t in graded_tests(results) if t.get("status") != "passed"
               and float(t.get("max_score") or 0) > 0]
     score = float(results.get("score") or 0)
@@ -103,7 +101,7 @@ def grade_many(paths: list[Path], assignment: Assignment, jobs: int,
 
 
 def gate_reference(results: dict) -> Gate:
-    ok, evidence = _full(results)
+    ok, evidence = full_marks(results)
     return Gate("reference", ok, f"the solutions notebook scores {evidence}")
 
 
@@ -123,11 +121,6 @@ def gate_template(results: dict) -> Gate:
     if crashed:
         evidence += f"; {len(crashed)} look like crashes, e.g. {crashed[0][:120]!r}"
     return Gate("template", ok, evidence)
-
-
-def full_marks(results: dict) -> tuple[bool, str]:
-    """(full marks?, evidence) of a notebook graded through the real path."""
-    return _full(results)
 
 
 def full_marks_in_process(outcome: Outcome) -> tuple[bool, str]:
