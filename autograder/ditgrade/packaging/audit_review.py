@@ -4,11 +4,11 @@ judged equivalent to the reference (or allowed by the task text), each with a on
 The file is ``bank/audit_reviewed.toml`` in the grading folder, written by hand::
 
     [[equivalent]]
-    operator = "core/ReplaceComparisonOperator_NotEq_Gt"
-    function = "patchify"
-    old = "if z.dim() != 4:"
-    new = "if z.dim() > 4:"
-    reason = "a 5-D latent fails the unpacking on the next line with a ValueError as well"
+    operator = 'core/ReplaceComparisonOperator_NotEq_Gt'
+    function = 'normalize'
+    old = 'if x.dim() != 2:'
+    new = 'if x.dim() > 2:'
+    reason = 'a 1-D x fails the unpacking on the next line with a ValueError as well'
 
 An entry names its mutant by the tool's operator, the function it is in and the lines it changes
 (stripped): stable when the reference changes elsewhere, unlike the tool's occurrence numbers. The
