@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ditgrade.packaging import audit_review
-from ditgrade.packaging.audit_mutants import change, readable, sites
+from ditgrade.packaging.audit_mutants import change, question_of_function, readable, sites
 
 TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_course"
 REVIEWED = Path("autograder/tinyq/bank/audit_reviewed.toml")
@@ -40,13 +40,16 @@ def tiny(tmp_path_factory) -> Path:
 def test_each_mutant_is_attributed_to_the_function_whose_body_holds_it() -> None:
     source = ("import math\n\n\nclass Box:\n    SIDE = 2\n\n    def area(self, scale=3):\n        return self.SIDE * "
               "scale\n\n\ndef outer(x):\n    def inner(y):\n        return y + 1\n    return inner(x) * 2\n")
-    found = {(s.operator, s.line): s.function for s in sites(source)}
-    assert found[("core/NumberReplacer", 5)] == ""  # a class attribute: load time, every test may see it
-    assert found[("core/NumberReplacer", 7)] == ""  # a default value is evaluated when the def runs
-    assert found[("core/ReplaceBinaryOperator_Mul_Add", 8)] == "Box.area"
-    assert found[("core/ReplaceBinaryOperator_Add_Sub", 13)] == "outer.<locals>.inner"
-    assert found[("core/ReplaceBinaryOperator_Mul_Add", 14)] == "outer"
+    found = {(s.operator, s.line): (s.function, s.owner) for s in sites(source)}
+    # a class attribute runs at load time: every test may see it; it belongs to Box's question
+    assert found[("core/NumberReplacer", 5)] == ("", "Box")
+    assert found[("core/NumberReplacer", 7)] == ("", "Box.area")  # a default value: evaluated by the def
+    assert found[("core/ReplaceBinaryOperator_Mul_Add", 8)] == ("Box.area", "Box.area")
+    assert found[("core/ReplaceBinaryOperator_Add_Sub", 13)] == ("outer.<locals>.inner", "outer.<locals>.inner")
+    assert found[("core/ReplaceBinaryOperator_Mul_Add", 14)] == ("outer", "outer")
     assert readable("outer.<locals>.inner") == "outer.inner" and readable("") == "(module level)"
+    assert readable("", "Box.area") == "Box.area (definition)"
+    assert question_of_function("Box.area", {"q1": ("outer",), "q2": ("Box",)}) == "q2"
     c = change("def f(x):\n    return x  * 2\n", "def f(x):\n    return x  + 2\n")
     assert (c.old, c.new) == ("return x  * 2", "return x  + 2")
 

@@ -120,8 +120,8 @@ def _result(site: Site, question: str, outcome: Outcome | None, reference: str) 
         status, how, by = KILLED, o.kind, o.failed_test or o.output
     else:
         status, how, by = SURVIVED, "", ""
-    return MutantResult(site.operator, site.occurrence, site.line, readable(site.function), question, status, how,
-                        by, old, new, o.ran, o.skipped, round(o.seconds, 3))
+    return MutantResult(site.operator, site.occurrence, site.line, readable(site.function, site.owner), question,
+                        status, how, by, old, new, o.ran, o.skipped, round(o.seconds, 3))
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def finish(assignment: Assignment, todo: Plan, outcomes: dict[str, Outcome], sec
            workers: int) -> Audit:
     """The graded plan as an Audit, kept for reuse when complete."""
     reference = assignment.reference_path.read_text()
-    results = tuple(_result(s, question_of_function(s.function, todo.questions), outcomes.get(f"tool:{s.id}"),
+    results = tuple(_result(s, question_of_function(s.owner, todo.questions), outcomes.get(f"tool:{s.id}"),
                             reference) for s in todo.sites)
     audit = Audit(todo.tool, todo.reference, todo.key, results, round(seconds, 1), workers, "")
     if not any(m.status == ERROR for m in results):  # an incomplete audit is never reused
@@ -215,14 +215,17 @@ def judge(audit: Audit, reviews: list[audit_review.Review]) -> Verdict:
 
 
 def rates(mutants: tuple[MutantResult, ...], by: Callable[[MutantResult], str]) -> list[tuple[str, int, int, int]]:
-    """[(group, mutants, killed, survived)] in order of first appearance."""
-    total, killed, survived = Counter(), Counter(), Counter()
+    """[(group, mutants, killed, survived)] in the reference's order (by each group's first line),
+    groups outside every question or definition last."""
+    total, killed, survived, first = Counter(), Counter(), Counter(), {}
     for m in mutants:
         g = by(m)
         total[g] += 1
         killed[g] += m.status == KILLED
         survived[g] += m.status == SURVIVED
-    return [(g, total[g], killed[g], survived[g]) for g in total]
+        first[g] = min(first.get(g, m.line), m.line)
+    order = sorted(total, key=lambda g: (g.startswith("("), first[g]))
+    return [(g, total[g], killed[g], survived[g]) for g in order]
 
 
 def reviewed_file(assignment: Assignment) -> Path:

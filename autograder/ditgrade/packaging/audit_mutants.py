@@ -10,7 +10,8 @@ Each mutant is attributed to the innermost function whose *body* holds it, by th
 Python gives that function's code (``Block.forward``, ``outer.<locals>.inner``): only the tests
 that ran that code while grading the reference can tell the mutant apart from it. A mutation
 outside every function body (module or class level, a decorator, a default value) gets the empty
-name: it runs at load time, so every test may see it.
+name: it runs at load time, so every test may see it. Its ``owner``, the innermost definition
+that holds it (header included), names it in reports and gives its question.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Site:
     occurrence: int
     line: int
     function: str  # co_qualname of the innermost function whose body holds the mutation; "" = load time
+    owner: str = ""  # the innermost function or class holding it, its def line included; "" = neither
 
     @property
     def id(self) -> str:
@@ -67,19 +69,23 @@ def _operators() -> list[tuple[str, object]]:
     return out
 
 
-def _function_spans(tree: ast.Module) -> list[tuple[tuple[int, int], tuple[int, int], str]]:
-    """(body start, body end, qualified name) of every function, outermost first."""
+def _spans(tree: ast.Module, *, whole: bool) -> list[tuple[tuple[int, int], tuple[int, int], str]]:
+    """(start, end, qualified name), outermost first, of every function's body, or with ``whole`` of
+    every function and class with its decorators and header."""
     spans = []
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 name = prefix + child.name
-                first, last = child.body[0], child.body[-1]
-                spans.append(((first.lineno, first.col_offset), (last.end_lineno, last.end_col_offset), name))
-                visit(child, name + ".<locals>.")
-            elif isinstance(child, ast.ClassDef):
-                visit(child, prefix + child.name + ".")
+                is_class = isinstance(child, ast.ClassDef)
+                if whole:
+                    start = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                    spans.append(((start, 0), (child.end_lineno, child.end_col_offset), name))
+                elif not is_class:
+                    first, last = child.body[0], child.body[-1]
+                    spans.append(((first.lineno, first.col_offset), (last.end_lineno, last.end_col_offset), name))
+                visit(child, name + ("." if is_class else ".<locals>."))
             else:
                 visit(child, prefix)
 
@@ -98,12 +104,13 @@ def sites(source: str) -> list[Site]:
     from cosmic_ray.ast import ast_nodes, get_ast
 
     tree = get_ast(source)
-    spans = _function_spans(ast.parse(source))
+    module = ast.parse(source)
+    spans, owners = _spans(module, whole=False), _spans(module, whole=True)
     out = []
     for name, op in _operators():
         positions = ((start, end) for node in ast_nodes(tree) for start, end in op.mutation_positions(node))
         for occurrence, (start, _end) in enumerate(positions):
-            out.append(Site(name, occurrence, start[0], function_at(spans, start)))
+            out.append(Site(name, occurrence, start[0], function_at(spans, start), function_at(owners, start)))
     return out
 
 
@@ -127,9 +134,12 @@ def change(original: str, mutated: str) -> Change:
     return Change("\n".join(old), "\n".join(new))
 
 
-def readable(function: str) -> str:
-    """``outer.<locals>.inner`` as ``outer.inner``; load-time code as ``(module level)``."""
-    return function.replace(".<locals>", "") if function else "(module level)"
+def readable(function: str, owner: str = "") -> str:
+    """``outer.<locals>.inner`` as ``outer.inner``; load-time code as ``f (definition)`` (a default
+    value, a decorator, a class body) or ``(module level)``."""
+    if function:
+        return function.replace(".<locals>", "")
+    return f"{owner.replace('.<locals>', '')} (definition)" if owner else "(module level)"
 
 
 def question_of_function(function: str, questions: dict[str, tuple[str, ...]]) -> str:
