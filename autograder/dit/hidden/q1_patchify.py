@@ -246,3 +246,32 @@ def test_patchify_gradients(runner) -> None:
                      rtol=1e-6, atol=1e-9)
 
     run_cases("q1 grad", SHAPES, check, max_examples=3, examples=EXPLICIT[:2])
+
+
+# Gaps found by `ditgrade audit` (cosmic-ray's mutants of the reference that no test above killed).
+
+
+@hidden_test("q1 unpatchify raises ValueError for tokens wider than c*p*p, even when their number fits", weight=0.5)
+def test_unpatchify_rejects_wide_tokens(runner) -> None:
+    """Kills `D < c * p * p` for `D != c * p * p`: the cases above only try tokens too narrow, or of a
+    wrong number."""
+    cases = [
+        ([2, 16, 20], 2, 4, 8, 8, "16 tokens as h=8, w=8, p=2 needs, each of width 20 instead of c*p*p=16"),
+        ([1, 4, 32], 4, 1, 8, 8, "4 tokens as h=8, w=8, p=4 needs, each of width 32 instead of c*p*p=16"),
+    ]
+    for shape, p, c, h, w, why in cases:
+        where = f"tokens of shape {fmt_shape(shape)}, p={p}, c={c}, h={h}, w={w} ({why})"
+        _expect_value_error(runner.call("unpatchify_error", shape=shape, p=p, c=c, h=h, w=w), "unpatchify", where)
+
+
+@hidden_test("q1 unpatchify inverts patchify at DiT sizes: 1024 tokens, and tokens of 512 values", weight=0.5)
+def test_unpatchify_large(runner) -> None:
+    """Kills `L is not gh * gw` and `D is not c * p * p`: Python caches the ints up to 256, so sizes
+    compared by identity pass every smaller case. A 64x64 latent cut with p=2 (DiT-XL/2 at 512 px)
+    has 1024 tokens; c=8, p=8 makes tokens of 512 values."""
+    for B, C, H, W, p in ((1, 4, 64, 64, 2), (1, 8, 16, 24, 8)):
+        z = position_latent(B, C, H, W)
+        tokens = np_patchify(z, p)
+        where = f"tokens of shape {fmt_shape(tokens.shape)}, p={p}, c={C}, h={H}, w={W}"
+        out = tensor_of(runner.call("unpatchify", tokens=tokens, p=p, c=C, h=H, w=W), "unpatchify", where)
+        assert_equal(out, z, "unpatchify's output", where)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .. import __version__
 
-SUBCOMMANDS = ("build", "run", "grade", "release")
+SUBCOMMANDS = ("build", "run", "grade", "release", "audit")
 DESCRIPTION = ("Build, check and grade an autograded notebook assignment. Run it in the course project "
                "(the folder holding otter_config.json) or name one with --project.")
 EXAMPLES = """examples:

@@ -1,35 +1,39 @@
 """The release gates: the evidence that the grader is right, checked before anything is handed out.
 
-    up-to-date    student_template/, solutions/ and generated/ are what the master notebook builds
+    up-to-date    student_template/, solutions/ and generated/ are what the master notebook builds,
+                  and, in a git checkout, they and the master are committed (``release``)
+    no-leak       no solution line, no distinctive line of the reference or the hidden tests, is
+                  in the student package
+    reproducible  a second build gives byte-identical zips (``release``)
     reference     the solutions notebook, graded like a submission, scores full marks
     template      the untouched student notebook scores 0, every test failing for its stubs
+    mistakes      every independently written mistake (bank/independent/mistakes) loses points in its
+                  own question and nowhere else, except those the bank lists as invisible without a
+                  GPU (expected.toml)
     correct       every correct solution in the bank scores full marks: the styles derived from the
                   reference, those written from the student notebook alone (bank/independent/correct),
                   and those that take the other reading where the task text allows two (.../readings)
     mutants       every mutant (bank/mutants.py) loses points in its own question and nowhere else
-    mistakes      every independently written mistake (bank/independent/mistakes) does the same,
-                  except those the bank lists as invisible without a GPU (expected.toml)
-    no-leak       no solution line, no distinctive line of the reference or the hidden tests, is
-                  in the student package
-    reproducible  a second build gives byte-identical zips
+    audit         every mutant a pinned mutation tool makes of the reference is killed, or reviewed
+                  as equivalent (``audit``)
 
-Notebook gates grade through the real path (extraction, sandbox), several at once.
+Notebooks (the solutions, the template, the independent bank) are graded through the real path
+(extraction, sandbox), several at once. The styles and the mutants are the reference or derived
+from it, trusted code: they are graded in-process on warm workers by the same hidden tests and
+scoring (``audit_worker``), which is what the gate is about, without a sandbox per source.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import ast
 import importlib.util
 import json
-import multiprocessing as mp
-import os
 import re
 import sys
-import tempfile
 import tomllib
 import zipfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +41,17 @@ from ..core.assignment import Assignment
 from ..core.results import graded_tests
 from ..core.suite import question_of
 from . import otter_format
-from .mutate import MutantError, apply
+from .audit_worker import Job, Outcome, grade_jobs, wall_backstop
+from .mutate import Mutant
 
 
-@dataclass
+@dataclass(frozen=True)
 class Gate:
     name: str
     passed: bool
     evidence: str
-
-
-GradeFn = Callable[..., dict]
+    reused: str = ""  # when its verdict was stored, if it was reused instead of checked again
+    details: dict[str, Any] = field(default_factory=dict, compare=False)  # per-entry rows (mutants)
 
 
 def question_totals(results: dict) -> dict[str, tuple[float, float]]:
@@ -59,7 +63,8 @@ def question_totals(results: dict) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _full(results: dict) -> tuple[bool, str]:
+def full_marks(results: dict) -> tuple[bool, str]:
+    """(full marks?, evidence) of a notebook graded through the real path."""
     failed = [t.get("name", "?") for t in graded_tests(results) if t.get("status") != "passed"
               and float(t.get("max_score") or 0) > 0]
     score = float(results.get("score") or 0)
@@ -67,8 +72,11 @@ def _full(results: dict) -> tuple[bool, str]:
     return not failed and maximum > 0, f"{score:g}/{maximum:g}" + (f", failing {failed[:2]}" if failed else "")
 
 
-def grade_many(paths: list[Path], assignment: Assignment, jobs: int) -> dict[Path, dict]:
-    """Grade notebooks/files through the real path on warm workers: {path: results}."""
+def grade_many(paths: list[Path], assignment: Assignment, jobs: int,
+               progress: Callable[[int, int], None] | None = None,
+               on_result: Callable[[Path, dict], None] | None = None) -> dict[Path, dict]:
+    """Grade notebooks/files through the real path on warm workers: {path: results}. ``on_result`` is
+    called as each one is graded, then ``progress(done, total)``."""
     from ..batch.discover import Submission
     from ..batch.pool import run_local
 
@@ -80,14 +88,20 @@ def grade_many(paths: list[Path], assignment: Assignment, jobs: int) -> dict[Pat
         from ..core.results import error_results
 
         out[by_id[sub.id]] = payload if kind == "ok" else error_results(str(payload))
+        if on_result:
+            on_result(by_id[sub.id], out[by_id[sub.id]])
+        if progress:
+            progress(len(out), len(subs))
 
+    if not subs:
+        return out
     run_local(subs, jobs=jobs, grade_fn="ditgrade.core.grade.grade_submission", gpu=False, timeout=1800,
               on_done=done, project=str(assignment.project.root))
     return out
 
 
 def gate_reference(results: dict) -> Gate:
-    ok, evidence = _full(results)
+    ok, evidence = full_marks(results)
     return Gate("reference", ok, f"the solutions notebook scores {evidence}")
 
 
@@ -109,12 +123,22 @@ def gate_template(results: dict) -> Gate:
     return Gate("template", ok, evidence)
 
 
-def gate_correct(results: dict[Path, dict]) -> Gate:
-    bad = [(p.name, ev) for p, r in results.items() for ok, ev in [_full(r)] if not ok]
-    evidence = f"{len(results) - len(bad)}/{len(results)} correct solutions score full marks"
+def full_marks_in_process(outcome: Outcome) -> tuple[bool, str]:
+    """(full marks?, evidence) of a trusted source graded in-process (up to its first failure)."""
+    if outcome.kind in ("error", "load", "timeout", "crash") and not outcome.failed_test:
+        return False, f"{outcome.kind}: {outcome.output[:200]}"
+    if outcome.failed_test:
+        return False, f"fails {outcome.failed_test!r}: {outcome.output[:200]}"
+    return True, f"passes all {outcome.ran} tests"
+
+
+def gate_correct(verdicts: dict[Path, tuple[bool, str]]) -> Gate:
+    """``verdicts``: {solution: (full marks?, evidence)} (``full_marks``, ``full_marks_in_process``)."""
+    bad = [(p.name, ev) for p, (ok, ev) in verdicts.items() if not ok]
+    evidence = f"{len(verdicts) - len(bad)}/{len(verdicts)} correct solutions score full marks"
     if bad:
         evidence += f"; {bad[0][0]}: {bad[0][1]}"
-    return Gate("correct", bool(results) and not bad, evidence)
+    return Gate("correct", bool(verdicts) and not bad, evidence)
 
 
 def _own_question_only(scores: dict[str, tuple[float, float]], question: str) -> str:
@@ -155,53 +179,83 @@ def load_module(path: Path, name: str) -> Any:
     return module
 
 
-def _init_mutant_worker(project_root: str) -> None:
-    import torch
-
-    torch.set_num_threads(1)  # the tiny models run many times faster without an oversubscribed pool
-    os.environ["DITGRADE_PROJECT"] = project_root
+def bank_mutants(bank: Path) -> tuple[Mutant, ...]:
+    return tuple(load_module(bank, "_ditgrade_bank_mutants").MUTANTS)
 
 
-def _grade_mutant(bank: str, index: int, reference: str) -> tuple[str, str, dict, str]:
-    """(name, question, {question: (score, max)}, error) for mutant ``index``, graded in-process."""
-    from ..core.runner import InProcessRunner, namespace_from_source
-    from ..core.suite import question_scores, run_tests
-
-    assignment = Assignment.load()
-    mutant = load_module(Path(bank), "_ditgrade_bank_mutants").MUTANTS[index]
-    try:
-        source = apply(reference, mutant)
-    except MutantError as e:
-        return mutant.name, mutant.question, {}, f"{bank}: mutant {mutant.name!r}: {e}"
-    try:
-        tests = [t for t in assignment.tests() if not t.public]
-        runner = InProcessRunner(namespace_from_source(source, f"<mutant {mutant.name}>"), assignment.probes)
-        scores = question_scores(run_tests(tests, runner, assignment.points))
-    except Exception as e:
-        return mutant.name, mutant.question, {}, f"{type(e).__name__}: {e}"
-    return mutant.name, mutant.question, scores, ""
+def _qualname(reference: str, target: str) -> str:
+    """The qualified name Python gives the code of ``target`` ("Block.forward", "f.<locals>.g"); "" when
+    the target is the module or is not found (then every test may see the edit)."""
+    scope: ast.AST = ast.parse(reference)
+    name = ""
+    for part in target.split(".") if target else []:
+        found = [n for n in getattr(scope, "body", []) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                        ast.ClassDef)) and n.name == part]
+        if len(found) != 1:
+            return ""
+        if name:
+            name += ".<locals>." if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) else "."
+        name += part
+        scope = found[0]
+    return name
 
 
-def gate_mutants(assignment: Assignment, reference: str, jobs: int) -> Gate:
+def mutant_jobs(bank: Path, reference: str) -> list[Job]:
+    """One in-process job per bank mutant: the tests that reach its target, other questions' first."""
+    return [Job(f"mutant:{m.name}", "bank", file=str(bank), index=i, function=_qualname(reference, m.target),
+                question=m.question) for i, m in enumerate(bank_mutants(bank))]
+
+
+def _mutant_problem(mutant: Mutant, outcome: Outcome | None) -> str:
+    """'' when the mutant lost points in its own question and nowhere else; otherwise what is wrong.
+    Its job ran the tests of other questions first, and stopped at the first failure."""
+    if outcome is None:
+        return "was not graded"
+    if outcome.kind == "error":
+        return outcome.output
+    if outcome.kind == "load":
+        return f"does not load ({outcome.output[:120]}), so it loses points everywhere"
+    if outcome.kind in ("timeout", "crash") and not outcome.failed_test:
+        return f"{outcome.kind}: {outcome.output[:120]}"
+    if not outcome.failed_test:
+        return f"keeps full marks in {mutant.question}"
+    if outcome.failed_question != mutant.question:
+        return f"also loses points in {outcome.failed_question} ({outcome.failed_test!r})"
+    if outcome.output.startswith("the grader could not check"):  # a bug in the test, not a catch
+        return f"caught only by a grader error in {outcome.failed_test!r}: {outcome.output[:120]}"
+    return ""
+
+
+def judge_bank_mutants(mutants: tuple[Mutant, ...], outcomes: dict[str, Outcome]) -> Gate:
     """Each mutant of the bank loses points in its own question and keeps full marks everywhere else."""
-    bank = assignment.bank_dir / "mutants.py"
-    if not bank.is_file():
-        return Gate("mutants", False, f"no mutation bank at {bank}")
-    n = len(load_module(bank, "_ditgrade_bank_mutants").MUTANTS)
-    if n == 0:
-        return Gate("mutants", False, f"{bank} holds no mutant")
-    problems: list[str] = []
-    ctx = mp.get_context("spawn")
-    with cf.ProcessPoolExecutor(max(1, min(jobs, n)), mp_context=ctx, initializer=_init_mutant_worker,
-                                initargs=(str(assignment.project.root),)) as pool:
-        for name, question, scores, error in pool.map(_grade_mutant, [str(bank)] * n, range(n), [reference] * n):
-            why = error or _own_question_only(scores, question)
-            if why:
-                problems.append(f"{name} ({question}): {why}")
+    rows, problems = [], []
+    for m in mutants:
+        outcome = outcomes.get(f"mutant:{m.name}")
+        why = _mutant_problem(m, outcome)
+        rows.append({"name": m.name, "question": m.question, "caught_by": outcome.failed_test if outcome else "",
+                     "ran": outcome.ran if outcome else 0, "skipped": outcome.skipped if outcome else 0,
+                     "problem": why})
+        if why:
+            problems.append(f"{m.name} ({m.question}): {why}")
+    n = len(mutants)
     evidence = f"{n - len(problems)}/{n} mutants caught in their own question only"
     if problems:
         evidence += f"; {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
-    return Gate("mutants", not problems, evidence)
+    return Gate("mutants", bool(mutants) and not problems, evidence, details={"mutants": rows})
+
+
+def gate_mutants(assignment: Assignment, reference: str, jobs: int,
+                 progress: Callable[[int, int], None] | None = None) -> Gate:
+    """The mutants gate on its own (``release`` grades its jobs with the other gates')."""
+    bank = assignment.bank_dir / "mutants.py"
+    if not bank.is_file():
+        return Gate("mutants", False, f"no mutation bank at {bank}")
+    mutants = bank_mutants(bank)
+    if not mutants:
+        return Gate("mutants", False, f"{bank} holds no mutant")
+    outcomes = grade_jobs(mutant_jobs(bank, reference), project=assignment.project.root, workers=jobs,
+                          timeout=wall_backstop(assignment.project.config), progress=progress)
+    return judge_bank_mutants(mutants, outcomes)
 
 
 def _distinctive(lines: Iterable[str], public: set[str], min_len: int) -> list[str]:
@@ -276,21 +330,58 @@ def expected_mistakes(bank: Path) -> dict[str, str]:
     return {k: str(v) for k, v in tomllib.loads(path.read_text()).get("needs_gpu", {}).items()}
 
 
-def notebook_gates(assignment: Assignment, template: Path, solutions: Path, jobs: int) -> list[Gate]:
-    """reference, template, correct and mistakes: every notebook graded through the real path at once."""
+@dataclass(frozen=True)
+class GradingGate:
+    """A gate decided by grading: what it grades, and how it judges what came back."""
+
+    name: str
+    inputs: tuple[Path, ...]  # the files whose bytes its verdict depends on, besides the grader itself
+    notebooks: tuple[Path, ...]  # graded through the real path (extraction, sandbox)
+    jobs: tuple[Job, ...]  # trusted sources graded in-process
+    judge: Callable[[dict[Path, dict], dict[str, Outcome]], Gate]
+
+
+def _as_submitted(notebook: Path, folder: Path, name: str) -> Path:
+    """A copy of ``notebook`` as a student submits it: under the assignment's name, in a folder of its own."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(notebook.read_bytes())
+    return folder / name
+
+
+def grading_gates(assignment: Assignment, template: Path, solutions: Path, staging: Path) -> list[GradingGate]:
+    """reference, template, mistakes, correct and mutants, in that order (copies are made in ``staging``)."""
     bank = assignment.bank_dir
-    correct = sorted((bank / "styles").glob("*.py")) + sorted((bank / "independent" / "correct").glob("*.ipynb")) \
-        + sorted((bank / "independent" / "readings").glob("*.ipynb"))
-    mistakes = sorted((bank / "independent" / "mistakes").glob("mistake_q*.ipynb"))
-    with tempfile.TemporaryDirectory() as tmp:
-        # graded as students submit it: the notebook under the assignment's name, in a folder of its own
-        paths = {}
-        for key, nb in (("solutions", solutions), ("template", template)):
-            folder = Path(tmp) / key
-            folder.mkdir()
-            (folder / assignment.project.notebook_name).write_bytes(nb.read_bytes())
-            paths[key] = folder / assignment.project.notebook_name
-        results = grade_many([paths["solutions"], paths["template"], *correct, *mistakes], assignment, jobs)
-    return [gate_reference(results[paths["solutions"]]), gate_template(results[paths["template"]]),
-            gate_correct({p: results[p] for p in correct}),
-            gate_mistakes({p: results[p] for p in mistakes}, expected_mistakes(bank))]
+    name = assignment.project.notebook_name
+    graded_solutions = _as_submitted(solutions, staging / "solutions", name)
+    graded_template = _as_submitted(template, staging / "template", name)
+    styles = tuple(sorted((bank / "styles").glob("*.py")))
+    correct = tuple(sorted((bank / "independent" / "correct").glob("*.ipynb"))
+                    + sorted((bank / "independent" / "readings").glob("*.ipynb")))
+    mistakes = tuple(sorted((bank / "independent" / "mistakes").glob("mistake_q*.ipynb")))
+    expected_file = bank / "independent" / "mistakes" / "expected.toml"
+    style_jobs = tuple(Job(f"style:{p.name}", "file", file=str(p)) for p in styles)
+    mutants_file = bank / "mutants.py"
+    reference = assignment.reference_path.read_text()
+    mutant_list = bank_mutants(mutants_file) if mutants_file.is_file() else ()
+
+    def judge_correct(notebooks: dict[Path, dict], outcomes: dict[str, Outcome]) -> Gate:
+        verdicts = {p: full_marks_in_process(outcomes[f"style:{p.name}"]) for p in styles}
+        verdicts.update({p: full_marks(notebooks[p]) for p in correct})
+        return gate_correct(verdicts)
+
+    def judge_mutants(_: dict[Path, dict], outcomes: dict[str, Outcome]) -> Gate:
+        if not mutant_list:
+            return Gate("mutants", False, f"no mutant in {mutants_file}")
+        return judge_bank_mutants(mutant_list, outcomes)
+
+    return [
+        GradingGate("reference", (solutions,), (graded_solutions,), (),
+                    lambda nb, _: gate_reference(nb[graded_solutions])),
+        GradingGate("template", (template,), (graded_template,), (),
+                    lambda nb, _: gate_template(nb[graded_template])),
+        GradingGate("mistakes", (*mistakes, expected_file), mistakes, (),
+                    lambda nb, _: gate_mistakes({p: nb[p] for p in mistakes}, expected_mistakes(bank))),
+        GradingGate("correct", styles + correct, correct, style_jobs, judge_correct),
+        GradingGate("mutants", (mutants_file,), (),
+                    tuple(mutant_jobs(mutants_file, reference)) if mutant_list else (), judge_mutants),
+    ]

@@ -1,0 +1,369 @@
+"""Grade trusted code on warm workers: the bank's styles and mutants, and the audit tool's mutants.
+
+These are the reference, or code derived from it by the staff or by a pinned tool, so they need no
+sandbox: each is executed into a fresh namespace and graded by the same hidden tests and the same
+scoring (``core.suite.run_tests`` shares) through ``core.runner.InProcessRunner``, which returns
+exactly what a sandboxed worker would have sent. The workers are ``batch.pool.run_local``'s: warm
+processes, one job at a time, and a job that hangs past the time limit or kills its process costs
+only itself (the worker is replaced).
+
+What a job needs to know is one fact: does it lose points, and where first. So a job stops at its
+first failing test, and runs only the tests that can see it: a mutant confined to one function is
+graded by the tests that ran that function while grading the reference (traced once, by the first
+worker, with the names each test's probes fetched), and the others keep the reference's full
+marks: they run nothing but reference code. A bank mutant must not lose points outside its own
+question, so the tests of other questions run first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+REFERENCE_FILE = "<reference>"
+RESULT_TEXT = 400  # characters of a failing test's output kept
+
+
+@dataclass(frozen=True)
+class Job:
+    """One trusted source to grade. ``kind``: "file" (a .py graded whole), "bank" (mutant ``index`` of
+    the bank file ``file``) or "tool" (the audit tool's mutant ``operator`` #``occurrence``)."""
+
+    id: str
+    kind: str
+    file: str = ""
+    index: int = -1
+    operator: str = ""
+    occurrence: int = -1
+    function: str | None = None  # run only the tests that reach it ("" = load time: all); None: all tests
+    question: str = ""  # its own question: the tests of the others run first
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What grading a job found."""
+
+    id: str
+    failed_test: str = ""  # the first failing test ("" when every test that ran passed)
+    failed_question: str = ""
+    kind: str = ""  # the failure's kind (failed, exception, timeout, crash, ...) or "load" / "error"
+    output: str = ""
+    ran: int = 0
+    skipped: int = 0  # tests that could not see it (they keep the reference's result)
+    old: str = ""  # for a tool mutant: the lines it changes
+    new: str = ""
+    seconds: float = 0.0
+
+    @property
+    def lost_points(self) -> bool:
+        return bool(self.failed_test) or self.kind == "load"
+
+
+# -- the parent's side ------------------------------------------------------------------------------
+
+Progress = Callable[[int, int], None]
+
+
+def ticker(log: Callable[[str], None], label: str, every: float = 5.0) -> Progress:
+    """A Progress that logs "label: k/M graded (t s)" at most every ``every`` seconds, and at the end."""
+    start = time.monotonic()
+    last = [start]
+
+    def tick(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done == total or now - last[0] >= every:
+            last[0] = now
+            log(f"      {label}: {done}/{total} graded ({now - start:.0f} s)")
+
+    return tick
+
+
+def wall_backstop(cfg: dict[str, Any]) -> float:
+    """Wall seconds one job may keep a worker: the sandbox's backstop for one call's CPU budget. A job
+    is normally stopped sooner, by its CPU budget per call (``_Budgeted``)."""
+    return float(cfg["wall_factor"]) * float(cfg["call_cpu_s"])
+
+
+def grade_jobs(jobs: list[Job], *, project: Path, workers: int, timeout: float, progress: Progress | None = None,
+               on_outcome: Callable[[Outcome], None] | None = None) -> dict[str, Outcome]:
+    """Grade ``jobs`` on warm workers; {job id: Outcome}. A job that hangs or crashes its worker is an
+    Outcome of kind "timeout" or "crash" (the real grader would fail it too). ``on_outcome`` is called
+    as each job is graded, then ``progress(done, total)``."""
+    from ..batch.discover import Submission
+    from ..batch.pool import run_local
+
+    out: dict[str, Outcome] = {}
+    if not jobs:
+        return out
+    with tempfile.TemporaryDirectory(prefix="ditgrade-jobs-") as tmp:
+        jobs_file = Path(tmp) / "jobs.json"
+        jobs_file.write_text(json.dumps([asdict(j) for j in jobs]))
+
+        def done(sub: Any, kind: str, payload: Any, seconds: float) -> None:
+            if kind == "ok":
+                out[sub.id] = Outcome(**payload)
+            else:
+                message = str((payload or {}).get("message", payload))
+                # batch.pool's words: a hang past the limit, a worker that died under the job; anything
+                # else (no worker could start, the grade function raised) is the grader's own error
+                what = "error" if kind == "unstarted" else "timeout" if "longer than" in message \
+                    or f"exit code {-signal.SIGXCPU}" in message else "crash" if "died" in message else "error"
+                out[sub.id] = Outcome(sub.id, kind=what, output=message[:RESULT_TEXT], seconds=seconds)
+            if on_outcome:
+                on_outcome(out[sub.id])
+            if progress:
+                progress(len(out), len(jobs))
+
+        # the job file is the "submission"; the job's id says which entry of it to grade
+        subs = [Submission(j.id, jobs_file, jobs_file) for j in jobs]
+        run_local(subs, jobs=max(1, min(workers, len(jobs))), grade_fn=f"{__name__}.grade_job", gpu=False,
+                  timeout=timeout, on_done=done, project=str(project))
+    return out
+
+
+# -- the worker's side ------------------------------------------------------------------------------
+
+_STATE: dict[str, Any] = {}
+
+
+def warmup() -> None:
+    """Once per worker: one torch thread, the suite imported, an address-space limit (a mutant that
+    asks for terabytes gets a MemoryError, not the machine)."""
+    import torch
+
+    from ..core.assignment import Assignment
+
+    torch.set_num_threads(1)  # the tiny models run many times faster without an oversubscribed pool
+    warnings.simplefilter("ignore")  # what a mutant makes torch or numpy say is noise in the gate's log
+    assignment = Assignment.load()
+    tests = assignment.tests()
+    shares = _shares(tests, assignment.points)
+    _STATE.update(assignment=assignment, tests=[t for t in tests if shares[t.name] > 0], shares=shares,
+                  reference=assignment.reference_path.read_text(), jobs={},
+                  call_cpu_s=float(assignment.project.config["call_cpu_s"]))
+    _limit_memory(extra_gib=3)
+    _set_limit("RLIMIT_CORE", 0)  # a job past its CPU budget dies of SIGXCPU: no core file of a torch process
+
+
+def _shares(tests: list, points: dict[str, float]) -> dict[str, float]:
+    from ..core.suite import max_scores
+
+    return max_scores(tests, points)
+
+
+def _limit_memory(extra_gib: int) -> None:
+    try:
+        import resource
+
+        size = next(int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text().splitlines()
+                    if line.startswith("VmSize:"))
+        resource.setrlimit(resource.RLIMIT_AS, (size + extra_gib * 2**30, resource.RLIM_INFINITY))
+    except (OSError, ValueError, StopIteration, ImportError):
+        pass  # not Linux: the time limit still bounds a runaway job
+
+
+def _set_limit(name: str, soft: float) -> None:
+    try:
+        import resource
+
+        which = getattr(resource, name)
+        hard = resource.getrlimit(which)[1]
+        soft_value = resource.RLIM_INFINITY if soft == math.inf else int(soft)
+        if hard != resource.RLIM_INFINITY:
+            soft_value = hard if soft_value == resource.RLIM_INFINITY else min(soft_value, hard)
+        resource.setrlimit(which, (soft_value, hard))
+    except (ImportError, AttributeError, ValueError, OSError):
+        pass
+
+
+class _Budgeted:
+    """A runner whose every call may use ``call_cpu_s`` CPU seconds, as in the sandbox. Past it the
+    kernel ends this worker with SIGXCPU (a computation stuck in C never returns to Python to be
+    stopped otherwise); the parent counts the job as timed out and starts a fresh worker."""
+
+    def __init__(self, runner: Any, budget: float):
+        self.runner, self.budget = runner, budget
+
+    def call(self, probe: str, /, **kwargs: Any) -> Any:
+        used = time.process_time()
+        _set_limit("RLIMIT_CPU", math.ceil(used + self.budget))
+        try:
+            return self.runner.call(probe, **kwargs)
+        finally:
+            _set_limit("RLIMIT_CPU", math.inf)
+
+
+class _Recording(dict):
+    """The namespace as probes see it: records the names they fetch (``get_student``)."""
+
+    def __init__(self, ns: dict, seen: set[str]):
+        super().__init__(ns)
+        self.seen = seen
+
+    def __getitem__(self, key: str) -> Any:
+        self.seen.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self.seen.add(str(key))
+        return super().__contains__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.seen.add(key)
+        return super().get(key, default)
+
+
+def _namespace(source: str, filename: str, *, tool: bool = False) -> dict:
+    """Execute trusted source into a fresh namespace (``core.runner.namespace_from_source``'s way)."""
+    ns: dict = {"__name__": "__main__"}
+    if tool:  # the tool's ExceptionReplacer writes `except CosmicRayTestingException:`: it must resolve
+        from cosmic_ray.exceptions import CosmicRayTestingException
+
+        ns[CosmicRayTestingException.__name__] = CosmicRayTestingException
+    exec(compile(source, filename, "exec"), ns)
+    return ns
+
+
+class _Counting:
+    """A runner that counts its calls: a test's cost on the reference, the same on every machine."""
+
+    def __init__(self, runner: Any):
+        self.runner, self.calls = runner, 0
+
+    def call(self, probe: str, /, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.runner.call(probe, **kwargs)
+
+
+def reach(shared: Path | None = None) -> dict[str, dict[str, Any]]:
+    """{test: {"code": qualified names of the reference's functions it ran, "names": the names its probes
+    fetched, "calls": how many calls it made}}, from grading the reference once (traced). ``shared``: a
+    file where the first worker leaves it for the others, and for a worker started in place of a dead
+    one."""
+    if "reach" in _STATE:
+        return _STATE["reach"]
+    if shared is not None and shared.is_file():
+        try:
+            _STATE["reach"] = {k: {**v, "code": set(v["code"]), "names": set(v["names"])}
+                               for k, v in json.loads(shared.read_text()).items()}
+            return _STATE["reach"]
+        except (OSError, ValueError, KeyError):
+            pass
+    from ..core.runner import InProcessRunner
+    from ..core.suite import run_test
+
+    assignment = _STATE["assignment"]
+    ns = _namespace(_STATE["reference"], REFERENCE_FILE)
+    table: dict[str, dict[str, Any]] = {}
+    failing = []
+    for test in _STATE["tests"]:
+        code: set[str] = set()
+        names: set[str] = set()
+
+        def tracer(frame: Any, event: str, arg: Any, code: set[str] = code) -> None:
+            if frame.f_code.co_filename == REFERENCE_FILE:
+                code.add(frame.f_code.co_qualname)
+
+        runner = _Counting(InProcessRunner(_Recording(ns, names), assignment.probes))
+        sys.settrace(tracer)
+        try:
+            result = run_test(test, runner, _STATE["shares"][test.name])
+        finally:
+            sys.settrace(None)
+        if not result.passed:
+            failing.append(f"{test.name}: {result.output[:200]}")
+        table[test.name] = {"code": code, "names": names, "calls": runner.calls}
+    if failing:
+        raise RuntimeError(f"the reference itself fails in-process: {failing[0]}")
+    _STATE["reach"] = table
+    if shared is not None:
+        tmp = shared.with_name(f".{shared.name}.{os.getpid()}")
+        tmp.write_text(json.dumps({k: {**v, "code": sorted(v["code"]), "names": sorted(v["names"])}
+                                   for k, v in table.items()}))
+        os.replace(tmp, shared)
+    return table
+
+
+def _reaches(entry: dict[str, Any], function: str) -> bool:
+    top = function.split(".", 1)[0]
+    return (any(q == function or q.startswith(function + ".") for q in entry["code"]) or top in entry["names"])
+
+
+def _plan(job: Job, shared: Path) -> tuple[list, int]:
+    """The tests to run for ``job`` in order, and how many it skips."""
+    tests = _STATE["tests"]
+    if job.function is None:
+        return tests, 0
+    table = reach(shared)
+    chosen = [t for t in tests if job.function == "" or _reaches(table[t.name], job.function)]
+    # the questions it must not spill into first, then the fewest calls first (the first failure ends
+    # the job), then the suite's order: the same order, so the same first failure, on every machine
+    chosen.sort(key=lambda t: (t.question == job.question, table[t.name]["calls"]))
+    return chosen, len(tests) - len(chosen)
+
+
+def _source(job: Job) -> tuple[str, str, str]:
+    """(source to grade, old lines, new lines)."""
+    reference = _STATE["reference"]
+    if job.kind == "file":
+        return Path(job.file).read_text(), "", ""
+    if job.kind == "bank":
+        from .gates import load_module
+        from .mutate import apply
+
+        mutant = load_module(Path(job.file), "_ditgrade_bank_mutants").MUTANTS[job.index]
+        return apply(reference, mutant), "", ""
+    from .audit_mutants import Site, change, mutant_source
+
+    mutated = mutant_source(reference, Site(job.operator, job.occurrence, 0, job.function or ""))
+    c = change(reference, mutated)
+    return mutated, c.old, c.new
+
+
+def _job(path: str, job_id: str) -> Job:
+    jobs = _STATE["jobs"].get(path)
+    if jobs is None:
+        jobs = _STATE["jobs"][path] = {j["id"]: Job(**j) for j in json.loads(Path(path).read_text())}
+    return jobs[job_id]
+
+
+def grade_job(path: str, *, gpu: bool = False, sub: str = "") -> dict[str, Any]:
+    """Grade job ``sub`` of the jobs file ``path`` (``batch.pool``'s grade-function signature)."""
+    from ..core.runner import InProcessRunner
+    from ..core.suite import run_test
+
+    if not _STATE:
+        warmup()
+    start = time.perf_counter()
+    job = _job(path, sub)
+    try:
+        source, old, new = _source(job)
+        tests, skipped = _plan(job, Path(path).with_name("reach.json"))
+    except Exception as e:  # the mutant cannot be made, or the reference does not pass in-process
+        return asdict(Outcome(job.id, kind="error", output=f"{type(e).__name__}: {e}"[:RESULT_TEXT],
+                              seconds=time.perf_counter() - start))
+    try:
+        runner = _Budgeted(InProcessRunner(_namespace(source, f"<{job.id}>", tool=job.kind == "tool"),
+                                           _STATE["assignment"].probes), _STATE["call_cpu_s"])
+    except Exception as e:  # it does not load: every test that needs one of its names would fail
+        return asdict(Outcome(job.id, kind="load", output=f"{type(e).__name__}: {e}"[:RESULT_TEXT], old=old,
+                              new=new, skipped=skipped, seconds=time.perf_counter() - start))
+    ran = 0
+    for test in tests:
+        ran += 1
+        result = run_test(test, runner, _STATE["shares"][test.name])
+        if not result.passed:
+            return asdict(Outcome(job.id, test.name, test.question, result.kind, result.output[:RESULT_TEXT], ran,
+                                  skipped + len(tests) - ran, old, new, time.perf_counter() - start))
+    return asdict(Outcome(job.id, ran=ran, skipped=skipped, old=old, new=new, seconds=time.perf_counter() - start))
+
