@@ -178,7 +178,7 @@ def finish(assignment: Assignment, todo: Plan, outcomes: dict[str, Outcome], sec
 
 def announce(todo: Plan, assignment: Assignment) -> str:
     return (f"{len(todo.sites)} {todo.tool} mutants of {Path(todo.reference).name}; each call may use "
-            f"{assignment.project.config['call_cpu_s']:g} CPU s, as in the sandbox")
+            f"{assignment.project.config.call_cpu_s:g} CPU s, as in the sandbox")
 
 
 def run_audit(assignment: Assignment, *, workers: int, log: Callable[[str], None] = print,

@@ -28,7 +28,10 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 REFERENCE_FILE = "<reference>"
 RESULT_TEXT = 400  # characters of a failing test's output kept
@@ -88,10 +91,10 @@ def ticker(log: Callable[[str], None], label: str, every: float = 5.0) -> Progre
     return tick
 
 
-def wall_backstop(cfg: dict[str, Any]) -> float:
+def wall_backstop(cfg: Settings) -> float:
     """Wall seconds one job may keep a worker: the sandbox's backstop for one call's CPU budget. A job
     is normally stopped sooner, by its CPU budget per call (``_Budgeted``)."""
-    return float(cfg["wall_factor"]) * float(cfg["call_cpu_s"])
+    return float(cfg.wall_factor) * float(cfg.call_cpu_s)
 
 
 def grade_jobs(jobs: list[Job], *, project: Path, workers: int, timeout: float, progress: Progress | None = None,
@@ -150,7 +153,7 @@ def warmup() -> None:
     shares = _shares(tests, assignment.points)
     _STATE.update(assignment=assignment, tests=[t for t in tests if shares[t.name] > 0], shares=shares,
                   reference=assignment.reference_path.read_text(), jobs={},
-                  call_cpu_s=float(assignment.project.config["call_cpu_s"]))
+                  call_cpu_s=float(assignment.project.config.call_cpu_s))
     _limit_memory(extra_gib=3)
     _set_limit("RLIMIT_CORE", 0)  # a job past its CPU budget dies of SIGXCPU: no core file of a torch process
 
