@@ -65,8 +65,8 @@ def main() -> int:
     from dit.hidden import q5_gpu
     from dit.probes import PROBES
     from ditgrade.core.assignment import Assignment
-    from ditgrade.core.runner import InProcessRunner, namespace_from_source
-    from ditgrade.core.suite import HiddenTest, run_test
+    from ditgrade.core.probe_calls import InProcessRunner, namespace_from_source
+    from ditgrade.core.suite import GradedTest, run_test
 
     REFERENCE_MODULE = Assignment.load().reference_path
 
@@ -86,7 +86,7 @@ def main() -> int:
         print(f"gpu-check: cannot start: loading the pipeline failed: {type(e).__name__}: {e}")
         return 2
     runner = InProcessRunner(namespace_from_source(reference), PROBES)
-    results = [run_test(HiddenTest(n, p, fn, requires_gpu=True), runner, p) for n, p, fn in q5_gpu.TESTS]
+    results = [run_test(GradedTest(n, p, fn, requires_gpu=True), runner, p) for n, p, fn in q5_gpu.TESTS]
     job = q5_gpu.job(runner)
     end_to_end = time.perf_counter() - t0
     loaded = job.loaded
@@ -107,7 +107,7 @@ def main() -> int:
     for mutant in sorted(q5_gpu.MUTANTS):
         m_runner = InProcessRunner(namespace_from_source(q5_gpu.mutant_source(reference, mutant)), PROBES)
         failed = {n for n, p, fn in q5_gpu.TESTS
-                  if p > 0 and not run_test(HiddenTest(n, p, fn, requires_gpu=True), m_runner, p).passed}
+                  if p > 0 and not run_test(GradedTest(n, p, fn, requires_gpu=True), m_runner, p).passed}
         expected = q5_gpu.expected_failures(mutant, device)
         ok = failed == expected
         caught += ok

@@ -79,7 +79,7 @@ def reference_source(assignment) -> str:
 @pytest.fixture(scope="session")
 def grade(assignment, single_thread_torch):
     """grade(source or namespace) -> (results, {question: (score, max)}) over the CPU hidden tests."""
-    from ditgrade.core.runner import InProcessRunner, namespace_from_source
+    from ditgrade.core.probe_calls import InProcessRunner, namespace_from_source
     from ditgrade.core.suite import question_scores, run_tests
 
     tests = [t for t in assignment.tests() if not t.public]

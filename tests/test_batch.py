@@ -18,7 +18,7 @@ import pytest
 
 from ditgrade.batch import export
 from ditgrade.batch.discover import discover
-from ditgrade.batch.grade import grade_batch
+from ditgrade.batch.run import grade_batch
 from ditgrade.core.text import points as fmt
 
 FAKE = "test_batch.fake_grade"
@@ -262,14 +262,14 @@ def test_canvas_download_names_give_student_and_lateness(tmp_path: Path) -> None
 def test_canvas_rows_are_uploaded_to_canvas_by_its_user_id(tmp_path: Path) -> None:
     """A Canvas download's number is Canvas's user id: canvas_scores.csv's ID column, never the SID
     Gradescope matches on (those rows are left out of gradescope_scores.csv)."""
-    from ditgrade.batch.graded import Graded
+    from ditgrade.batch.row import Row
     from ditgrade.batch.tables import write_tables
 
     folder = tmp_path / "canvas"
     folder.mkdir()
     (folder / "lovelaceada_1234_5678_dit_assignment.py").write_text("# BUG q2\n")
     subs, _ = discover([folder], tmp_path / "w")
-    rows = [Graded(s, fake_grade(str(s.path)), "graded", 0.1) for s in subs]
+    rows = [Row(s, fake_grade(str(s.path)), "graded", 0.1) for s in subs]
     write_tables(tmp_path, rows, list(points()), "DiT")
     canvas = _csv(tmp_path / "canvas_scores.csv")
     assert [(r["Student"], r["ID"], r["SIS User ID"]) for r in canvas] == [("lovelaceada", "1234", "")]
@@ -413,7 +413,7 @@ def test_empty_upload_files_say_why(tmp_path: Path, assignment, monkeypatch, cap
     """Loose files carry no SID or email: the upload files hold no row, and the terminal says why."""
     from ditgrade.cli import main
 
-    monkeypatch.setattr("ditgrade.batch.grade.grade_batch", functools.partial(grade_batch, grade_fn=FAKE))
+    monkeypatch.setattr("ditgrade.batch.run.grade_batch", functools.partial(grade_batch, grade_fn=FAKE))
     sub = _folder(tmp_path)
     code = main(["--project", str(assignment.project.root), "grade", str(sub), "-o", str(tmp_path / "out"), "-j", "1"])
     printed = capsys.readouterr()
@@ -443,8 +443,8 @@ def test_feedback_is_written_for_after_grading(tmp_path: Path) -> None:
     """Sent once grades are out: it lists the hidden tests rather than promising them for later,
     leaves out a staff-only test, and writes each score one way."""
     from ditgrade.batch.discover import Submission
-    from ditgrade.batch.graded import Graded
     from ditgrade.batch.report import feedback_text
+    from ditgrade.batch.row import Row
     from ditgrade.core.results import hidden_note
 
     tests = [{"name": "q1 hidden", "score": 7.714285, "max_score": 9.0, "status": "failed", "output": "close",
@@ -452,11 +452,11 @@ def test_feedback_is_written_for_after_grading(tmp_path: Path) -> None:
              {"name": "q1 staff only", "score": 1.0, "max_score": 1.0, "status": "passed", "output": "",
               "visibility": "hidden"}]
     results = {"score": 8.714285, "tests": tests, "output": "cell 3: a note\n" + hidden_note(2, 10, "after_published")}
-    text = feedback_text(Graded(Submission("ada", tmp_path / "ada.py", tmp_path / "ada.py"), results, "graded", 0.1))
+    text = feedback_text(Row(Submission("ada", tmp_path / "ada.py", tmp_path / "ada.py"), results, "graded", 0.1))
     assert "when grades are published" not in text
     assert "2 hidden tests (10 points) were run; their results are listed below." in text
     assert "[FAIL] q1 hidden  (7.71/9)" in text and "q1 staff only" not in text
     assert "1 test is for the course staff only" in text and "Score:      8.71 / 10" in text
     never = {**results, "output": hidden_note(2, 10, "hidden")}  # staff-only hidden tests: not listed, not promised
-    text = feedback_text(Graded(Submission("ada", tmp_path / "ada.py", tmp_path / "ada.py"), never, "graded", 0.1))
+    text = feedback_text(Row(Submission("ada", tmp_path / "ada.py", tmp_path / "ada.py"), never, "graded", 0.1))
     assert "will be shown never (staff only)" in text and "listed below" not in text

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HOSTILE = ROOT / "tests" / "hostile" / "batch"
 LAYOUTS = HOSTILE / "layouts"
 EXAMPLES = ROOT / "examples" / "submissions"
-SANDBOX_UID_BASE = 3_000_000  # ditgrade.sandbox.server.SANDBOX_UID_BASE
+SANDBOX_UID_BASE = 3_000_000  # ditgrade.sandbox.forkserver_client.SANDBOX_UID_BASE
 SOLO = sum(course_assignment().points.values())  # carol_correct.ipynb and bob_correct_unfold.py, each graded alone
 BATCH_TIMEOUT_S = 22  # the layout batch's per-submission timeout: it cuts a03 in its second call (14 s
 # each); everything else in that batch finishes well inside it
@@ -324,7 +324,7 @@ CRASH_LAYOUTS = ["l01_deep_folder", "l02_export_deep_path", "l03_export_file_and
 
 
 def _grade(inputs: list[Path], out: Path, jobs: int, timeout: float | None = None) -> Batch:
-    from ditgrade.batch.grade import grade_batch
+    from ditgrade.batch.run import grade_batch
     from ditgrade.core.assignment import Assignment
     from ditgrade.project import Project
 

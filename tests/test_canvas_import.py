@@ -14,15 +14,15 @@ from canvas_importer import Course, Student, import_csv
 
 from ditgrade.batch.discover import Submission
 from ditgrade.batch.export import Person
-from ditgrade.batch.graded import Graded
+from ditgrade.batch.row import Row
 from ditgrade.batch.tables import write_tables
 
 TITLE = "Diffusion Transformers (DiT)"
 
 
-def _row(sid: str, people: list[Person], score: float, status: str = "graded") -> Graded:
+def _row(sid: str, people: list[Person], score: float, status: str = "graded") -> Row:
     results = {"score": score, "tests": [{"name": "q1 t", "score": score, "max_score": 50.0, "status": "passed"}]}
-    return Graded(Submission(sid, Path(f"{sid}.ipynb"), Path(f"{sid}.ipynb"), people=people), results, status, 0.1)
+    return Row(Submission(sid, Path(f"{sid}.ipynb"), Path(f"{sid}.ipynb"), people=people), results, status, 0.1)
 
 
 ROWS = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ditgrade.packaging.gradescope import pick, pick_submission
+from ditgrade.core.files import pick, pick_submission
 from ditgrade.worker.choose import choose
 
 NB = "dit_assignment.ipynb"

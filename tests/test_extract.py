@@ -14,7 +14,7 @@ import nbformat
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ditgrade.core.extract import Drivers, read_trusted, source_digest
+from ditgrade.core.extract import ExplorationCells, read_trusted, source_digest
 from ditgrade.worker import read
 
 
@@ -79,14 +79,14 @@ def test_plumbing_and_the_templates_exploration_cells_are_left_out(tmp_path: Pat
     driver = "x = patchify(z, 2)\ndef kept():\n    return 1\nimport math"
     nb = notebook(tmp_path / "d.ipynb", "import otter\ngrader = otter.Notebook('x.ipynb')\nimport torch",
                   driver, "grader.check('q1')\ny = 2", ids=("set-up", "explore", "mine"))
-    got = read_trusted(nb, drivers=Drivers(ids=frozenset({"explore"})))
+    got = read_trusted(nb, drivers=ExplorationCells(ids=frozenset({"explore"})))
     assert [s.source for s in got.statements] == ["import torch\n", "def kept():\n    return 1\n",
                                                   "import math\n", "y = 2\n"]
     reasons = {s.text: s.reason for s in got.skipped}
     assert reasons["import otter"] == reasons["grader = otter.Notebook('x.ipynb')"] == read.PLUMBING
     assert reasons["grader.check('q1')"] == read.PLUMBING and reasons["x = patchify(z, 2)"] == read.DRIVER
     same = read_trusted(notebook(tmp_path / "e.ipynb", driver),
-                        drivers=Drivers(sources=frozenset({source_digest(driver)})))
+                        drivers=ExplorationCells(sources=frozenset({source_digest(driver)})))
     assert [s.source for s in same.statements] == ["def kept():\n    return 1\n", "import math\n"]
 
 
@@ -145,7 +145,7 @@ def test_unreadable_files_say_why_and_malformed_cells_cost_only_themselves(tmp_p
     bad = {"cells": [{"cell_type": "code", "id": ["a", "list"], "source": ["def f():\n", 7, "    return 1\n"]},
                      {"cell_type": "code", "id": {"a": 1}, "source": "def g():\n    return 2"}], "nbformat": 4}
     (tmp_path / "int.ipynb").write_text(json.dumps(bad))
-    got = read_trusted(tmp_path / "int.ipynb", drivers=Drivers(ids=frozenset({"a"})))
+    got = read_trusted(tmp_path / "int.ipynb", drivers=ExplorationCells(ids=frozenset({"a"})))
     assert [s.source for s in got.statements] == ["def g():\n    return 2\n"]
     assert any("cell 1: its source is not text" in n for n in got.notes)
     deep = tmp_path / "deep.py"

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from ditgrade.core.grade import limits_for
-from ditgrade.core.suite import HiddenTest
-from ditgrade.sandbox import SandboxRunner, gpu, server
+from ditgrade.core.suite import GradedTest
+from ditgrade.grading import limits_for
+from ditgrade.sandbox import SandboxRunner, gpu
+from ditgrade.sandbox import forkserver_client as server
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="the sandbox's namespaces need root")
@@ -72,8 +73,8 @@ def test_only_the_gpu_tests_worker_sees_the_devices_and_only_under_the_lease(ass
     runner = SandboxRunner(assignment, limits)
     runner._lease = gpu.Lease(folder=str(tmp_path / "leases"))
     runner.read(sub)
-    cpu_test = HiddenTest("q1 a CPU test", 1.0, lambda r: None)
-    gpu_test = HiddenTest("q5 gpu: a GPU test", 1.0, lambda r: None, requires_gpu=True)
+    cpu_test = GradedTest("q1 a CPU test", 1.0, lambda r: None)
+    gpu_test = GradedTest("q5 gpu: a GPU test", 1.0, lambda r: None, requires_gpu=True)
     try:
         runner.begin_test(cpu_test)
         assert runner.call("sequence_length", h=4, w=4, p=2) == 0  # CUDA_VISIBLE_DEVICES="" in a CPU worker
@@ -103,7 +104,7 @@ def test_only_the_gpu_tests_worker_sees_the_devices_and_only_under_the_lease(ass
 
 
 def test_the_cache_key_covers_gpu_and_the_graders_environment(assignment, monkeypatch) -> None:
-    from ditgrade.batch.grade import grader_key
+    from ditgrade.batch.run import grader_key
 
     monkeypatch.delenv("DITGRADE_GPU_STEPS", raising=False)
     base = grader_key(assignment, gpu=False)
@@ -117,7 +118,7 @@ def test_the_cache_key_covers_gpu_and_the_graders_environment(assignment, monkey
 
 @needs_root
 def test_no_message_to_the_fork_server_names_a_submission(assignment, tmp_path, monkeypatch) -> None:
-    from ditgrade.core.grade import grade_submission
+    from ditgrade.grading import grade_submission
 
     sent: list[bytes] = []
     real = server.ForkServer._request

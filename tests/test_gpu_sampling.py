@@ -23,8 +23,8 @@ from dit import sampling
 from dit.hidden import q5_gpu
 from dit.pipelines import tiny_dit_pipeline
 from dit.probes import PROBES
-from ditgrade.core.runner import InProcessRunner, namespace_from_source
-from ditgrade.core.suite import HiddenTest, run_test
+from ditgrade.core.probe_calls import InProcessRunner, namespace_from_source
+from ditgrade.core.suite import GradedTest, run_test
 
 GPU = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason=sampling.NO_CUDA_REASON)]
 JOBS = ["cpu-tiny", pytest.param("gpu-xl2", marks=GPU)]
@@ -56,7 +56,7 @@ def job_env(request, monkeypatch, tiny_dir) -> str:
 def run_gpu_tests(source: str) -> tuple[dict, str]:
     """Every q5 GPU hidden test against ``source`` in process: ({name: TestResult}, the job's note)."""
     runner = InProcessRunner(namespace_from_source(source), PROBES)
-    results = {name: run_test(HiddenTest(name, points, fn, requires_gpu=True), runner, max_score=points)
+    results = {name: run_test(GradedTest(name, points, fn, requires_gpu=True), runner, max_score=points)
                for name, points, fn in q5_gpu.TESTS}
     return results, q5_gpu.job(runner).note()
 

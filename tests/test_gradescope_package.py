@@ -39,7 +39,7 @@ def test_two_builds_are_byte_identical_and_hold_everything(tmp_path: Path, assig
         setup = z.read("setup.sh").decode()
     assert list(infos) == sorted(infos)
     for name in ("setup.sh", "run_autograder", "requirements.txt", "otter_config.json", "pyproject.toml",
-                 "autograder/ditgrade/core/grade.py", "autograder/dit/generated/reference.py",
+                 "autograder/ditgrade/grading.py", "autograder/dit/generated/reference.py",
                  "autograder/dit/generated/assignment.json", "autograder/dit/hidden/q1_patchify.py",
                  "autograder/dit/requirements.txt"):
         assert name in infos, name

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ditgrade.core import compare, suite
 from ditgrade.core.errors import MISSING, NOT_IMPLEMENTED, StudentError
-from ditgrade.core.runner import InProcessRunner
+from ditgrade.core.probe_calls import InProcessRunner
 from ditgrade.core.values import Opaque, TensorValue
 from ditgrade.packaging import otter_format
 from ditgrade.packaging.mutate import Mutant, apply

@@ -15,8 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ditgrade.core.grade import grade_submission
 from ditgrade.core.results import graded_tests
+from ditgrade.grading import grade_submission
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ditgrade.batch.grade import grade_batch
+from ditgrade.batch.run import grade_batch
 from ditgrade.core.text import points
 
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")

@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 
 from ditgrade.core.errors import CRASH, EXCEPTION, TIMEOUT, StudentError
-from ditgrade.core.grade import limits_for
 from ditgrade.core.values import TensorValue
-from ditgrade.sandbox import SandboxRunner, server
+from ditgrade.grading import limits_for
+from ditgrade.sandbox import SandboxRunner
+from ditgrade.sandbox import forkserver_client as server
 
 HOSTILE = Path(__file__).parent / "hostile"
 REPO = Path(__file__).resolve().parent.parent
@@ -274,9 +275,9 @@ def test_the_graders_command_line_is_not_visible(env) -> None:
         sys.argv[1:] = ["/secret/classmate_alice.ipynb", "/secret/classmate_bob.py"]
         from pathlib import Path
         from ditgrade.core.assignment import Assignment
-        from ditgrade.core.grade import limits_for
+        from ditgrade.grading import limits_for
         from ditgrade.project import Project
-        from ditgrade.sandbox import SandboxRunner, server
+        from ditgrade.sandbox import SandboxRunner, forkserver_client as server
         a = Assignment.load(Project(Path({str(REPO)!r})))
         server.fork_server(a)  # forked from this process, first, as in a batch worker's warm-up
         lim = limits_for(a, gpu=False)
@@ -318,9 +319,9 @@ def test_a_worker_dies_with_its_grader(tmp_path) -> None:
         import sys
         from pathlib import Path
         from ditgrade.core.assignment import Assignment
-        from ditgrade.core.grade import limits_for
+        from ditgrade.grading import limits_for
         from ditgrade.project import Project
-        from ditgrade.sandbox import SandboxRunner, server
+        from ditgrade.sandbox import SandboxRunner, forkserver_client as server
         a = Assignment.load(Project(Path({str(REPO)!r})))
         server.fork_server(a)  # forked, as in a batch worker
         lim = limits_for(a, gpu=False)
@@ -477,7 +478,7 @@ def test_the_fork_server_is_forked_only_from_a_grader_that_holds_no_secret(step:
         from pathlib import Path
         from ditgrade.core.assignment import Assignment
         from ditgrade.project import Project
-        from ditgrade.sandbox import server
+        from ditgrade.sandbox import forkserver_client as server
         REPO = Path({str(REPO)!r})
         a = Assignment.load(Project(REPO))
         {step}

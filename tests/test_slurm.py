@@ -151,7 +151,7 @@ def test_killed_tasks_cost_only_their_unfinished_rows(tmp_path: Path, local_grad
     chaos = Chaos(out)
     chaos.start()
     try:
-        run_slurm(subs, grade_fn="ditgrade.core.grade.grade_submission", gpu=False, out=out,
+        run_slurm(subs, grade_fn="ditgrade.grading.grade_submission", gpu=False, out=out,
                   assignment=assignment, options=SlurmOptions(max_jobs=2, poll_s=1), log=lines.append,
                   on_done=lambda sub, kind, payload, seconds: calls[sub.id].append((kind, payload)))
     finally:

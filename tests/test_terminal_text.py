@@ -61,10 +61,10 @@ def test_one_line_shows_every_break_and_drops_what_reorders_the_screen() -> None
 
 def test_batch_lines_notes_and_statuses_stay_one_line(tmp_path: Path, assignment, monkeypatch, capsys) -> None:
     """The progress lines, the score table, the notes and the failure list of ``ditgrade grade``."""
-    from ditgrade.batch.grade import grade_batch
+    from ditgrade.batch.run import grade_batch
     from ditgrade.cli import main
 
-    monkeypatch.setattr("ditgrade.batch.grade.grade_batch", functools.partial(grade_batch, grade_fn="test_batch.fake_grade"))
+    monkeypatch.setattr("ditgrade.batch.run.grade_batch", functools.partial(grade_batch, grade_fn="test_batch.fake_grade"))
     subs = tmp_path / "subs"
     subs.mkdir()
     (subs / "ok.py").write_text("fine\n")

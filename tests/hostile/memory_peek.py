@@ -13,7 +13,7 @@ def patchify(z, p):
         import gc
 
         objects = [type(o).__name__ for o in gc.get_objects()]
-        gc_result = f"HiddenTest={objects.count('HiddenTest')}"
+        gc_result = f"GradedTest={objects.count('GradedTest')}"
     except RuntimeError as e:
         gc_result = f"gc refused ({e})"
     raise RuntimeError(f"modules={mods} frames={suspicious} {gc_result}")

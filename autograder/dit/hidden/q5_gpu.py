@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ditgrade.core.errors import StudentError
-from ditgrade.core.runner import Runner
+from ditgrade.core.probe_calls import Runner
 from ditgrade.core.suite import Fail, hidden_test
 
 # (name, weight, fn) of every test here, in order, for tools that run this module on its own.

@@ -28,9 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.files import walk_files
+from ..core.files import pick, walk_files
 from ..core.text import clean
-from ..packaging.gradescope import pick
 from .export import (
     METADATA_FILE,
     ExportError,

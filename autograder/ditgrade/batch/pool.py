@@ -34,7 +34,7 @@ def worker_timeout(assignment: Assignment, gpu: bool) -> float:
     """How long one submission may keep a worker before the worker itself is presumed stuck: the
     grade's own wall-clock deadline, plus a margin. From the same settings the sandbox reads
     (``$DITGRADE_CONFIG`` included)."""
-    from ..core.grade import limits_for
+    from ..grading import limits_for
     from ..sandbox.gpu import WAIT_S
 
     limits = limits_for(assignment, gpu=gpu)

@@ -25,12 +25,12 @@ from .tables import UploadFile, _num, max_total, question_table, total_of, write
 
 if TYPE_CHECKING:
     from ..core.assignment import Assignment
-    from .graded import Graded
+    from .row import Row
 
 _MAX_TEST_OUTPUT = 4000  # characters of one test's output in a feedback file
 
 
-def feedback_text(g: Graded) -> str:
+def feedback_text(g: Row) -> str:
     """A readable account of one submission's grade: the file, totals, per question, then every
     test a student may see; for an unreadable file, why it could not be read."""
     r = g.results
@@ -75,7 +75,7 @@ def feedback_text(g: Graded) -> str:
     return clean("\n".join(lines).rstrip() + "\n")
 
 
-def score_table(rows: list[Graded], questions: list[str], width: int = 28) -> str:
+def score_table(rows: list[Row], questions: list[str], width: int = 28) -> str:
     """The compact terminal table: submission, per-question scores, total (and the status when not
     graded, on one line: it may quote a student's message)."""
     maxima: dict[str, float] = {}
@@ -104,7 +104,7 @@ def score_table(rows: list[Graded], questions: list[str], width: int = 28) -> st
 # ---------------------------------------------------------------------------------------------
 
 
-def test_pass_rates(rows: list[Graded]) -> list[tuple[str, int, int]]:
+def test_pass_rates(rows: list[Row]) -> list[tuple[str, int, int]]:
     """[(test name, passed, attempted)] over the graded rows, in first-seen order."""
     stats: dict[str, list[int]] = {}
     for g in rows:
@@ -126,7 +126,7 @@ def _rate_colour(rate: float) -> str:
     return "#c44e52" if rate < 0.5 else ("#dd8452" if rate < 0.8 else "#55a868")
 
 
-def _figures(rows: list[Graded], rates: list[tuple[str, int, int]], questions: list[str]) -> list[tuple[str, str]]:
+def _figures(rows: list[Row], rates: list[tuple[str, int, int]], questions: list[str]) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -187,7 +187,7 @@ _CSS = ("body{font-family:sans-serif;max-width:1340px;margin:2em auto;padding:0 
         "overflow-wrap:anywhere}")
 
 
-def report_html(rows: list[Graded], notes: list[str], questions: list[str], title: str) -> str:
+def report_html(rows: list[Row], notes: list[str], questions: list[str], title: str) -> str:
     from .tables import grades_table
 
     graded = [g for g in rows if g.graded]
@@ -246,7 +246,7 @@ def report_html(rows: list[Graded], notes: list[str], questions: list[str], titl
     return clean("\n".join(parts))
 
 
-def write_all(out: Path, rows: list[Graded], notes: list[str], assignment: Assignment, *,
+def write_all(out: Path, rows: list[Row], notes: list[str], assignment: Assignment, *,
               canvas_assignment_id: int | None = None) -> dict[str, UploadFile]:
     """The CSV files and report.html (results/ and feedback/ are written as submissions finish);
     the CSV files as written (``tables.write_tables``)."""

@@ -29,7 +29,7 @@ from ..core.text import csv_cell, points
 from . import canvas
 
 if TYPE_CHECKING:
-    from .graded import Graded
+    from .row import Row
 
 
 def _num(x: object) -> float:
@@ -55,7 +55,7 @@ def total_of(results: dict) -> tuple[float, float]:
     return _num(results.get("score")), sum(m for _, m in per_q.values())
 
 
-def max_total(rows: list[Graded]) -> float:
+def max_total(rows: list[Row]) -> float:
     """The assignment's total, for rows without tests (errors): the largest total seen in the batch."""
     return max((total_of(g.results)[1] for g in rows), default=0.0)
 
@@ -66,10 +66,10 @@ class StudentRow:
     email: str
     sid: str
     canvas_id: str
-    graded: Graded
+    graded: Row
 
 
-def student_rows(rows: list[Graded]) -> list[StudentRow]:
+def student_rows(rows: list[Row]) -> list[StudentRow]:
     """One row per student, sorted by name (then SID); a submission without names is one row."""
     out = []
     for g in rows:
@@ -93,7 +93,7 @@ class UploadFile:
     notes: tuple[str, ...] = ()  # what the TA should know before uploading it
 
 
-def grades_table(rows: list[Graded], questions: list[str]) -> tuple[list[str], list[list[str]]]:
+def grades_table(rows: list[Row], questions: list[str]) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of grades.csv."""
     fallback = max_total(rows)
     header = ["name", "email", "sid", "canvas_id", "submission", *questions, "total", "max", "percent", "submitted_at", "late",
@@ -118,7 +118,7 @@ def _write(path: Path, header: list[str], body: list[list[str]]) -> None:
         writer.writerows([[csv_cell(c) for c in row] for row in body])
 
 
-def write_tables(out: Path, rows: list[Graded], questions: list[str], title: str, *,
+def write_tables(out: Path, rows: list[Row], questions: list[str], title: str, *,
                  canvas_assignment_id: int | None = None) -> dict[str, UploadFile]:
     """grades.csv, gradescope_scores.csv and canvas_scores.csv in ``out``, each as an UploadFile."""
     header, body = grades_table(rows, questions)

@@ -72,8 +72,8 @@ positive, non_negative = _at_least(1), _at_least(0)
 
 def run(args: argparse.Namespace) -> int:
     from ..batch.discover import discover
-    from ..batch.grade import grade_batch
     from ..batch.report import score_table
+    from ..batch.run import grade_batch
     from ..core.text import one_line
 
     missing = [p for p in args.paths if not Path(p).exists()]

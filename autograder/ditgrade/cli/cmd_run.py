@@ -26,9 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.files import pick
     from ..core.results import error_results, summary, unreadable_results
     from ..core.text import one_line
-    from ..packaging.gradescope import pick
 
     if not args.submission.exists():
         raise UsageError(f"no such file or folder: {args.submission}")
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         data = unreadable_results(note, cfg=cfg)
     else:
         try:
-            from ..core.grade import grade_submission
+            from ..grading import grade_submission
 
             data = grade_submission(path, gpu=args.gpu, assignment=assignment)
         except Exception as e:  # the grader itself failed: still leave a valid results.json behind

@@ -32,7 +32,7 @@ from ..project import Project
 from ..worker.probe import Probes
 from . import public, taint
 from .compare import use_seed
-from .suite import HiddenTest, collect, order
+from .suite import GradedTest, collect, order
 
 GENERATED = "generated"
 # The version of generated/assignment.json: 2 added the template's given code and the schema itself.
@@ -169,7 +169,7 @@ class Assignment:
         registry.table.setdefault(public.PROBE.name, public.PROBE)
         return registry
 
-    def tests(self, *, gpu: bool = False) -> list[HiddenTest]:
+    def tests(self, *, gpu: bool = False) -> list[GradedTest]:
         """The tests one grade runs, question by question: hidden ones, then the public checks."""
         self.import_package()
         hidden = [t for t in collect(f"{self.package}.hidden") if gpu or not t.requires_gpu]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..worker.read import MAX_PREDICTIONS, MAX_SUBMISSION_BYTES, read_submission, source_digest
 
-__all__ = ["Drivers", "Extracted", "Skipped", "Statement", "from_plain", "read_bytes", "read_trusted",
+__all__ = ["ExplorationCells", "Extracted", "Skipped", "Statement", "from_plain", "read_bytes", "read_trusted",
            "source_digest", "MAX_SUBMISSION_BYTES"]
 
 MAX_NOTES = 200
@@ -60,7 +60,7 @@ class Extracted:
 
 
 @dataclass(frozen=True)
-class Drivers:
+class ExplorationCells:
     """The template's driver cells: by cell id, and by the sha1 of their source."""
 
     ids: frozenset[str] = frozenset()
@@ -132,7 +132,7 @@ def from_plain(raw: object) -> Extracted:
     return out
 
 
-def read_trusted(path: str | Path, *, drivers: Drivers = Drivers(), notebook_name: str = "",
+def read_trusted(path: str | Path, *, drivers: ExplorationCells = ExplorationCells(), notebook_name: str = "",
                  graded: dict[str, list[str]] | None = None) -> Extracted:
     """The reader run in this process: for files the grader trusts (the template at build time, tests)."""
     found = read_bytes(path)

@@ -12,6 +12,8 @@ import os
 from itertools import islice
 from pathlib import Path
 
+from ..worker.choose import choose
+
 MAX_DEPTH = 32  # folders below a submission's root; no real submission is deeper
 MAX_ENTRIES = 100_000  # files and folders looked at in one submission
 
@@ -60,3 +62,22 @@ def remove_tree(root: Path) -> None:
                     stack.append((entry.path, False))
                 else:
                     os.unlink(entry.path)
+
+
+def pick(folder: str | Path, expected: str = "") -> tuple[Path | None, str]:
+    """(the file to grade in a submission folder, or None; the note of ``worker.choose.choose``, which
+    decides). A file is itself. The folder is listed at most ``MAX_DEPTH`` folders down,
+    links not followed (``walk_files``): a student's tree may be thousands of folders deep."""
+    folder = Path(folder)
+    if folder.is_file():
+        return folder, ""
+    if not folder.is_dir():
+        return None, "the submission is neither a file nor a folder"
+    files = {p.relative_to(folder).as_posix(): p for p in walk_files(folder)}
+    choice = choose(files, expected)
+    return (files[choice.name] if choice.name is not None else None), choice.note
+
+
+def pick_submission(folder: str | Path, preferred: str = "") -> Path | None:
+    """The file to grade in a submission folder (``pick``), or None."""
+    return pick(folder, preferred)[0]

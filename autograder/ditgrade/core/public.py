@@ -14,7 +14,7 @@ import doctest
 from typing import Any
 
 from ..worker.checks import PROBE
-from .suite import Fail, HiddenTest
+from .suite import Fail, GradedTest
 from .values import Raised
 
 _parse = doctest.DocTestParser().get_examples
@@ -22,9 +22,9 @@ _checker = doctest.OutputChecker()
 _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
-def checks(public_tests: dict[str, list[str]], weight: float) -> list[HiddenTest]:
+def checks(public_tests: dict[str, list[str]], weight: float) -> list[GradedTest]:
     """One test per question that has public cases."""
-    return [HiddenTest(f"{q} public checks (the notebook's grader.check)", weight, _runner_of(cases), public=True)
+    return [GradedTest(f"{q} public checks (the notebook's grader.check)", weight, _runner_of(cases), public=True)
             for q, cases in public_tests.items() if cases]
 
 

@@ -34,7 +34,7 @@ def question_of(name: str) -> str:
 
 
 @dataclass(frozen=True)
-class HiddenTest:
+class GradedTest:
     name: str
     weight: float
     fn: Callable[[Any], Any]
@@ -60,7 +60,7 @@ class TestResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_REGISTRY: dict[str, HiddenTest] = {}
+_REGISTRY: dict[str, GradedTest] = {}
 
 
 def hidden_test(name: str, weight: float = 1.0, *, requires_gpu: bool = False) -> Callable:
@@ -74,13 +74,13 @@ def hidden_test(name: str, weight: float = 1.0, *, requires_gpu: bool = False) -
         key = f"{fn.__module__}:{name}"
         if key in _REGISTRY and _REGISTRY[key].fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"duplicate hidden test name {name!r}")
-        _REGISTRY[key] = HiddenTest(name, float(weight), fn, requires_gpu)
+        _REGISTRY[key] = GradedTest(name, float(weight), fn, requires_gpu)
         return fn
 
     return register
 
 
-def collect(package: str) -> list[HiddenTest]:
+def collect(package: str) -> list[GradedTest]:
     """Every hidden test registered by the modules of ``package`` (imported here), in file order."""
     pkg = importlib.import_module(package)
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
@@ -88,13 +88,13 @@ def collect(package: str) -> list[HiddenTest]:
     return [t for key, t in _REGISTRY.items() if key.split(":", 1)[0].startswith(package + ".")]
 
 
-def order(tests: Iterable[HiddenTest], questions: list[str]) -> list[HiddenTest]:
+def order(tests: Iterable[GradedTest], questions: list[str]) -> list[GradedTest]:
     """Tests question by question (the notebook's order), registration order within a question."""
     rank = {q: i for i, q in enumerate(questions)}
     return sorted(tests, key=lambda t: rank.get(t.question, len(rank)))
 
 
-def run_test(test: HiddenTest, runner: Any, max_score: float) -> TestResult:
+def run_test(test: GradedTest, runner: Any, max_score: float) -> TestResult:
     """Run one test; never raises for anything the student's code did."""
     start = time.perf_counter()
     kind, message = "passed", "passed"
@@ -117,10 +117,10 @@ def run_test(test: HiddenTest, runner: Any, max_score: float) -> TestResult:
                       kind=kind, public=test.public)
 
 
-def max_scores(tests: list[HiddenTest], points: dict[str, float]) -> dict[str, float]:
+def max_scores(tests: list[GradedTest], points: dict[str, float]) -> dict[str, float]:
     """{test name: its share of its question's points} over ``tests`` (those that will run), rounded
     to 4 decimals so that each question's shares add up to its points exactly."""
-    by_q: dict[str, list[HiddenTest]] = {}
+    by_q: dict[str, list[GradedTest]] = {}
     for t in tests:
         by_q.setdefault(t.question, []).append(t)
     shares: dict[str, float] = {}
@@ -136,7 +136,7 @@ def max_scores(tests: list[HiddenTest], points: dict[str, float]) -> dict[str, f
     return shares
 
 
-def run_tests(tests: list[HiddenTest], runner: Any, points: dict[str, float]) -> list[TestResult]:
+def run_tests(tests: list[GradedTest], runner: Any, points: dict[str, float]) -> list[TestResult]:
     shares = max_scores(tests, points)
     return [run_test(t, runner, shares[t.name]) for t in tests]
 

@@ -4,7 +4,7 @@ cannot carry.
 A fork server forked from the grader shares the grader's memory pages, freed ones included; that is
 safe only while the grader has read no submission and no secret (hidden tests, the reference).
 Code that reads either calls ``mark``; so does code that starts the CUDA driver (a forked child
-of such a process cannot use CUDA). ``ditgrade.sandbox.server`` forks only while ``clean()``.
+of such a process cannot use CUDA). ``ditgrade.sandbox.forkserver_client`` forks only while ``clean()``.
 """
 
 from __future__ import annotations

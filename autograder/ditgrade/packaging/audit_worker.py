@@ -262,7 +262,7 @@ def reach(shared: Path | None = None) -> dict[str, dict[str, Any]]:
             return _STATE["reach"]
         except (OSError, ValueError, KeyError):
             pass
-    from ..core.runner import InProcessRunner
+    from ..core.probe_calls import InProcessRunner
     from ..core.suite import run_test
 
     assignment = _STATE["assignment"]
@@ -321,8 +321,7 @@ def _source(job: Job) -> tuple[str, str, str]:
     if job.kind == "file":
         return Path(job.file).read_text(), "", ""
     if job.kind == "bank":
-        from .gates import load_module
-        from .mutate import apply
+        from .mutate import apply, load_module
 
         mutant = load_module(Path(job.file), "_ditgrade_bank_mutants").MUTANTS[job.index]
         return apply(reference, mutant), "", ""
@@ -342,7 +341,7 @@ def _job(path: str, job_id: str) -> Job:
 
 def grade_job(path: str, *, gpu: bool = False, sub: str = "") -> dict[str, Any]:
     """Grade job ``sub`` of the jobs file ``path`` (``batch.pool``'s grade-function signature)."""
-    from ..core.runner import InProcessRunner
+    from ..core.probe_calls import InProcessRunner
     from ..core.suite import run_test
 
     if not _STATE:

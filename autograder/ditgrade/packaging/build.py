@@ -29,7 +29,7 @@ from typing import Any
 import nbformat
 
 from ..core.assignment import SCHEMA
-from ..core.extract import Drivers, read_trusted, source_digest
+from ..core.extract import ExplorationCells, read_trusted, source_digest
 from ..project import Project
 from ..worker.read import binds, strip_magics
 from . import otter_format
@@ -138,7 +138,7 @@ def given_code(template: Path, drivers: dict[str, list[str]]) -> list[dict[str, 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / template.name
         nbformat.write(nb, path)
-        read = read_trusted(path, drivers=Drivers(frozenset(drivers["ids"]), frozenset(drivers["sources"])))
+        read = read_trusted(path, drivers=ExplorationCells(frozenset(drivers["ids"]), frozenset(drivers["sources"])))
     if read.unreadable or read.notes:
         raise BuildError(f"the template's given code cannot be read: {read.unreadable or read.notes}")
     return [{"label": s.label, "source": s.source, "names": list(s.names), "definition": s.definition}

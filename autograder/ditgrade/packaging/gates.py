@@ -26,10 +26,8 @@ scoring (``audit_worker``), which is what the gate is about, without a sandbox p
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import re
-import sys
 import tomllib
 import zipfile
 from collections.abc import Callable, Iterable
@@ -42,7 +40,7 @@ from ..core.results import graded_tests
 from ..core.suite import question_of
 from . import otter_format
 from .audit_worker import Job, Outcome, grade_jobs, wall_backstop
-from .mutate import Mutant
+from .mutate import Mutant, load_module
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,7 @@ def grade_many(paths: list[Path], assignment: Assignment, jobs: int,
 
     if not subs:
         return out
-    run_local(subs, jobs=jobs, grade_fn="ditgrade.core.grade.grade_submission", gpu=False, timeout=1800,
+    run_local(subs, jobs=jobs, grade_fn="ditgrade.grading.grade_submission", gpu=False, timeout=1800,
               on_done=done, project=str(assignment.project.root))
     return out
 
@@ -169,14 +167,6 @@ def gate_mistakes(results: dict[Path, dict], expected: dict[str, str]) -> Gate:
     if problems:
         evidence += f"; {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
     return Gate("mistakes", not problems, evidence)
-
-
-def load_module(path: Path, name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def bank_mutants(bank: Path) -> tuple[Mutant, ...]:

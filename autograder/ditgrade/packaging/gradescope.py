@@ -25,9 +25,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..core.files import walk_files
+from ..core.files import pick
 from ..project import Project
-from ..worker.choose import choose
 from .zips import write_zip
 
 TEMPLATES = Path(__file__).resolve().parent / "gradescope_files"
@@ -63,25 +62,6 @@ def autograder_entries(project: Project) -> list[tuple[str, bytes]]:
 def build_autograder_zip(out_path: str | Path, project: Project | None = None) -> Path:
     """Write Gradescope's autograder.zip to ``out_path`` (reproducibly) and return its path."""
     return write_zip(autograder_entries(project or Project.find()), Path(out_path), executable=EXECUTABLE)
-
-
-def pick(folder: str | Path, expected: str = "") -> tuple[Path | None, str]:
-    """(the file to grade in a submission folder, or None; the note of ``core.choose.choose``, which
-    decides). A file is itself. The folder is listed at most ``core.files.MAX_DEPTH`` folders down,
-    links not followed (``walk_files``): a student's tree may be thousands of folders deep."""
-    folder = Path(folder)
-    if folder.is_file():
-        return folder, ""
-    if not folder.is_dir():
-        return None, "the submission is neither a file nor a folder"
-    files = {p.relative_to(folder).as_posix(): p for p in walk_files(folder)}
-    choice = choose(files, expected)
-    return (files[choice.name] if choice.name is not None else None), choice.note
-
-
-def pick_submission(folder: str | Path, preferred: str = "") -> Path | None:
-    """The file to grade in a submission folder (``pick``), or None."""
-    return pick(folder, preferred)[0]
 
 
 def _valid_results(path: Path) -> bool:
@@ -125,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--log", type=Path)
     args = parser.parse_args(argv)
     if args.op == "pick":
-        found = pick_submission(args.folder, args.prefer)
+        found = pick(args.folder, args.prefer)[0]
         # with no file, the folder itself is graded: `ditgrade run` then explains that nothing was found
         print(found if found is not None else args.folder)
     else:

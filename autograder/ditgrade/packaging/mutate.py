@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import ast
 import copy
+import importlib.util
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from textwrap import dedent
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -123,3 +127,12 @@ def apply(source: str, mutant: Mutant) -> str:
     else:
         setattr(parent, field, copy.deepcopy(new[0]))
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+def load_module(path: Path, name: str) -> Any:
+    """A bank file (``bank/mutants.py``) imported as module ``name``: the bank is data, not a package."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

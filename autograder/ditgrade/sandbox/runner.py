@@ -39,13 +39,13 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import CRASH, TIMEOUT, StudentError, from_raised
-from ..core.extract import Drivers, Extracted, ExtractError, Statement, from_plain, read_bytes
-from ..core.runner import describe_call, with_call
+from ..core.extract import ExplorationCells, Extracted, ExtractError, Statement, from_plain, read_bytes
+from ..core.probe_calls import describe_call, with_call
 from ..core.values import Raised, decode_answer
 from ..worker import protocol
 from ..worker.codec import CodecError, encode
+from . import forkserver_client as servers
 from . import gpu as gpu_lease
-from . import server as servers
 from .limits import READ_CPU_S, Limits
 from .usage import Meter, Sample
 
@@ -117,10 +117,10 @@ class SandboxRunner:
         self._deadline = time.monotonic() + wall
 
     # -- reading the submission ---------------------------------------------------------------------
-    def read(self, path: str | Path, *, drivers: Drivers | None = None, notebook_name: str = "",
+    def read(self, path: str | Path, *, drivers: ExplorationCells | None = None, notebook_name: str = "",
              graded: dict[str, list[str]] | None = None) -> Extracted:
         """The submission's statements, parsed by a fresh worker before any student code runs there."""
-        drivers = drivers or Drivers()
+        drivers = drivers or ExplorationCells()
         found = read_bytes(path)
         if isinstance(found, str):
             return Extracted(unreadable=found)
@@ -146,7 +146,7 @@ class SandboxRunner:
 
     # -- budgets per question ------------------------------------------------------------------------
     def begin_test(self, test: Any) -> None:
-        """Called by the suite before each test (a HiddenTest, or a name); tests run question by question."""
+        """Called by the suite before each test (a GradedTest, or a name); tests run question by question."""
         name = getattr(test, "name", test)
         question = str(name).split(maxsplit=1)[0]
         if question != self._question:

@@ -2,7 +2,7 @@
 folder and the members of an uploaded zip.
 
 ``choose(names, expected)`` looks only at names (relative POSIX paths), so every caller applies the
-same rule to whatever it lists: ``packaging.gradescope.pick_submission`` and ``batch.discover`` to
+same rule to whatever it lists: ``core.files.pick`` (for ``ditgrade run``, Gradescope and ``batch.discover``) to
 a folder's files, the sandboxed reader (``worker.read``, hence this module's place) to a zip's members. The rule, in order:
 
 1. the expected name (``<assignment>.ipynb``) at the top of the submission, as Gradescope's own

@@ -36,18 +36,18 @@ from ..core.assignment import Assignment
 from ..core.results import error_results, unreadable_reason, unreadable_results
 from ..core.text import clean, one_line, points
 from .discover import Submission, discover
-from .graded import ERROR, GRADED, UNREADABLE, Graded, unreadable_status
 from .pool import run_local, worker_timeout
+from .row import ERROR, GRADED, UNREADABLE, Row, unreadable_status
 from .slurm_options import SlurmOptions
 from .tables import UploadFile
 
-DEFAULT_GRADE_FN = "ditgrade.core.grade.grade_submission"
+DEFAULT_GRADE_FN = "ditgrade.grading.grade_submission"
 
 
 @dataclass
 class BatchResult:
     out: Path
-    rows: list[Graded]
+    rows: list[Row]
     notes: list[str]
     graded_now: int
     seconds: float
@@ -55,12 +55,12 @@ class BatchResult:
     files: dict[str, UploadFile] = field(default_factory=dict)  # the CSV files as written (tables.write_tables)
 
     @property
-    def failed(self) -> list[Graded]:
+    def failed(self) -> list[Row]:
         """Rows the grader could not grade for its own reasons (not a student's doing)."""
         return [g for g in self.rows if g.kind == ERROR]
 
     @property
-    def unreadable(self) -> list[Graded]:
+    def unreadable(self) -> list[Row]:
         """Rows whose submission could not be read: named to the TA, kept out of the statistics."""
         return [g for g in self.rows if g.kind == UNREADABLE]
 
@@ -113,7 +113,7 @@ class Progress:
             except ImportError:
                 pass
 
-    def update(self, g: Graded) -> None:
+    def update(self, g: Row) -> None:
         if not self.enabled:
             return
         self.done += 1
@@ -165,7 +165,7 @@ def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: As
     timeout = timeout or worker_timeout(assignment, gpu)
     jobs = max(1, jobs or os.cpu_count() or 1)
 
-    rows: dict[str, Graded] = {}
+    rows: dict[str, Row] = {}
     todo: list[Submission] = []
     keys: dict[str, str] = {}
     for sub in subs:
@@ -173,7 +173,7 @@ def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: As
         cached = None if regrade else _load_cached(out / "results" / f"{sub.id}.json", keys[sub.id])
         if cached is not None:
             meta = cached["extra_data"]["ditgrade"]["batch"]
-            rows[sub.id] = Graded(sub, cached, meta.get("status", GRADED), meta.get("seconds", 0.0), cached=True)
+            rows[sub.id] = Row(sub, cached, meta.get("status", GRADED), meta.get("seconds", 0.0), cached=True)
         elif sub.path is None:
             rows[sub.id] = _record(out, sub, "nothing", {"message": sub.problem}, 0.0, keys[sub.id])
         else:
@@ -202,16 +202,16 @@ def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: As
     return BatchResult(out, ordered, notes, len(todo), time.perf_counter() - start, assignment.question_ids, files)
 
 
-def _record(out: Path, sub: Submission, kind: str, payload: Any, seconds: float, key: str) -> Graded:
+def _record(out: Path, sub: Submission, kind: str, payload: Any, seconds: float, key: str) -> Row:
     """``_finish``, where a failure to write one submission's files costs that row only, never the batch."""
     try:
         return _finish(out, sub, kind, payload, seconds, key)
     except Exception as e:  # noqa: BLE001 - whatever a student's text did to the writing, the others go on
         message = f"its results could not be written ({type(e).__name__}: {clean(e)[:200]})"
-        return Graded(sub, error_results(message), f"{ERROR}: {message}", seconds)
+        return Row(sub, error_results(message), f"{ERROR}: {message}", seconds)
 
 
-def _finish(out: Path, sub: Submission, kind: str, payload: Any, seconds: float, key: str) -> Graded:
+def _finish(out: Path, sub: Submission, kind: str, payload: Any, seconds: float, key: str) -> Row:
     """Record one submission's outcome: results/<id>.json and feedback/<id>.txt."""
     from . import report
 
@@ -235,7 +235,7 @@ def _finish(out: Path, sub: Submission, kind: str, payload: Any, seconds: float,
                          "people": [vars(p) for p in sub.people]}
     extra["ditgrade"] = ditgrade
     results["extra_data"] = extra
-    g = Graded(sub, results, status, seconds)
+    g = Row(sub, results, status, seconds)
     if kind != "unstarted":  # a rerun must try again what the grader itself could not start on
         _write_json(out / "results" / f"{sub.id}.json", results)
     # feedback_text cleans what it holds; errors="replace" is the backstop against text no UTF-8 file can hold

@@ -13,22 +13,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..sandbox import Limits, SandboxRunner, fork_server
-from ..sandbox.runner import GIVEN
-from . import taint
-from .assignment import Assignment
-from .extract import Drivers, Extracted, Statement
-from .results import build_results, unreadable_results
-from .suite import TestResult, run_tests
-from .text import clean_tree
+from .core import taint
+from .core.assignment import Assignment
+from .core.extract import ExplorationCells, Extracted, Statement
+from .core.results import build_results, unreadable_results
+from .core.suite import TestResult, run_tests
+from .core.text import clean_tree
+from .sandbox import Limits, SandboxRunner, fork_server
+from .sandbox.runner import GIVEN
 
 _NAME_ERROR = re.compile(r"NameError: name '(\w+)' is not defined")
 MAX_EXPLAINED = 3  # statements named in one test's feedback
 
 
-def drivers_of(assignment: Assignment) -> Drivers:
+def drivers_of(assignment: Assignment) -> ExplorationCells:
     d = assignment.generated.get("driver_cells", {})
-    return Drivers(frozenset(d.get("ids", [])), frozenset(d.get("sources", [])))
+    return ExplorationCells(frozenset(d.get("ids", [])), frozenset(d.get("sources", [])))
 
 
 def given_of(assignment: Assignment) -> list[Statement]:

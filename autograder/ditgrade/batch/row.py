@@ -21,7 +21,7 @@ ERROR = "error"
 
 
 @dataclass
-class Graded:
+class Row:
     """A submission and its (possibly cached) results.json."""
 
     sub: Submission
