@@ -496,7 +496,8 @@ def test_fork_server_forks_when_it_may(monkeypatch) -> None:
     made = []
     monkeypatch.setattr(server, "ForkServer", lambda **kw: made.append(kw) or Seen())
     monkeypatch.setattr(server, "_SERVERS", {})
-    a = type("A", (), {"folder": REPO / "autograder" / "dit", "preload": [], "package": "dit"})()
+    hooks = type("H", (), {"environment": lambda self: {}})()
+    a = type("A", (), {"folder": REPO / "autograder" / "dit", "package": "dit", "hooks": hooks})()
     monkeypatch.setattr(server, "may_fork", lambda package: True)
     server.fork_server(a)
     monkeypatch.setattr(server, "_SERVERS", {})

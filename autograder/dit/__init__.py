@@ -1,6 +1,7 @@
 """The DiT assignment's grading material (see ``ditgrade.core.assignment`` for the layout).
 
-    assignment.toml   what every sandboxed worker preloads; the note staff see when the GPU part did not run
+    assignment.toml   the title; the note staff see when the GPU part did not run
+    hooks.py          what the engine asks of the assignment: preload, warm-up, weights, GPU, offline
     probes.py         how the hidden tests call student code            (student's process)
     models.py         trusted module trees and tiny diffusers models   (both processes)
     pipelines.py      DiT pipelines built from config                  (both processes)

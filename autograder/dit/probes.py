@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ditgrade.worker.probe import Probes, get_student
+from ditgrade.api import Probes, get_student
 
 from .models import build_model
 from .pipelines import tiny_dit_pipeline

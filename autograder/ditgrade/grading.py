@@ -6,8 +6,6 @@ server is started once and reused, and its start overlaps the grader's own impor
 
 from __future__ import annotations
 
-import importlib
-import os
 import re
 import time
 from pathlib import Path
@@ -40,24 +38,18 @@ def given_of(assignment: Assignment) -> list[Statement]:
 def limits_for(assignment: Assignment, *, gpu: bool) -> Limits:
     limits = Limits.from_settings(assignment.project.config, gpu=gpu)
     limits.hide = assignment.project.secret_paths()
-    assignment.import_package()
-    hook = getattr(importlib.import_module(f"{assignment.package}.hidden"), "readable_paths", None)
-    limits.readable = list(hook(gpu)) if callable(hook) else []
+    limits.readable = list(assignment.hooks.readable_paths(gpu))
     return limits
 
 
-def cuda_available() -> bool:
-    """Whether the GPU tests can run: a CUDA device, or DITGRADE_GPU_DEVICE=cpu, the dry run of the
-    same sandboxed path on the CPU (scripts/gpu_check.sh and the CI test of --gpu use it).
+def gpu_available(assignment: Assignment) -> bool:
+    """Whether the GPU tests can run here, as the assignment's hooks say (an assignment may offer a
+    dry run of the same sandboxed path on the CPU).
 
-    Asking starts the CUDA driver in this process, after which no fork of it can use CUDA: the
+    Asking may start the CUDA driver in this process, after which no fork of it can use CUDA: the
     process is marked, so a fork server it starts later is a fresh interpreter (``taint``)."""
-    if os.environ.get("DITGRADE_GPU_DEVICE") == "cpu":
-        return True
-    import torch
-
     taint.mark("the CUDA driver")
-    return torch.cuda.is_available()
+    return assignment.hooks.gpu_available()
 
 
 def _first_line(source: str) -> str:
@@ -103,7 +95,7 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
     cfg = assignment.project.config
     notes: list[str] = []
     fork_server(assignment)  # before this process reads any student data or starts CUDA
-    if gpu and not cuda_available():
+    if gpu and not gpu_available(assignment):
         notes.append("--gpu was given but there is no CUDA device: the GPU tests were not run.")
         gpu = False
     taint.mark("a submission")

@@ -8,7 +8,7 @@ not matter. Every mutant must lose points in its own question and keep full mark
 
 from __future__ import annotations
 
-from ditgrade.packaging.mutate import Mutant
+from ditgrade.api import Mutant
 
 PERMUTE = "x = x.permute(0, 2, 4, 1, 3, 5)"
 PATCHIFY_RETURN = "return x.reshape(B, gh * gw, C * p * p)"

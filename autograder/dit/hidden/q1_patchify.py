@@ -12,17 +12,20 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from ditgrade.core.compare import (
+from ditgrade.api import (
+    Fail,
+    Raised,
+    TensorValue,
     assert_close,
     assert_count,
     assert_equal,
     dtype_of,
     fmt_shape,
+    hidden_test,
     run_cases,
     tensor_of,
+    type_name,
 )
-from ditgrade.core.suite import Fail, hidden_test
-from ditgrade.core.values import Raised, TensorValue, type_name
 
 # (B, C, gh, gw, p, seed): the latent is [B, C, gh * p, gw * p].
 SHAPES = st.tuples(st.integers(1, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 4), st.integers(1, 4),

@@ -14,16 +14,19 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from ditgrade.core.compare import (
+from ditgrade.api import (
+    Fail,
+    Opaque,
+    TensorValue,
     assert_close,
     assert_close_overall,
     fmt_shape,
+    hidden_test,
     items_of,
     run_cases,
     tensor_of,
+    type_name,
 )
-from ditgrade.core.suite import Fail, hidden_test
-from ditgrade.core.values import Opaque, TensorValue, type_name
 
 CHUNKS = ("shift_msa", "scale_msa", "gate_msa", "shift_mlp", "scale_mlp", "gate_mlp")
 

@@ -13,8 +13,7 @@ import random
 import torch
 from hypothesis import strategies as st
 
-from ditgrade.core.compare import assert_count, run_cases
-from ditgrade.core.suite import hidden_test
+from ditgrade.api import assert_count, hidden_test, run_cases
 
 from ..models import build_model
 

@@ -22,9 +22,7 @@ import numpy as np
 import torch.nn as nn
 from hypothesis import strategies as st
 
-from ditgrade.core.compare import items_of, run_cases
-from ditgrade.core.suite import Fail, hidden_test
-from ditgrade.core.values import Opaque, TensorValue, type_name
+from ditgrade.api import Fail, Opaque, TensorValue, hidden_test, items_of, run_cases, type_name
 
 from ..models import build_model
 

@@ -15,9 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ditgrade.core.errors import StudentError
-from ditgrade.core.probe_calls import Runner
-from ditgrade.core.suite import Fail, hidden_test
+from ditgrade.api import Fail, Runner, StudentError, hidden_test
 
 # (name, weight, fn) of every test here, in order, for tools that run this module on its own.
 TESTS: list[tuple[str, float, Callable[[Runner], Any]]] = []

@@ -12,9 +12,7 @@ import numpy as np
 import torch
 from hypothesis import strategies as st
 
-from ditgrade.core.compare import assert_close, fmt_shape, run_cases, tensor_of
-from ditgrade.core.suite import Fail, hidden_test
-from ditgrade.core.values import type_name
+from ditgrade.api import Fail, assert_close, fmt_shape, hidden_test, run_cases, tensor_of, type_name
 
 from ..pipelines import tiny_dit_pipeline
 

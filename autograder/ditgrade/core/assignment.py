@@ -3,8 +3,9 @@
 The grading folder (``grading_folder`` in otter_config.json, e.g. ``autograder/dit``) is a Python
 package laid out by convention::
 
-    assignment.toml     preload (modules every sandboxed worker shares), warm (hooks run once after
-                        the preload, shared likewise), gpu_note
+    assignment.toml     title, gpu_note (the staff's note when the GPU part did not run)
+    hooks.py            HOOKS: what the engine asks of the assignment (``ditgrade.hooks``: preload,
+                        warm-up, readable folders, GPU availability, environment)
     probes.py           PROBES: the operations student code is called through (student's process)
     hidden/             the hidden tests, one module per question or topic (grader's process)
     generated/          written by `ditgrade build` from the master notebook, never by hand:
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 import sys
 import tomllib
 from dataclasses import dataclass
@@ -28,6 +30,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ..hooks import AssignmentHooks
+from ..hooks import load as load_hooks
+from ..hooks import probes as load_probes
 from ..project import Project
 from ..worker.probe import Probes
 from . import public, taint
@@ -80,24 +85,15 @@ class Assignment:
                                   f"(grading_folder in {self.project.root / 'otter_config.json'})") from None
         except tomllib.TOMLDecodeError as e:
             raise AssignmentError(f"{path}: {e}") from None
-        unknown = set(data) - {"title", "preload", "warm", "gpu_note"}
+        unknown = set(data) - {"title", "gpu_note"}
         if unknown:
-            raise AssignmentError(f"{path}: unknown key(s) {sorted(unknown)}")
+            moved = " (preload and warm-up are hooks now: hooks.py)" if unknown & {"preload", "warm"} else ""
+            raise AssignmentError(f"{path}: unknown key(s) {sorted(unknown)}{moved}")
         return data
 
     @property
     def title(self) -> str:
         return str(self.descriptor.get("title", self.project.name))
-
-    @property
-    def preload(self) -> list[str]:
-        return [str(m) for m in self.descriptor.get("preload", [])]
-
-    @property
-    def warm(self) -> list[str]:
-        """"module:function" hooks called once after the preload, before any worker is forked: work
-        every grade repeats (building the same models) done once and shared by every process."""
-        return [str(m) for m in self.descriptor.get("warm", [])]
 
     @property
     def gpu_note(self) -> str:
@@ -160,12 +156,25 @@ class Assignment:
                                   f"grading folder {self.folder}; rename one of them")
 
     @cached_property
+    def hooks(self) -> AssignmentHooks:
+        """The grading folder's ``hooks.HOOKS`` (``ditgrade.hooks``). Its ``environment()`` is set in
+        this process when they are first loaded: the grader imports the assignment's libraries too."""
+        self.import_package()
+        try:
+            hooks = load_hooks(self.package)
+        except LookupError as e:
+            raise AssignmentError(str(e)) from None
+        os.environ.update(hooks.environment())
+        return hooks
+
+    @cached_property
     def probes(self) -> Probes:
         """The probe registry, with the engine's own check runner added (public checks)."""
         self.import_package()
-        registry = importlib.import_module(f"{self.package}.probes").PROBES
-        if not isinstance(registry, Probes):
-            raise AssignmentError(f"{self.package}.probes.PROBES is not a ditgrade.worker.probe.Probes")
+        try:
+            registry = load_probes(self.package)
+        except LookupError as e:
+            raise AssignmentError(str(e)) from None
         registry.table.setdefault(public.PROBE.name, public.PROBE)
         return registry
 

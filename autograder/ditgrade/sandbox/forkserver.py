@@ -43,6 +43,8 @@ import sys
 import time
 from typing import NoReturn
 
+from ditgrade.hooks import load as load_hooks
+from ditgrade.hooks import probes as load_probes
 from ditgrade.worker import checks, codec, isolate, protocol
 from ditgrade.worker import main as worker_main
 from ditgrade.worker.spec import WorkerSpec
@@ -68,19 +70,20 @@ def recv(sock: socket.socket) -> tuple[int, dict]:
 
 
 def _preload(config: dict) -> dict:
-    """Import what every worker needs, so that workers share it and never read the package files."""
+    """Import what every worker needs (the assignment's ``hooks.preload``) and do its warm-up, so that
+    workers share it and never read the package files; the probes by name."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.update(config["environment"])
     # First on the path: the preload list may name the grading folder's own package.
     if config["assignment_parent"] not in sys.path:
         sys.path.insert(0, config["assignment_parent"])
-    for name in config["preload"]:
+    hooks = load_hooks(config["package"])
+    for name in hooks.preload:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    for hook in config.get("warm", []):  # an optimisation: a hook that fails only costs its time
-        module, _, function = hook.partition(":")
-        with contextlib.suppress(Exception):
-            getattr(importlib.import_module(module), function)()
-    functions = importlib.import_module(config["probes_module"]).PROBES.functions()
+    with contextlib.suppress(Exception):  # an optimisation: a warm-up that fails only costs its time
+        hooks.warm()
+    functions = load_probes(config["package"]).functions()
     functions.setdefault(checks.PROBE.name, checks.PROBE.fn)  # the notebook's public checks
     return functions
 

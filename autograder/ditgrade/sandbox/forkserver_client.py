@@ -27,8 +27,8 @@ from .cgroup import Group
 ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH",
                "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "CUDA_HOME")
 WORKER_ENV_ALLOWED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "CUDA_VISIBLE_DEVICES")
-FIXED_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
-             "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "TOKENIZERS_PARALLELISM": "false",
+# the engine's own; an assignment adds its libraries' (hooks.environment(), e.g. to keep them offline)
+FIXED_ENV = {"MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
              "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}  # see ditgrade/__init__.py
 READY_TIMEOUT_S = 180.0  # importing torch and the assignment's modules on a slow, busy machine
 REPLY_TIMEOUT_S = 30.0
@@ -99,12 +99,11 @@ class _Forked:
 
 
 class ForkServer:
-    def __init__(self, *, preload: list[str], assignment_parent: str, probes_module: str, scrub: list[str],
-                 warm: list[str] | tuple = (),
+    def __init__(self, *, package: str, assignment_parent: str, scrub: list[str], environment: dict[str, str],
                  fork: bool = False):
         ours, theirs = socket.socketpair()
-        config = {"preload": ["ditgrade.worker.main", *preload], "warm": list(warm), "assignment_parent": assignment_parent,
-                  "probes_module": probes_module, "scrub": scrub, "control_fd": theirs.fileno()}
+        config = {"package": package, "assignment_parent": assignment_parent, "scrub": scrub,
+                  "environment": environment, "control_fd": theirs.fileno()}
         self.forked = fork
         if fork:
             from . import forkserver
@@ -118,7 +117,7 @@ class ForkServer:
         else:
             self.proc = subprocess.Popen([sys.executable, "-m", "ditgrade.sandbox.forkserver"],
                                          stdin=subprocess.PIPE, pass_fds=[theirs.fileno()],
-                                         env=allowed_env(ENV_ALLOWED), cwd="/")
+                                         env={**allowed_env(ENV_ALLOWED), **environment}, cwd="/")
             assert self.proc.stdin is not None
             self.proc.stdin.write(json.dumps(config).encode())
             self.proc.stdin.close()
@@ -232,8 +231,8 @@ def fork_server(assignment) -> ForkServer:  # a ditgrade.core.assignment.Assignm
     key = str(assignment.folder)
     server = _SERVERS.get(key)
     if server is None or not server.alive():
-        server = ForkServer(preload=assignment.preload, warm=assignment.warm, assignment_parent=str(assignment.folder.parent),
-                            probes_module=f"{assignment.package}.probes", scrub=["ditgrade", assignment.package],
+        server = ForkServer(package=assignment.package, assignment_parent=str(assignment.folder.parent),
+                            scrub=["ditgrade", assignment.package], environment=assignment.hooks.environment(),
                             fork=may_fork(assignment.package))
         _SERVERS[key] = server
     return server

@@ -1,0 +1,51 @@
+"""What the DiT assignment tells the grading engine (``ditgrade.hooks``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ditgrade.api import AssignmentHooks
+
+
+class DiTHooks(AssignmentHooks):
+    # Imported once by the fork server and shared by every sandboxed worker, so a worker starts in
+    # milliseconds and never reads these packages' files (and every notebook imports pyplot).
+    preload = ("numpy", "torch", "diffusers", "diffusers.models.embeddings", "diffusers.models.lora",
+               "matplotlib.pyplot", "dit.models", "dit.pipelines", "dit.sampling")
+
+    def warm(self) -> None:
+        """diffusers' tiny models and the tiny pipeline, built once and copied by every call instead of
+        built again by each one (constructing them is most of a grade's time)."""
+        from . import models, pipelines
+
+        models.warm()
+        pipelines.warm()
+
+    def readable_paths(self, gpu: bool) -> list[str]:
+        """The DiT-XL/2 weights, for the GPU job."""
+        if not gpu:
+            return []
+        from .sampling import resolve_source
+
+        source = Path(resolve_source("auto"))
+        if not source.is_dir():
+            return []
+        # a Hugging Face cache snapshot is made of links into the repository's blobs/: the whole repository
+        if source.parent.name == "snapshots":
+            return [str(source.parent.parent.resolve())]
+        return [str(source.resolve())]
+
+    def gpu_available(self) -> bool:
+        """A CUDA device, or DITGRADE_GPU_DEVICE=cpu: the dry run of the same sandboxed path on the CPU
+        (scripts/gpu_check.sh and the CI test of --gpu use it)."""
+        if os.environ.get("DITGRADE_GPU_DEVICE") == "cpu":
+            return True
+        return super().gpu_available()
+
+    def environment(self) -> dict[str, str]:
+        """Nothing is ever downloaded: the Hugging Face libraries stay offline, in the grader too."""
+        return {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+HOOKS = DiTHooks()
