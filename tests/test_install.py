@@ -1,0 +1,103 @@
+"""scripts/setup.sh and what the install leaves for the notebook tests (issue 20's install part).
+
+The install itself, in fresh Debian 12 and Ubuntu 24.04 roots, is proven by the clean-root harness
+(tests/test_clean_root.py, CLEANROOT_JOB=readme); these are the quick checks that run everywhere:
+setup.sh's one-line stops before it writes anything, and the `python3` kernel that nbclient and otter
+start from the project's venv is the venv's own interpreter, whatever the user's Jupyter folder holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _project_copy(tmp_path: Path) -> Path:
+    proj = tmp_path / "proj"
+    (proj / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "setup.sh", proj / "scripts" / "setup.sh")
+    shutil.copy(REPO / "pyproject.toml", proj / "pyproject.toml")
+    return proj
+
+
+def _fake_python(tmp_path: Path, version: str, ensurepip: bool) -> Path:
+    """A stand-in interpreter that answers setup.sh's questions: its version, and whether
+    `import ensurepip, venv` works (Debian's python3 without python3-venv: it does not)."""
+    major_minor = ".".join(version.split(".")[:2])
+    ok = (3, 11) <= tuple(int(x) for x in version.split(".")[:2])
+    fake = tmp_path / f"python{major_minor}"
+    fake.write_text(f"""#!/bin/sh
+[ "$1" = --version ] && {{ echo "Python {version}"; exit 0; }}
+case "$2" in
+  *ensurepip*) {'exit 0' if ensurepip else 'echo "No module named ensurepip" >&2; exit 1'} ;;
+  *python_version*) echo {version} ;;
+  *%d.%d*) echo {major_minor} ;;
+  *version_info*) exit {0 if ok else 1} ;;
+  *) exit 0 ;;
+esac
+""")
+    fake.chmod(0o755)
+    return fake
+
+
+def _setup(proj: Path, python: Path) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(proj.parent / "home"), "PYTHON": str(python)}
+    return subprocess.run(["bash", "scripts/setup.sh"], cwd=proj, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_setup_stops_on_a_python_older_than_3_11_and_writes_nothing(tmp_path):
+    proj = _project_copy(tmp_path)
+    proc = _setup(proj, _fake_python(tmp_path, "3.10.12", ensurepip=True))
+    assert proc.returncode == 1, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs a Python >= 3.11" in lines[0], proc.stderr
+    assert sorted(p.name for p in proj.iterdir()) == ["pyproject.toml", "scripts"]
+    assert not (tmp_path / "home").exists()
+
+
+def test_setup_names_the_venv_package_when_ensurepip_is_missing(tmp_path):
+    proj = _project_copy(tmp_path)
+    proc = _setup(proj, _fake_python(tmp_path, "3.11.2", ensurepip=False))
+    assert proc.returncode == 1, proc
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "install python3.11-venv" in lines[0], proc.stderr
+    assert not (proj / ".venv").exists()
+    assert not (tmp_path / "home").exists()
+
+
+def test_setup_registers_no_kernel_and_installs_nothing_outside_the_project():
+    text = (REPO / "scripts" / "setup.sh").read_text()
+    code = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+    for forbidden in ("kernelspec install", "ipykernel install", "--user", "--break-system-packages", "apt-get"):
+        assert forbidden not in code, forbidden
+
+
+@pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="not run from a virtual environment (.venv/bin/python)")
+def test_python3_kernel_is_this_interpreter_despite_a_user_kernelspec(tmp_path, monkeypatch):
+    """nbclient (tests/test_assignment.py) and otter start the kernel named `python3`. Run from the
+    project's venv, that is the venv's own interpreter, even where the user's Jupyter folder has a
+    `python3` kernelspec of another Python (as the old setup.sh left, or another tool)."""
+    import nbclient
+
+    decoy = tmp_path / "home" / ".local" / "share" / "jupyter" / "kernels" / "python3"
+    decoy.mkdir(parents=True)
+    (decoy / "kernel.json").write_text(json.dumps({
+        "argv": ["/nonexistent/python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "someone else's Python 3", "language": "python"}))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for var in ("JUPYTER_PATH", "JUPYTER_DATA_DIR", "JUPYTER_PREFER_ENV_PATH", "JUPYTER_RUNTIME_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys; print(sys.executable)")])
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    printed = nb.cells[0].outputs[0]["text"].strip()
+    assert os.path.realpath(printed) == os.path.realpath(sys.executable), printed
