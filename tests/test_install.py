@@ -101,3 +101,22 @@ def test_python3_kernel_is_this_interpreter_despite_a_user_kernelspec(tmp_path, 
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     printed = nb.cells[0].outputs[0]["text"].strip()
     assert os.path.realpath(printed) == os.path.realpath(sys.executable), printed
+
+
+def test_public_checks_build_the_same_on_python_3_11_and_3_12():
+    """otter assign rewrites the public checks with ast.unparse, which on Python 3.12 writes an
+    f-string holding a string literal with the outer quotes reused (PEP 701): not even valid on 3.11,
+    and different from what 3.11 wrote, so on Ubuntu 24.04 `ditgrade release` refused (up-to-date
+    gate) the files committed from 3.11. Public checks keep string literals out of f-strings."""
+    import ast
+
+    cases = json.loads((REPO / "autograder" / "dit" / "generated" / "assignment.json").read_text())["public_tests"]
+    bad = []
+    for question, codes in cases.items():
+        for code in codes:
+            source = "\n".join(line[4:] for line in code.splitlines() if line.startswith((">>> ", "... ")))
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.FormattedValue) and any(
+                        isinstance(n, ast.Constant) and isinstance(n.value, str) for n in ast.walk(node.value)):
+                    bad.append(f"{question}: {ast.get_source_segment(source, node)}")
+    assert not bad, bad
