@@ -120,3 +120,56 @@ def test_public_checks_build_the_same_on_python_3_11_and_3_12():
                         isinstance(n, ast.Constant) and isinstance(n.value, str) for n in ast.walk(node.value)):
                     bad.append(f"{question}: {ast.get_source_segment(source, node)}")
     assert not bad, bad
+
+
+VENV_PROBE = '''
+import os, subprocess, sys
+
+
+def patchify(z, p):
+    seen = []
+    try:
+        out = subprocess.run([sys.executable, "-c", "import pygments; print(6 * 7)"], capture_output=True, text=True)
+        seen.append(f"python={out.stdout.strip() or out.stderr.strip()[-200:]}")
+    except OSError as e:
+        seen.append(f"python={type(e).__name__}")
+    for path in (__PROJECT__, __SECRET__):
+        try:
+            seen.append(f"{path}: LISTED {os.listdir(path)}" if os.path.isdir(path) else f"{path}: READ {open(path).read(20)!r}")
+        except OSError as e:
+            seen.append(f"{path}: {type(e).__name__}")
+    raise RuntimeError("SEEN " + " | ".join(seen))
+'''
+
+
+@pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="not run from a virtual environment (.venv/bin/python)")
+@pytest.mark.skipif(os.geteuid() != 0, reason="the mount, PID and IPC namespaces and the uid drop need root")
+def test_sandbox_reads_a_venv_inside_a_hidden_project_folder_and_nothing_else_there(tmp_path, assignment):
+    """setup.sh puts the venv in the project folder, which the sandbox hides (the grader's files).
+    A student's program must still start sys.executable and import lazily from the venv, and see
+    nothing else of that folder. Here the folder holding this interpreter's venv is hidden as the
+    project folder would be."""
+    import numpy as np
+
+    from ditgrade.core.errors import StudentError
+    from ditgrade.core.extract import extract
+    from ditgrade.core.grade import limits_for
+    from ditgrade.sandbox import SandboxRunner
+
+    holder = os.path.dirname(os.path.realpath(sys.prefix))
+    secret = next((os.path.join(holder, n) for n in sorted(os.listdir(holder))
+                   if os.path.isfile(os.path.join(holder, n))), os.path.join(holder, "pyproject.toml"))
+    path = tmp_path / "venv_probe.py"
+    path.write_text(VENV_PROBE.replace("__PROJECT__", repr(holder)).replace("__SECRET__", repr(secret)))
+    lim = limits_for(assignment, gpu=False)
+    lim.hide = sorted({*lim.hide, holder})
+    lim.call_cpu_s, lim.idle_s = 10.0, 10.0
+    runner = SandboxRunner(extract(path), assignment, lim, sub="venv_probe")
+    runner.begin_test("q1 venv probe")
+    with pytest.raises(StudentError) as info:
+        runner.call("patchify", z=np.zeros((1, 1, 2, 2), dtype=np.float32), p=2)
+    runner.close()
+    seen = info.value.message
+    print(seen)
+    assert "python=42" in seen, seen
+    assert f"{holder}: LISTED" not in seen and f"{secret}: READ" not in seen, seen

@@ -172,15 +172,24 @@ def _cover(folder: str, keep: list[str], mode: str = "755", options: str | None 
 
 
 def _hide_filesystem(spec: dict, uid: int) -> list[str]:
-    """The worker's view of the disk (see the module docstring); returns the folders it may read."""
-    keep = [d for d in python_dirs() if not any(_under(d, h) for h in spec["hide"])]
-    keep += [d for d in spec.get("readable", []) if os.path.isdir(d)]
+    """The worker's view of the disk (see the module docstring); returns the folders it may read.
+
+    The interpreter's folders stay readable even inside a hidden folder (scripts/setup.sh puts the
+    venv in the project folder, .venv/): that folder is then covered with nothing in it but them,
+    so a student's lazy import or `sys.executable` works and the project's files stay out of sight.
+    A hidden folder that is one of the interpreter's folders, or inside one, is hidden as before."""
+    python = [d for d in python_dirs() if d not in spec["hide"]]
+    keep = python + [d for d in spec.get("readable", []) if os.path.isdir(d)]
     broad = sorted(e.path for e in os.scandir("/") if e.is_dir(follow_symlinks=False) and e.name not in SYSTEM_DIRS)
     for folder in broad:
         _cover(folder, _outermost([d for d in keep if _under(d, folder)]))
     for d in _outermost([h for h in spec["hide"] if os.path.isdir(h)]):
+        inside = _outermost([k for k in python if _under(k, d) and k != d])
         with contextlib.suppress(OSError):  # already out of sight when under a covered folder
-            _mount("tmpfs", d, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,nr_inodes=16,mode=000")
+            if inside:  # the venv in the project folder: only it, read-only, in an unlistable folder
+                _cover(d, inside, mode="711")
+            else:
+                _mount("tmpfs", d, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,nr_inodes=16,mode=000")
     # The private /tmp; a kept folder under the real one (model weights a TA put in /tmp, say)
     # is bound back into it read-only, as under any covered folder.
     limits = f"size={spec['tmp_mb']}m,nr_inodes={spec['tmp_inodes']},mode=1777,uid={uid},gid={uid}"
