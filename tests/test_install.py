@@ -149,6 +149,19 @@ def test_sandbox_reads_a_venv_inside_a_hidden_project_folder_and_nothing_else_th
     A student's program must still start sys.executable and import lazily from the venv, and see
     nothing else of that folder. Here the folder holding this interpreter's venv is hidden as the
     project folder would be."""
+
+    holder = os.path.dirname(os.path.realpath(sys.prefix))
+    secret = next((os.path.join(holder, n) for n in sorted(os.listdir(holder))
+                   if os.path.isfile(os.path.join(holder, n))), os.path.join(holder, "pyproject.toml"))
+    path = tmp_path / "venv_probe.py"
+    path.write_text(VENV_PROBE.replace("__PROJECT__", repr(holder)).replace("__SECRET__", repr(secret)))
+    seen = _sandboxed_patchify_error(path, assignment, hide=[holder])
+    assert "python=42" in seen, seen
+    assert f"{holder}: LISTED" not in seen and f"{secret}: READ" not in seen, seen
+
+
+def _sandboxed_patchify_error(path: Path, assignment, hide=()) -> str:
+    """Grade `patchify` of the submission at PATH in a CPU sandbox; the message it raised."""
     import numpy as np
 
     from ditgrade.core.errors import StudentError
@@ -156,20 +169,26 @@ def test_sandbox_reads_a_venv_inside_a_hidden_project_folder_and_nothing_else_th
     from ditgrade.core.grade import limits_for
     from ditgrade.sandbox import SandboxRunner
 
-    holder = os.path.dirname(os.path.realpath(sys.prefix))
-    secret = next((os.path.join(holder, n) for n in sorted(os.listdir(holder))
-                   if os.path.isfile(os.path.join(holder, n))), os.path.join(holder, "pyproject.toml"))
-    path = tmp_path / "venv_probe.py"
-    path.write_text(VENV_PROBE.replace("__PROJECT__", repr(holder)).replace("__SECRET__", repr(secret)))
     lim = limits_for(assignment, gpu=False)
-    lim.hide = sorted({*lim.hide, holder})
+    lim.hide = sorted({*lim.hide, *hide})
     lim.call_cpu_s, lim.idle_s = 10.0, 10.0
-    runner = SandboxRunner(extract(path), assignment, lim, sub="venv_probe")
-    runner.begin_test("q1 venv probe")
+    runner = SandboxRunner(extract(path), assignment, lim, sub=path.stem)
+    runner.begin_test("q1 probe")
     with pytest.raises(StudentError) as info:
         runner.call("patchify", z=np.zeros((1, 1, 2, 2), dtype=np.float32), p=2)
     runner.close()
-    seen = info.value.message
-    print(seen)
-    assert "python=42" in seen, seen
-    assert f"{holder}: LISTED" not in seen and f"{secret}: READ" not in seen, seen
+    print(info.value.message)
+    return info.value.message
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the mount, PID and IPC namespaces and the uid drop need root")
+def test_a_cpu_grade_shows_student_code_no_gpu(tmp_path, assignment):
+    """Without --gpu the worker gets CUDA_VISIBLE_DEVICES="": torch.cuda.is_available() is then False
+    at once. On a CUDA build of torch (PyPI's, the only 2.13.0 at hand for Ubuntu 24.04's Python 3.12
+    here) it otherwise asked NVML through ctypes.dlopen, which the audit hook refuses, and a
+    notebook's top-level `device = "cuda" if torch.cuda.is_available() else "cpu"` was skipped."""
+    path = tmp_path / "gpu_probe.py"
+    path.write_text("import os\nimport torch\n\n\ndef patchify(z, p):\n"
+                    "    raise RuntimeError(f'SEEN {os.environ.get(\"CUDA_VISIBLE_DEVICES\")!r} '\n"
+                    "                       f'{torch.cuda.is_available()}')\n")
+    assert "SEEN '' False" in _sandboxed_patchify_error(path, assignment)

@@ -166,6 +166,11 @@ class SandboxRunner:
                 self._server = servers.fork_server(self.assignment)
                 uid = self._server.next_uid()
                 env = servers.allowed_env(servers.WORKER_ENV_ALLOWED)
+                if not self.limits.gpu:
+                    # A CPU grade shows student code no GPU. Without this, on a CUDA build of torch
+                    # torch.cuda.is_available() asks NVML, whose ctypes.dlopen the audit hook refuses:
+                    # a notebook's top-level `device = ... is_available() ...` was skipped (q5 lost points).
+                    env["CUDA_VISIBLE_DEVICES"] = ""
                 return self._server.spawn(self.sub, self.limits.worker_spec(uid, env))
             except servers.ForkServerError as e:
                 if self._server is not None:
