@@ -13,7 +13,8 @@ needs root, debootstrap and the network (archive.ubuntu.com, PyPI), and a torch-
 The tests named test_readme_* run the same script with CLEANROOT_JOB=readme, once in a fresh Debian 12
 (bookworm) root and once in a fresh Ubuntu 24.04 (noble) root: python3-venv from apt, the project
 git-cloned at the commit under test, then the README's two commands as written, in a fresh shell (the
-test command with "-m 'not slow'": the whole suite takes 15+ minutes on 2 cores). ~15 minutes a root.
+test command with "-m 'not slow'": the whole suite takes 15+ minutes on 2 cores). 25-35 minutes a root on
+a busy 2-core machine (benchmarks/clean_root.md).
 Everything runs only when asked for:
 
     sudo .venv/bin/python -m pytest -m cleanroot tests/test_clean_root.py              # all three roots
