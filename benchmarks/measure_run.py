@@ -1,6 +1,6 @@
 """Wall time and peak memory of `ditgrade run` on one submission, over the whole process tree.
 
-    python3 benchmarks/measure_run.py [SUBMISSION ...] [--repeat N]
+    .venv/bin/python benchmarks/measure_run.py [SUBMISSION ...] [--repeat N]
 
 Memory is sampled every 20 ms from /proc: the sum of PSS (proportional set size: a page shared by
 the grader, the fork server and the sandboxed worker is counted once, split between them) over

@@ -20,29 +20,45 @@
 #            (taskset -c 0), a 0.5 CPU quota and 768 MB of memory (cgroup v1 or v2, where this machine
 #            has them), the page cache dropped first so that torch's libraries are read (and charged) anew
 #
+# CLEANROOT_JOB=readme proves the README's two commands instead (issue 20): a fresh Debian 12 (bookworm)
+# or Ubuntu 24.04 (noble) root with python3 and python3-venv from apt, the project git-cloned at the
+# commit under test, then each command run exactly as the README's first lines write it, as root in a
+# fresh shell (env -i, PATH, HOME), timed, checked, and every file written outside the project folder
+# listed (see readme_job below). CLEANROOT_TEST_ARGS ("-m 'not slow'" by default) is appended to the
+# test command: the whole suite takes 15+ minutes on 2 cores.
+#
 # Usage:  sudo scripts/clean_root.sh [OUT_DIR]       (OUT_DIR default: $CLEANROOT_WORK/out)
+#         sudo CLEANROOT_JOB=readme CLEANROOT_SUITE=noble scripts/clean_root.sh [OUT_DIR]
 # Writes OUT_DIR/summary.json (figures, checks), OUT_DIR/<name>/{results.json,grader_log.txt,...},
 # OUT_DIR/setup.log. Exit 0: every check passed; 1: a step or a check failed; 77: cannot run here
 # (not root, no debootstrap/chroot, no network), with the reason on the last line.
 #
 # Environment:
-#   CLEANROOT_SUITE      jammy (default) or bookworm (Debian 12, when Ubuntu's archive is unreachable)
+#   CLEANROOT_JOB        gradescope (default: the steps above) or readme (the README's commands)
+#   CLEANROOT_SUITE      jammy (default for gradescope), bookworm (Debian 12; default for readme) or
+#                        noble (Ubuntu 24.04)
 #   CLEANROOT_CACHE      base-root tarballs (default /var/cache/ditgrade-cleanroot)
-#   CLEANROOT_WORK       scratch: the root itself, the zip (default /tmp/cleanroot/work)
+#   CLEANROOT_WORK       scratch: the root itself, the zip (default /tmp/cleanroot/work, readme:
+#                        /tmp/cleanroot/readme-$CLEANROOT_SUITE)
 #   CLEANROOT_ZIP        an autograder.zip to prove (default: built from this checkout)
 #   CLEANROOT_TORCH_DIR  folder holding torch-2.13.0+cpu wheels (default /opt/wheels)
 #   CLEANROOT_ONLY       comma-separated subset of the submissions above
 #   CLEANROOT_ROOT_MOUNTPOINT  1 (default): bind the root onto itself so / is a mount point inside,
 #                        as under Docker; 0: a plain chroot directory (the sandbox then clones /)
 #   CLEANROOT_REFRESH_BASE=1  rebuild the cached base root
+#   CLEANROOT_BASE_ONLY=1     stop once the cached base root is there
 #   CLEANROOT_REUSE_IMAGE=1   grade again in the root the last run left, when it was built from the
 #                        same autograder.zip (setup.sh's figures are then those of that run)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-SUITE="${CLEANROOT_SUITE:-jammy}"
+JOB="${CLEANROOT_JOB:-gradescope}"
+case "$JOB" in
+  gradescope) SUITE="${CLEANROOT_SUITE:-jammy}"; WORK="${CLEANROOT_WORK:-/tmp/cleanroot/work}" ;;
+  readme) SUITE="${CLEANROOT_SUITE:-bookworm}"; WORK="${CLEANROOT_WORK:-/tmp/cleanroot/readme-$SUITE}" ;;
+  *) echo "FAIL: CLEANROOT_JOB must be gradescope or readme" >&2; exit 1 ;;
+esac
 CACHE="${CLEANROOT_CACHE:-/var/cache/ditgrade-cleanroot}"
-WORK="${CLEANROOT_WORK:-/tmp/cleanroot/work}"
 OUT="${1:-$WORK/out}"
 TORCH_DIR="${CLEANROOT_TORCH_DIR:-/opt/wheels}"
 ONLY="${CLEANROOT_ONLY:-carol,dave,mallory,empty,probe,carol_gs,mallory_gs}"
@@ -82,9 +98,9 @@ EOF
 command -v debootstrap >/dev/null || skip "debootstrap is not installed (apt-get install debootstrap)"
 command -v chroot >/dev/null && command -v unzip >/dev/null || skip "needs chroot and unzip"
 case "$SUITE" in
-  jammy) MIRROR=http://archive.ubuntu.com/ubuntu ;;
+  jammy|noble) MIRROR=http://archive.ubuntu.com/ubuntu ;;
   bookworm) MIRROR=http://deb.debian.org/debian ;;
-  *) fail "CLEANROOT_SUITE must be jammy or bookworm" ;;
+  *) fail "CLEANROOT_SUITE must be jammy, noble or bookworm" ;;
 esac
 python3 - "$MIRROR/dists/$SUITE/Release" <<'EOF' || skip "cannot reach $MIRROR (network)"
 import sys, urllib.request
@@ -98,7 +114,7 @@ EOF
 shopt -s nullglob
 TORCH_WHEELS=("$TORCH_DIR"/torch-2.13.0+cpu-cp3*-manylinux*_x86_64.whl)
 shopt -u nullglob
-[ "${#TORCH_WHEELS[@]}" -gt 0 ] || skip "no torch-2.13.0+cpu wheel in $TORCH_DIR (download.pytorch.org is unreachable here)"
+[ "${#TORCH_WHEELS[@]}" -gt 0 ] || [ "$JOB" = readme ] || skip "no torch-2.13.0+cpu wheel in $TORCH_DIR (download.pytorch.org is unreachable here)"
 
 mkdir -p "$CACHE" "$WORK" "$OUT"
 OUT="$(cd "$OUT" && pwd)"
@@ -199,7 +215,9 @@ if [ ! -s "$BASE_TAR" ] || [ "${CLEANROOT_REFRESH_BASE:-0}" = 1 ]; then
   log "debootstrap $SUITE from $MIRROR (cached afterwards in $BASE_TAR)"
   remove_root
   DB_OPTS=(--variant=minbase --include=python3 --components=main)
-  if [ "$SUITE" = jammy ]; then
+  DB_SCRIPT=()  # a debootstrap older than the suite (Debian 12's knows no noble): Ubuntu's one script
+  [ -e "/usr/share/debootstrap/scripts/$SUITE" ] || [ "$SUITE" = bookworm ] || DB_SCRIPT=(/usr/share/debootstrap/scripts/gutsy)
+  if [ "$SUITE" != bookworm ]; then
     KEYDIR="$WORK/ubuntu-keyring"
     rm -rf "$KEYDIR" && mkdir -p "$KEYDIR"
     fetch_verified "$MIRROR/$UBUNTU_KEYRING_DEB" "$KEYDIR/k.deb" "$UBUNTU_KEYRING_SHA256"
@@ -207,14 +225,14 @@ if [ ! -s "$BASE_TAR" ] || [ "${CLEANROOT_REFRESH_BASE:-0}" = 1 ]; then
     DB_OPTS+=(--keyring="$KEYDIR/x/usr/share/keyrings/ubuntu-archive-keyring.gpg")
   fi
   t0=$(date +%s)
-  debootstrap "${DB_OPTS[@]}" "$SUITE" "$R" "$MIRROR" > "$WORK/debootstrap.log" 2>&1 \
+  debootstrap "${DB_OPTS[@]}" "$SUITE" "$R" "$MIRROR" "${DB_SCRIPT[@]}" > "$WORK/debootstrap.log" 2>&1 \
     || { tail -30 "$WORK/debootstrap.log" >&2; fail "debootstrap $SUITE failed (log: $WORK/debootstrap.log)"; }
-  if [ "$SUITE" = jammy ]; then  # the apt sources of Docker's ubuntu:22.04, which Gradescope's image is built on
+  if [ "$SUITE" != bookworm ]; then  # the apt sources of Docker's ubuntu:22.04 (Gradescope's image) / ubuntu:24.04
     cat > "$R/etc/apt/sources.list" <<EOF
-deb $MIRROR/ jammy main restricted universe multiverse
-deb $MIRROR/ jammy-updates main restricted universe multiverse
-deb $MIRROR/ jammy-backports main restricted universe multiverse
-deb $MIRROR/ jammy-security main restricted universe multiverse
+deb $MIRROR/ $SUITE main restricted universe multiverse
+deb $MIRROR/ $SUITE-updates main restricted universe multiverse
+deb $MIRROR/ $SUITE-backports main restricted universe multiverse
+deb $MIRROR/ $SUITE-security main restricted universe multiverse
 EOF
   else
     cat > "$R/etc/apt/sources.list" <<EOF
@@ -226,6 +244,200 @@ EOF
   rm -rf "$R"/var/cache/apt/archives/*.deb "$R"/var/lib/apt/lists/*
   echo "debootstrap: $(( $(date +%s) - t0 )) s" >&2
   tar -C "$R" --numeric-owner -czf "$BASE_TAR.part" . && mv "$BASE_TAR.part" "$BASE_TAR"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# CLEANROOT_JOB=readme: the README's two commands in a fresh Debian 12 / Ubuntu 24.04 root
+# ---------------------------------------------------------------------------------------------
+# What a new user does: apt install python3-venv, git clone, then the README's first two lines, as
+# written, in a fresh shell. Before python3-venv is installed, setup.sh must stop with one line naming
+# it and write nothing. A listing of the root (path, type, size, mtime) is taken before and after
+# each step; whatever changed outside the project folder is recorded in summary.json, by where: pip's
+# cache, matplotlib's per-user cache and config folders (made by any program importing it: the grader
+# and the tests do), scratch in /tmp and /var/tmp, and elsewhere (which must stay empty). torch: PyTorch's CPU index is unreachable
+# from here, so a root whose Python has a torch-2.13.0+cpu wheel in $TORCH_DIR gets that folder
+# read-only as pip's find-links (PIP_FIND_LINKS, as this machine's pip is configured), which setup.sh
+# tries first; one without (noble's 3.12) is given DITGRADE_TORCH_SPEC=torch==2.13.0, PyPI's build.
+PROJECT_IN_ROOT=/root/ditgrade
+snapshot() {  # snapshot NAME: a listing of the root, the project folder and the mounts left out
+  python3 - "$R" "$PROJECT_IN_ROOT" "$WORK/snap-$1.json" <<'EOF'
+import json, os, stat, sys
+root, project, out = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3]
+skip = {root + p for p in ("/proc", "/sys", "/dev", "/run", project)}
+seen = {}
+for d, dirs, files in os.walk(root):
+    dirs[:] = [x for x in dirs if os.path.join(d, x) not in skip]
+    for name in dirs + files:
+        p = os.path.join(d, name)
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        rel = p[len(root):]
+        if stat.S_ISDIR(st.st_mode):
+            seen[rel] = ["d", st.st_mode]
+        else:
+            seen[rel] = ["f", st.st_mode, st.st_size, st.st_mtime_ns]
+json.dump(seen, open(out, "w"))
+EOF
+}
+changed_since() {  # changed_since A B OUT.json: what changed in the root between two snapshots, by where
+  python3 - "$WORK/snap-$1.json" "$WORK/snap-$2.json" "$3" <<'EOF'
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+paths = sorted(p for p in set(a) | set(b) if a.get(p) != b.get(p))
+def under(p, top):
+    return p == top or p.startswith(top + "/")
+def kind(p):
+    if under(p, "/root/.cache/pip"):
+        return "pip_cache"
+    # matplotlib's per-user font cache and (empty) config folder, made by any program that imports it
+    if p in ("/root/.cache", "/root/.config") or under(p, "/root/.cache/matplotlib") or under(p, "/root/.config/matplotlib"):
+        return "matplotlib"
+    if under(p, "/tmp") or under(p, "/var/tmp"):
+        return "scratch"
+    return "elsewhere"
+out = {"pip_cache": [], "matplotlib": [], "scratch": [], "elsewhere": []}
+for p in paths:
+    out[kind(p)].append(("+" if p not in a else "-" if p not in b else "~") + p)
+json.dump({k: {"count": len(v), "paths": v[:200]} for k, v in out.items()}, open(sys.argv[3], "w"), indent=1)
+EOF
+}
+timed_in_root() {  # timed_in_root NAME CMD: CMD in a fresh shell in the project folder; NAME.log, .rc, .s
+  local name="$1" cmd="$2" t0
+  log "$name: $cmd"
+  t0=$(date +%s.%N)
+  # in the background and waited for (bash runs the cleanup trap only between commands), each
+  # output line stamped with the seconds since the command started
+  { local rc=0; in_root bash -c "cd $PROJECT_IN_ROOT && $cmd" 2>&1 || rc=$?; echo "$rc" > "$OUT/$name.rc"; } | python3 -u -c '
+import sys, time
+t0 = time.monotonic()
+for line in sys.stdin:
+    sys.stdout.write(f"[{time.monotonic() - t0:7.1f}] {line}")' > "$OUT/$name.log" &
+  wait $! || true
+  python3 -c "print(round($(date +%s.%N) - $t0, 1))" > "$OUT/$name.s"
+  echo "$name: rc=$(cat "$OUT/$name.rc") in $(cat "$OUT/$name.s") s" >&2
+}
+venv_listing() {  # what .venv holds: path, size, mtime (the second setup.sh run must change none of it)
+  (cd "$R$PROJECT_IN_ROOT/.venv" 2>/dev/null && find . -printf '%p %s %T@\n' | sort | sha256sum | cut -c1-16) || echo none
+}
+
+readme_job() {
+  # the README's first two indented lines: the commands a new user runs
+  mapfile -t CMDS < <(grep -m2 '^    [^ ]' "$REPO/README.md" | sed 's/^    //')
+  [ "${#CMDS[@]}" = 2 ] || fail "README.md does not start with its two commands"
+  local test_args="${CLEANROOT_TEST_ARGS-"-m 'not slow'"}" commit dirty torch_note
+  commit="$(git -C "$REPO" rev-parse HEAD)"
+  dirty="$(git -C "$REPO" status --porcelain --untracked-files=no | wc -l)"
+  [ "$dirty" = 0 ] || echo "WARNING: $REPO has $dirty uncommitted changes: the root gets the commit ${commit:0:12} without them" >&2
+
+  log "fresh $SUITE root from $BASE_TAR"
+  remove_root
+  mkdir -p "$R"
+  tar -C "$R" --numeric-owner -xzf "$BASE_TAR"
+  copy_host_network_config
+  mount_root
+  BASE_PY="$(in_root python3 --version 2>&1)"
+  local tag
+  tag="$(in_root python3 -c 'import sys; print("cp%d%d" % sys.version_info[:2])')"
+  shopt -s nullglob
+  local wheels=("$TORCH_DIR"/torch-2.13.0+cpu-"$tag"-"$tag"-manylinux*_x86_64.whl)
+  shopt -u nullglob
+  if [ "${#wheels[@]}" -gt 0 ]; then
+    mkdir -p "$R/var/tmp/ditgrade-torch-wheels"
+    mount --bind "$TORCH_DIR" "$R/var/tmp/ditgrade-torch-wheels"
+    mount -o remount,bind,ro "$R/var/tmp/ditgrade-torch-wheels"
+    ROOT_ENV+=(PIP_FIND_LINKS=/var/tmp/ditgrade-torch-wheels)
+    torch_note="torch 2.13.0+cpu from $TORCH_DIR (PIP_FIND_LINKS, read-only)"
+  else
+    ROOT_ENV+=(DITGRADE_TORCH_SPEC=torch==2.13.0)
+    torch_note="no torch 2.13.0+cpu wheel for $tag here: DITGRADE_TORCH_SPEC=torch==2.13.0 (PyPI's build, CUDA)"
+  fi
+  echo "torch: $torch_note" >&2
+
+  log "git clone of $REPO at ${commit:0:12} into $PROJECT_IN_ROOT"
+  git clone -q --no-hardlinks "$REPO" "$R$PROJECT_IN_ROOT"
+  git -C "$R$PROJECT_IN_ROOT" -c advice.detachedHead=false checkout -q --detach "$commit"
+
+  # without python3-venv: one line naming it, nothing written
+  snapshot novenv0
+  timed_in_root setup_without_venv "bash scripts/setup.sh"
+  snapshot novenv1
+  changed_since novenv0 novenv1 "$OUT/changed_setup_without_venv.json"
+  [ ! -e "$R$PROJECT_IN_ROOT/.venv" ] && echo 0 > "$OUT/venv_left_without_venv" || echo 1 > "$OUT/venv_left_without_venv"
+
+  log "apt-get install python3-venv (as a user would)"
+  timed_in_root apt "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv"
+  [ "$(cat "$OUT/apt.rc")" = 0 ] || { tail -20 "$OUT/apt.log" >&2; fail "apt-get install python3-venv failed"; }
+
+  snapshot s0
+  timed_in_root cmd1 "${CMDS[0]}"
+  snapshot s1
+  changed_since s0 s1 "$OUT/changed_cmd1.json"
+  local before after
+  before="$(venv_listing)"
+  timed_in_root setup_again "bash scripts/setup.sh"
+  after="$(venv_listing)"
+  snapshot s2
+  changed_since s1 s2 "$OUT/changed_setup_again.json"
+  timed_in_root cmd2 "${CMDS[1]}${test_args:+ $test_args}"
+  snapshot s3
+  changed_since s2 s3 "$OUT/changed_cmd2.json"
+
+  local P="$R$PROJECT_IN_ROOT"
+  VENV_PY="$(in_root "$PROJECT_IN_ROOT/.venv/bin/python" --version 2>&1 || true)"
+  TORCH_V="$(in_root "$PROJECT_IN_ROOT/.venv/bin/python" -c 'import torch; print(torch.__version__, torch.version.cuda)' 2>&1 | tail -1 || true)"
+  VENV_KB=$(du -skx "$P/.venv" 2>/dev/null | cut -f1 || echo 0)
+  export OUT SUITE BASE_PY VENV_PY TORCH_V VENV_KB commit dirty test_args torch_note before after P
+  export CMD1="${CMDS[0]}" CMD2="${CMDS[1]}"
+  python3 - <<'EOF'
+import json, os, re
+from pathlib import Path
+
+out, proj = Path(os.environ["OUT"]), Path(os.environ["P"])
+def step(name):
+    return {"rc": int((out / f"{name}.rc").read_text()), "wall_s": float((out / f"{name}.s").read_text()),
+            "tail": (out / f"{name}.log").read_text()[-3000:]}
+s = {"suite": os.environ["SUITE"], "commit": os.environ["commit"], "uncommitted_changes": int(os.environ["dirty"]),
+     "base_python": os.environ["BASE_PY"], "venv_python": os.environ["VENV_PY"], "torch": os.environ["TORCH_V"],
+     "torch_source": os.environ["torch_note"], "venv_mb": round(int(os.environ["VENV_KB"] or 0) / 1024),
+     "commands": [os.environ["CMD1"], os.environ["CMD2"]], "test_args": os.environ["test_args"]}
+for name in ("setup_without_venv", "apt", "cmd1", "setup_again", "cmd2"):
+    s[name] = step(name)
+    changed = out / f"changed_{name}.json"
+    if changed.exists():
+        s[name]["changed_outside_project"] = json.loads(changed.read_text())
+s["setup_without_venv"]["venv_left"] = (out / "venv_left_without_venv").read_text().strip() == "1"
+s["setup_again"]["venv_unchanged"] = os.environ["before"] == os.environ["after"] != "none"
+log1 = (out / "cmd1.log").read_text()
+m = re.search(r"^\[\s*([\d.]+)\] ditgrade setup.sh: done", log1, re.M)
+s["cmd1"]["setup_s"] = float(m.group(1)) if m else None
+dist = proj / "dist"
+s["cmd1"]["dist"] = sorted(p.name for p in dist.iterdir()) if dist.is_dir() else []
+grades = proj / "out" / "grades.csv"
+s["cmd1"]["graded_rows"] = max(0, len(grades.read_text().splitlines()) - 1) if grades.exists() else 0
+s["cmd1"]["report"] = (proj / "out" / "report.html").exists()
+last = [ln for ln in (out / "cmd2.log").read_text().splitlines() if re.search(r"\d+ (passed|failed|error)", ln)]
+s["cmd2"]["summary_line"] = last[-1].split("] ", 1)[-1] if last else ""
+for word in ("passed", "failed", "errors", "error", "skipped", "deselected"):
+    m = re.search(rf"(\d+) {word}\b", s["cmd2"]["summary_line"])
+    s["cmd2"][word] = int(m.group(1)) if m else 0
+home_jupyter = proj.parents[1] / "root" / ".local" / "share" / "jupyter" / "kernels"
+s["user_kernelspecs"] = sorted(p.name for p in home_jupyter.iterdir()) if home_jupyter.is_dir() else []
+(out / "summary.json").write_text(json.dumps(s, indent=1))
+print(f"\n{s['suite']}: {s['base_python']}, venv {s['venv_python']}, torch {s['torch']} ({s['venv_mb']} MB)")
+for name in ("setup_without_venv", "apt", "cmd1", "setup_again", "cmd2"):
+    c = s[name].get("changed_outside_project", {})
+    print(f"  {name:18s} rc {s[name]['rc']}  {s[name]['wall_s']:7.1f} s  outside the project: "
+          + ", ".join(f"{k} {v['count']}" for k, v in c.items()))
+print("  cmd1 setup.sh part:", s["cmd1"]["setup_s"], "s; dist:", s["cmd1"]["dist"], "; graded rows:", s["cmd1"]["graded_rows"])
+print("  cmd2:", s["cmd2"]["summary_line"])
+EOF
+}
+[ "${CLEANROOT_BASE_ONLY:-0}" = 1 ] && { echo "base root: $BASE_TAR" >&2; exit 0; }
+if [ "$JOB" = readme ]; then
+  readme_job
+  exit 0
 fi
 
 # ---------------------------------------------------------------------------------------------

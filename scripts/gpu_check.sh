@@ -41,13 +41,16 @@
 # names the missing module and stops in seconds, before any GPU work.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# the project's venv where scripts/setup.sh made one (a CPU dry run here); else the machine's python3
+PY=python3
+[ -x .venv/bin/python ] && PY=.venv/bin/python
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 WHEELS=${DITGRADE_GPU_CHECK_WHEELS:-.whl}
 # Not under /tmp, and named *-packages: the sandbox binds a worker's package folders into its
 # private view of the disk by that name, and gives it an empty /tmp of its own.
 SITE=${DITGRADE_GPU_CHECK_SITE:-/opt/ditgrade-gpu/site-packages}
 if compgen -G "$WHEELS/*.whl" >/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl \
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl \
     || { echo "gpu-check: installing $WHEELS/*.whl failed"; exit 2; }
   export PYTHONPATH=$SITE:$PWD/autograder DITGRADE_PROJECT=$PWD
 else
@@ -58,7 +61,7 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1
 export DITGRADE_GPU_CHECK_OUT=${DITGRADE_GPU_CHECK_OUT:-${OUT:-}}
 
 # Preflight: every module the job imports, named when missing (seconds, no GPU work).
-python3 - <<'EOF' || exit 2
+"$PY" - <<'EOF' || exit 2
 import importlib, sys
 missing = []
 for m in ("numpy", "torch", "diffusers", "huggingface_hub", "safetensors", "PIL", "dit.sampling",
@@ -76,16 +79,16 @@ print(f"gpu-check: preflight ok: python {sys.version.split()[0]}, torch {torch._
 EOF
 
 LOG=$(mktemp)
-timeout 150 python3 scripts/gpu_run_check.py 2>&1 | grep -v '^$' | tee "$LOG"
+timeout 150 "$PY" scripts/gpu_run_check.py 2>&1 | grep -v '^$' | tee "$LOG"
 run_rc=${PIPESTATUS[0]}
 [ "$run_rc" = 124 ] && echo "gpu-check: gpu_run_check.py ran past 150 s"
-timeout 150 python3 scripts/gpu_check.py 2>&1 | tee -a "$LOG"
+timeout 150 "$PY" scripts/gpu_check.py 2>&1 | tee -a "$LOG"
 rc=${PIPESTATUS[0]}
 [ "$rc" = 124 ] && echo "gpu-check: gpu_check.py ran past 150 s"
 [ "$rc" = 0 ] && rc=$run_rc
-if [ "$rc" -le 1 ] && [ "${DITGRADE_GPU_CHECK_PYTEST:-1}" != 0 ] && python3 -c "import pytest" 2>/dev/null; then
+if [ "$rc" -le 1 ] && [ "${DITGRADE_GPU_CHECK_PYTEST:-1}" != 0 ] && "$PY" -c "import pytest" 2>/dev/null; then
   if [ "${DITGRADE_GPU_CHECK_DEVICE:-cuda}" = cpu ]; then SEL="not gpu"; else SEL="gpu"; fi
-  timeout 75 python3 -m pytest -q -p no:cacheprovider tests/test_gpu_sampling.py -m "$SEL" 2>&1 | tail -n 15
+  timeout 75 "$PY" -m pytest -q -p no:cacheprovider tests/test_gpu_sampling.py -m "$SEL" 2>&1 | tail -n 15
   prc=${PIPESTATUS[0]}
   [ "$rc" = 0 ] && rc=$prc
 fi

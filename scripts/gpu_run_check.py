@@ -53,6 +53,9 @@ def main() -> int:
     tmp = tempfile.TemporaryDirectory(prefix="ditgrade-gpu-run-")
     if not cuda:
         env["DITGRADE_GPU_DEVICE"] = "cpu"
+        # a dry run on the CPU shows no GPU: with a CUDA build of torch and no CUDA context,
+        # torch.cuda.is_available() would ask NVML through ctypes.dlopen, which the sandbox refuses
+        env["CUDA_VISIBLE_DEVICES"] = ""
         if not env.get("DITGRADE_DIT_PATH"):
             sys.path.insert(0, str(REPO / "autograder"))
             from dit.pipelines import tiny_dit_pipeline

@@ -1,6 +1,6 @@
 """A class-sized batch with hostile students in it: every honest student keeps exactly its solo score.
 
-    python3 scripts/hostile_batch.py [-n 200] [--hostile 0.1] [-j 2] [--out DIR]
+    .venv/bin/python scripts/hostile_batch.py [-n 200] [--hostile 0.1] [-j 2] [--out DIR]
 
 Makes N submissions in one folder: a fraction of them are attacks (tests/hostile/batch/*.py and
 tests/hostile/*.py, in turn), the rest honest students (the five honest examples in

@@ -12,8 +12,8 @@ test = {   'name': 'q5',
                                    {   'code': '>>> _pipe = make_tiny_dit_pipeline()\n'
                                                '>>> _a = generate(_pipe, [1, 2], guidance_scale=4.0, num_inference_steps=3, seed=7)\n'
                                                '>>> _b = generate(_pipe, [1, 2], guidance_scale=4.0, num_inference_steps=3, seed=7)\n'
-                                               '>>> assert isinstance(_a, np.ndarray) and _a.dtype == np.uint8, f"generate should return a uint8 numpy array, got {type(_a).__name__} {getattr(_a, '
-                                               '\'dtype\', \'\')}"\n'
+                                               ">>> assert isinstance(_a, np.ndarray) and _a.dtype == np.uint8, 'generate should return a uint8 numpy array, got {} {}'.format(type(_a).__name__, "
+                                               "getattr(_a, 'dtype', ''))\n"
                                                ">>> assert _a.shape == (2, 16, 16, 3), f'expected shape (2, 16, 16, 3) for two labels, got {_a.shape}'\n"
                                                ">>> assert np.array_equal(_a, _b), 'the same seed should give identical images'\n",
                                        'hidden': False,

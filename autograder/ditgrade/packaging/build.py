@@ -51,7 +51,11 @@ class BuildError(RuntimeError):
 def run_otter_assign(master: Path, out_dir: Path) -> None:
     """``otter assign`` without its self-test (tests/test_assignment.py runs the notebooks)."""
     cmd = [sys.executable, "-m", "otter", "assign", str(master), str(out_dir), "--no-run-tests"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # otter assign writes its tests into a tempfile.mkdtemp() that it never removes: give it a
+    # TMPDIR inside the build's own temporary folder (out_dir's parent), which goes with it
+    scratch = out_dir.parent / "otter-tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TMPDIR": str(scratch)})
     if proc.returncode != 0:
         raise BuildError(f"otter assign failed:\n{proc.stdout}\n{proc.stderr}")
 

@@ -81,4 +81,6 @@ class Limits:
                           cgroup_memory_mb=CGROUP_BASE_MB + memory, cpu_s=int(cpu), file_mb=self.file_mb,
                           nproc=self.nproc, tmp_mb=self.tmp_mb, tmp_inodes=self.tmp_inodes,
                           output_kb=self.output_kb, hide=tuple(self.hide), readable=tuple(self.readable),
+                          # a CPU worker sees no GPU: on a CUDA build of torch, torch.cuda.is_available()
+                          # would ask NVML through ctypes, which the audit hook refuses
                           env=env if gpu else {**env, "CUDA_VISIBLE_DEVICES": ""})

@@ -174,9 +174,13 @@ def _cover(folder: str, keep: list[str], mode: str = "755", options: str | None 
 
 
 def _hide_filesystem(spec: WorkerSpec, uid: int) -> list[str]:
-    """The worker's view of the disk (see the module docstring); returns the folders it may read."""
-    # The interpreter's folders stay readable even inside a hidden folder: a project's own virtual
-    # environment (``.venv`` in the course folder) holds nothing of the grader's but its packages.
+    """The worker's view of the disk (see the module docstring); returns the folders it may read.
+
+    The interpreter's folders stay readable even inside a hidden folder (scripts/setup.sh puts the
+    venv in the project folder, .venv/): that folder is then covered with nothing in it but them,
+    read-only and unlistable, so a student's lazy import or ``sys.executable`` works and the
+    project's files stay out of sight. A hidden folder that is one of the interpreter's folders,
+    or inside one, is hidden as before."""
     keep = python_dirs() + [d for d in spec.readable if os.path.isdir(d)]
     broad = sorted(e.path for e in os.scandir("/") if e.is_dir(follow_symlinks=False) and e.name not in SYSTEM_DIRS)
     for folder in broad:
