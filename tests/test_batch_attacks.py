@@ -67,6 +67,7 @@ ATTACKS = {
     "a12_kernel_state_and_core_dumps": 0.0,
     "a13_forge_public_checks": 0.0,
     "a14_names_without_end": 0.0,
+    "a15_forge_replies_from_the_serve_loop": 0.0,
 }
 # What one worker may hold in memory nobody maps (its private /tmp and /dev/shm: 64 MiB each) plus
 # slack for the rest of the machine; a02 tries to hold 1.5 GiB.
@@ -461,6 +462,14 @@ def test_no_kernel_state_and_no_core_dumps(cli_batch: Batch) -> None:
     out = _test(_results(cli_batch, "a12_kernel_state_and_core_dumps"), "q1 sequence_length")["output"]
     assert "'keyctl': 'PermissionError'" in out and "'unshare': 'PermissionError'" in out, out[:1000]
     assert "'core_dumps': 0" in out, out[:1000]
+
+
+def test_a_forged_reply_costs_its_call_not_the_graders_memory(cli_batch: Batch) -> None:
+    """a15: whatever the channel carries, the grader reads it bounded: no grading process of the
+    batch grew past its limit, and the forged reply only failed the attacker's own call."""
+    assert cli_batch.watch.grader_rss_mb < GRADER_RSS_LIMIT_MB, cli_batch.watch.grader_rss_mb
+    data = _results(cli_batch, "a15_forge_replies_from_the_serve_loop")
+    assert _test(data, "q1 sequence_length")["status"] == "failed"
 
 
 def test_grader_side_checks_stay_linear(cli_batch: Batch) -> None:

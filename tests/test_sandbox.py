@@ -238,6 +238,28 @@ def test_calls_killed_at_their_budget_use_up_their_questions(env) -> None:
     assert time.monotonic() - start < 40
 
 
+def test_cpu_burnt_between_calls_is_the_students(env, tmp_path) -> None:
+    """A child that spins while the grader works between two calls: its CPU is charged to the
+    submission at the next call, not lost (the grader's own time is never charged)."""
+    path = tmp_path / "spinner.py"
+    path.write_text("import os, time\n"
+                    "def sequence_length(h, w, p):\n"
+                    "    if h == 1 and os.fork() == 0:\n"
+                    "        end = time.monotonic() + 6\n"
+                    "        while time.monotonic() < end:\n"
+                    "            pass\n"
+                    "        os._exit(0)\n"
+                    "    return (h // p) * (w // p)\n")
+    r = open_runner(path, env["assignment"], limits_for(env["assignment"], gpu=False))
+    r.begin_test("q1 x")
+    r.call("sequence_length", h=1, w=4, p=1)
+    before = r.report()["student_seconds"]
+    time.sleep(4)  # the grader's time: the child spins meanwhile
+    assert r.call("sequence_length", h=8, w=4, p=2) == 8
+    r.close()
+    assert r.report()["student_seconds"] - before > 2.0, (before, r.report()["student_seconds"])
+
+
 def test_cpu_burnt_in_children_counts_against_the_call(env) -> None:
     """Children that are never reaped: their CPU time is the call's (control group or PID namespace)."""
     r = runner_for("children_burn_cpu", env, call_cpu_s=2.0, idle_s=20.0)
