@@ -19,6 +19,7 @@ import pytest
 from ditgrade.batch import export
 from ditgrade.batch.discover import discover
 from ditgrade.batch.run import grade_batch
+from ditgrade.core.results import Grade
 from ditgrade.core.text import points as fmt
 
 FAKE = "test_batch.fake_grade"
@@ -269,7 +270,7 @@ def test_canvas_rows_are_uploaded_to_canvas_by_its_user_id(tmp_path: Path) -> No
     folder.mkdir()
     (folder / "lovelaceada_1234_5678_dit_assignment.py").write_text("# BUG q2\n")
     subs, _ = discover([folder], tmp_path / "w")
-    rows = [Row(s, fake_grade(str(s.path)), "graded", 0.1) for s in subs]
+    rows = [Row(s, Grade.from_gradescope(fake_grade(str(s.path))), "graded", 0.1) for s in subs]
     write_tables(tmp_path, rows, list(points()), "DiT")
     canvas = _csv(tmp_path / "canvas_scores.csv")
     assert [(r["Student"], r["ID"], r["SIS User ID"]) for r in canvas] == [("lovelaceada", "1234", "")]
@@ -452,11 +453,13 @@ def test_feedback_is_written_for_after_grading(tmp_path: Path) -> None:
              {"name": "q1 staff only", "score": 1.0, "max_score": 1.0, "status": "passed", "output": "",
               "visibility": "hidden"}]
     results = {"score": 8.714285, "tests": tests, "output": "cell 3: a note\n" + hidden_note(2, 10, "after_published")}
-    text = feedback_text(Row(Submission("ada", tmp_path / "ada.py", tmp_path / "ada.py"), results, "graded", 0.1))
+    text = feedback_text(Row(Submission("ada", tmp_path / "ada.py", tmp_path / "ada.py"),
+                             Grade.from_gradescope(results), "graded", 0.1))
     assert "when grades are published" not in text
     assert "2 hidden tests (10 points) were run; their results are listed below." in text
     assert "[FAIL] q1 hidden  (7.71/9)" in text and "q1 staff only" not in text
     assert "1 test is for the course staff only" in text and "Score:      8.71 / 10" in text
     never = {**results, "output": hidden_note(2, 10, "hidden")}  # staff-only hidden tests: not listed, not promised
-    text = feedback_text(Row(Submission("ada", tmp_path / "ada.py", tmp_path / "ada.py"), never, "graded", 0.1))
+    text = feedback_text(Row(Submission("ada", tmp_path / "ada.py", tmp_path / "ada.py"),
+                             Grade.from_gradescope(never), "graded", 0.1))
     assert "will be shown never (staff only)" in text and "listed below" not in text

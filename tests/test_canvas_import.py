@@ -16,13 +16,15 @@ from ditgrade.batch.discover import Submission
 from ditgrade.batch.export import Person
 from ditgrade.batch.row import Row
 from ditgrade.batch.tables import write_tables
+from ditgrade.core.results import Grade
 
 TITLE = "Diffusion Transformers (DiT)"
 
 
 def _row(sid: str, people: list[Person], score: float, status: str = "graded") -> Row:
     results = {"score": score, "tests": [{"name": "q1 t", "score": score, "max_score": 50.0, "status": "passed"}]}
-    return Row(Submission(sid, Path(f"{sid}.ipynb"), Path(f"{sid}.ipynb"), people=people), results, status, 0.1)
+    return Row(Submission(sid, Path(f"{sid}.ipynb"), Path(f"{sid}.ipynb"), people=people),
+               Grade.from_gradescope(results), status, 0.1)
 
 
 ROWS = [

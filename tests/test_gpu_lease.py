@@ -131,5 +131,5 @@ def test_no_message_to_the_fork_server_names_a_submission(assignment, tmp_path, 
     sub = tmp_path / "victim_secret_zz9.py"
     sub.write_text("def sequence_length(h, w, p):\n    return (h // p) * (w // p)  # victim_secret_zz9\n")
     data = grade_submission(sub, assignment=assignment, sub="victim_secret_zz9")
-    assert data["score"] > 0 and sent
+    assert data.score > 0 and sent
     assert not [m for m in sent if b"victim_secret" in m or str(tmp_path).encode() in m]

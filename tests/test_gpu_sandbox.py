@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import course_assignment
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -33,19 +35,20 @@ def test_asking_for_cuda_keeps_later_fork_servers_out_of_forks(monkeypatch):
     """A fork of a process that started the CUDA driver cannot use CUDA: asking marks the process."""
     import torch
 
-    from ditgrade.core import grade, taint
+    from ditgrade import grading
+    from ditgrade.core import taint
 
     monkeypatch.delenv("DITGRADE_GPU_DEVICE", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(taint, "_READ", [])
     assert taint.clean()
-    assert grade.cuda_available() is False
+    assert grading.gpu_available(course_assignment()) is False
     assert "the CUDA driver" in taint.reasons()
     assert os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1"  # set by importing ditgrade
 
 
 def test_the_dry_run_device_counts_as_available(monkeypatch):
-    from ditgrade.core import grade
+    from ditgrade import grading
 
     monkeypatch.setenv("DITGRADE_GPU_DEVICE", "cpu")
-    assert grade.cuda_available() is True
+    assert grading.gpu_available(course_assignment()) is True

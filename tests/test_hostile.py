@@ -15,7 +15,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ditgrade.core.results import graded_tests
 from ditgrade.grading import grade_submission
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,9 +42,9 @@ def test_load_time_attacks_cost_only_their_own_statements(assignment, tmp_path: 
     nbformat.write(nb, path)
     start = time.monotonic()
     data = grade_submission(path, assignment=assignment)
-    passed = [t["name"] for t in graded_tests(data) if t["status"] == "passed" and t["max_score"] > 0]
+    passed = [t.name for t in data.tests if t.passed and t.max_score > 0]
     assert passed == ["q1 sequence_length gives (h/p)*(w/p)"], passed
-    assert "was left out" in data["output"] and "raised MemoryError" in data["output"], data["output"]
+    assert "was left out" in data.output and "raised MemoryError" in data.output, data.output
     assert time.monotonic() - start < 240
 
 
@@ -54,7 +53,7 @@ def test_a_correct_submission_after_hostile_ones_keeps_full_marks(assignment, tm
     for name in ("leave_processes", "exits", "monkeypatch_checks"):
         grade_submission(REPO / "tests" / "hostile" / f"{name}.py", assignment=assignment)
     data = grade_submission(REPO / "examples" / "submissions" / "bob_correct_unfold.py", assignment=assignment)
-    assert data["score"] == sum(assignment.points.values()), [t["name"] for t in graded_tests(data) if t["status"] != "passed"]
+    assert data.score == sum(assignment.points.values()), [t.name for t in data.tests if not t.passed]
 
 
 def _burn(seconds: float) -> None:
@@ -78,7 +77,7 @@ def test_a_busy_machine_costs_no_points(assignment) -> None:
         for p in burners:
             p.kill()
     full = sum(assignment.points.values())
-    assert data["score"] == full, [(t["name"], t["output"][:200]) for t in graded_tests(data) if t["status"] != "passed"]
+    assert data.score == full, [(t.name, t.output[:200]) for t in data.tests if not t.passed]
 
 
 class TreeMemory:

@@ -166,7 +166,7 @@ def _sandboxed_patchify_error(path: Path, assignment, hide=()) -> str:
 
     from ditgrade.core.errors import StudentError
     from ditgrade.core.extract import extract
-    from ditgrade.core.grade import limits_for
+    from ditgrade.grading import limits_for
     from ditgrade.sandbox import SandboxRunner
 
     lim = limits_for(assignment, gpu=False)

@@ -173,7 +173,7 @@ def test_grade_json_summary_and_exit_code(tmp_path: Path, full_marks) -> None:
 def test_an_unreadable_file_is_reported_as_such(tmp_path: Path, capsys, monkeypatch) -> None:
     """When extraction says a file could not be read (``extra_data.ditgrade.unreadable``), ``run``
     says so, with the reason, just above the total; results.json keeps the reason for the student."""
-    from ditgrade.core import grade
+    from ditgrade import grading as grade
     from ditgrade.core.results import unreadable_results
 
     monkeypatch.setattr(grade, "grade_submission", lambda path, **kw: unreadable_results("the file is empty"))
@@ -189,7 +189,7 @@ def test_an_unreadable_file_is_reported_as_such(tmp_path: Path, capsys, monkeypa
 
 def test_otter_users_conventions(tmp_path: Path, capsys, monkeypatch) -> None:
     """--project and -v before or after the subcommand, -o for --out (otter's spellings)."""
-    from ditgrade.core import grade
+    from ditgrade import grading as grade
     from ditgrade.core.results import unreadable_results
 
     monkeypatch.setattr(grade, "grade_submission", lambda path, **kw: unreadable_results("the file is empty"))
@@ -207,11 +207,11 @@ def test_otter_users_conventions(tmp_path: Path, capsys, monkeypatch) -> None:
 
 
 def test_verbose_lists_every_test() -> None:
-    from ditgrade.core.results import summary
+    from ditgrade.core.results import Grade, summary
 
     tests = [{"name": f"q1 t{i}", "score": float(i), "max_score": 1.0, "status": "passed" if i else "failed",
               "output": "passed" if i else "wrong\nshape", "visibility": "visible"} for i in range(2)]
-    data = {"score": 1.0, "execution_time": 0.5, "output": "", "tests": tests}
+    data = Grade.from_gradescope({"score": 1.0, "execution_time": 0.5, "output": "", "tests": tests})
     assert summary(data, ["q1"]).splitlines() == ["q1    1/2           first failure: q1 t0: wrong", "total 1/2 in 0.5 s"]
     verbose = summary(data, ["q1"], verbose=True).splitlines()
     assert verbose[1:3] == ["      FAIL q1 t0: wrong", "      PASS q1 t1"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from ditgrade.core.results import summary
+from ditgrade.core.results import Grade, summary
 from ditgrade.core.text import NEWLINE_MARK, STUDENT_MARK, one_line, points, shorten
 
 FORGED = "total 46.0/46.0 in 0.1 s"
@@ -44,11 +44,11 @@ def _check(printed: str, total: str) -> None:
 
 def test_the_attack_cannot_print_a_line_of_the_graders(full_marks: float) -> None:
     for apart in (True, False):  # notes kept one message each, or (older results) only in the output
-        text = summary(_results(full_marks, notes_apart=apart), ["q1"])
+        text = summary(Grade.from_gradescope(_results(full_marks, notes_apart=apart)), ["q1"])
         _check(text, f"total 0/{points(full_marks)} in 1.2 s")
         assert NEWLINE_MARK * 70 in text or not apart
         assert "hidden tests" not in text  # the students' line about hidden tests: a TA sees every test
-    verbose = summary(_results(full_marks, notes_apart=True), ["q1"], verbose=True)
+    verbose = summary(Grade.from_gradescope(_results(full_marks, notes_apart=True)), ["q1"], verbose=True)
     _check(verbose, "total 0/")
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 from .core import taint
 from .core.assignment import Assignment
 from .core.extract import ExplorationCells, Extracted, Statement
-from .core.results import build_results, unreadable_results
+from .core.results import Grade, build_results, unreadable_results
 from .core.suite import TestResult, run_tests
 from .core.text import clean_tree
 from .sandbox import Limits, SandboxRunner, fork_server
@@ -87,7 +86,7 @@ def student_notes(extracted: Extracted, problems: dict[str, str]) -> list[str]:
 
 
 def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignment | None = None,
-                     sub: str = "submission") -> dict[str, Any]:
+                     sub: str = "submission") -> Grade:
     """The Gradescope results.json dict for the submission at ``path``; never raises for its content.
     (``sub`` names the submission in the grader's own logs; it never reaches a sandbox.)"""
     start = time.monotonic()
@@ -108,22 +107,19 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
         runner.close()
     report = runner.report()
     if extracted.unreadable:
-        data = unreadable_results(extracted.unreadable, cfg=cfg)
-        data["extra_data"]["ditgrade"].update(sandbox=report, fingerprint=assignment.fingerprint, gpu=gpu,
-                                              file=extracted.file)
-        return data
+        return unreadable_results(extracted.unreadable, cfg=cfg).with_info(
+            sandbox=report, fingerprint=assignment.fingerprint, gpu=gpu, file=extracted.file)
     problems = runner.problems()
     explain_failures(results, extracted, problems)
     given_problems = {k: v for k, v in problems.items() if k.startswith(GIVEN)}
     if given_problems:
         report["given_code_problems"] = given_problems
-    data = build_results(results, cfg=cfg, seconds=time.monotonic() - start,
-                         student_notes=notes + student_notes(extracted, problems), sandbox=report, gpu=gpu,
-                         gpu_note=assignment.gpu_note, stdout=runner.output, fingerprint=assignment.fingerprint,
-                         graded_file=extracted.file)
+    grade = build_results(results, cfg=cfg, seconds=time.monotonic() - start,
+                          student_notes=notes + student_notes(extracted, problems), sandbox=report, gpu=gpu,
+                          gpu_note=assignment.gpu_note, stdout=runner.output, fingerprint=assignment.fingerprint,
+                          graded_file=extracted.file)
     # staff read them; not graded (read with the statements: the notebook is parsed once)
-    data["extra_data"]["ditgrade"]["predictions"] = clean_tree(extracted.predictions)
-    return data
+    return grade.with_info(predictions=clean_tree(extracted.predictions))
 
 
 def warmup(assignment: Assignment | None = None) -> Assignment:

@@ -19,9 +19,9 @@ import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..core.results import after_grading, graded_tests, unreadable_reason
+from ..core.results import after_grading
 from ..core.text import clean, one_line, points
-from .tables import UploadFile, _num, max_total, question_table, total_of, write_tables
+from .tables import UploadFile, max_total, write_tables
 
 if TYPE_CHECKING:
     from ..core.assignment import Assignment
@@ -34,7 +34,7 @@ def feedback_text(g: Row) -> str:
     """A readable account of one submission's grade: the file, totals, per question, then every
     test a student may see; for an unreadable file, why it could not be read."""
     r = g.results
-    score, maximum = total_of(r)
+    score, maximum = r.score, r.max_score
     lines = [f"Submission: {g.sub.id}"]
     if g.sub.file_name:
         lines.append(f"File:       {g.sub.file_name}")
@@ -44,7 +44,7 @@ def feedback_text(g: Row) -> str:
         lines.append(f"Student:    {names}" + (f" <{emails}>" if emails else ""))
     if g.sub.note:
         lines.append(f"Note:       {g.sub.note}")
-    reason = unreadable_reason(r) or (g.reason if g.kind == "unreadable" else "")
+    reason = r.unreadable or (g.reason if g.kind == "unreadable" else "")
     if reason:
         lines += ["Score:      not graded", "",
                   f"Your submission could not be read, so nothing was graded: {reason}.",
@@ -53,21 +53,20 @@ def feedback_text(g: Row) -> str:
     lines.append(f"Score:      {points(score)} / {points(maximum)}" if maximum else f"Score:      {points(score)}")
     if not g.graded:
         lines.append(f"Status:     {g.status}")
-    per_q = question_table(r)
+    per_q = r.questions()
     if per_q:
         lines.append("")
         lines += [f"  {q:<6}{points(s):>8} / {points(m)}" for q, (s, m) in per_q.items()]
-    tests = [t for t in graded_tests(r) if t.get("visibility") != "hidden"]  # "hidden": staff only, never sent
-    staff_only = len(graded_tests(r)) - len(tests)
-    if r.get("output"):
-        lines += ["", after_grading(str(r["output"])).rstrip()]
+    tests = [t for t in r.tests if t.visibility != "hidden"]  # "hidden": staff only, never sent
+    staff_only = len(r.tests) - len(tests)
+    if r.output:
+        lines += ["", after_grading(r.output).rstrip()]
     if tests:
         lines += ["", "Tests:"]
     for t in tests:
-        s, m = _num(t.get("score")), _num(t.get("max_score"))
-        mark = "PASS" if t.get("status") == "passed" else "FAIL"
-        lines.append(f"[{mark}] {t.get('name', '?')}  ({points(s)}/{points(m)})")
-        out = str(t.get("output") or "").strip()
+        mark = "PASS" if t.passed else "FAIL"
+        lines.append(f"[{mark}] {t.name}  ({points(t.score)}/{points(t.max_score)})")
+        out = t.output.strip()
         if out and out != "passed":
             lines += [textwrap.indent(out[:_MAX_TEST_OUTPUT], "       "), ""]
     if staff_only:
@@ -80,19 +79,19 @@ def score_table(rows: list[Row], questions: list[str], width: int = 28) -> str:
     graded, on one line: it may quote a student's message)."""
     maxima: dict[str, float] = {}
     for g in rows:
-        for q, (_, m) in question_table(g.results).items():
+        for q, (_, m) in g.results.questions().items():
             maxima[q] = max(maxima.get(q, 0.0), m)
     head = f"{'submission':<{width}}" + "".join(f"{q:>7}" for q in questions) + f"{'total':>9}"
     lines = [head, f"{'(max)':<{width}}" + "".join(f"{points(maxima.get(q, 0)):>7}" for q in questions)
              + f"{points(max_total(rows)):>9}", "-" * len(head)]
     for g in rows:
-        per_q = question_table(g.results)
+        per_q = g.results.questions()
         name = g.sub.id if len(g.sub.id) <= width - 1 else g.sub.id[: width - 2] + "~"
         if g.kind == "unreadable":
             line = f"{name:<{width}}" + "".join(f"{'-':>7}" for _ in questions) + f"{'-':>9}"
         else:
             line = f"{name:<{width}}" + "".join(f"{points(per_q.get(q, (0, 0))[0]):>7}" for q in questions)
-            line += f"{points(total_of(g.results)[0]):>9}"
+            line += f"{points(g.results.score):>9}"
         if not g.graded:
             line += "  " + one_line(g.status, 70)
         lines.append(one_line(line))
@@ -108,9 +107,9 @@ def test_pass_rates(rows: list[Row]) -> list[tuple[str, int, int]]:
     """[(test name, passed, attempted)] over the graded rows, in first-seen order."""
     stats: dict[str, list[int]] = {}
     for g in rows:
-        for t in graded_tests(g.results):
-            entry = stats.setdefault(str(t.get("name", "?")), [0, 0])
-            entry[0] += int(t.get("status") == "passed")
+        for t in g.results.tests:
+            entry = stats.setdefault(t.name, [0, 0])
+            entry[0] += int(t.passed)
             entry[1] += 1
     return [(name, p, n) for name, (p, n) in stats.items()]
 
@@ -137,7 +136,7 @@ def _figures(rows: list[Row], rates: list[tuple[str, int, int]], questions: list
     fallback = max_total(rows)
     percents = []
     for g in rows:
-        s, m = total_of(g.results)
+        s, m = g.results.score, g.results.max_score
         m = m or fallback
         percents.append(100 * s / m if m else 0.0)
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -151,7 +150,7 @@ def _figures(rows: list[Row], rates: list[tuple[str, int, int]], questions: list
 
     means = []
     for q in questions:
-        vals = [question_table(g.results).get(q) for g in rows if graded_tests(g.results)]
+        vals = [g.results.questions().get(q) for g in rows if g.results.tests]
         vals = [100 * s / m for s, m in (v for v in vals if v) if m]
         means.append(statistics.fmean(vals) if vals else 0.0)
     fig, ax = plt.subplots(figsize=(7, 2.8))
@@ -194,7 +193,7 @@ def report_html(rows: list[Row], notes: list[str], questions: list[str], title: 
     unreadable = [g for g in rows if g.kind == "unreadable"]
     errors = [g for g in rows if g.kind == "error"]
     rates = test_pass_rates(graded)
-    totals = [total_of(g.results)[0] for g in graded]
+    totals = [g.results.score for g in graded]
     e = html.escape
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}: grading report</title>",
              f"<style>{_CSS}</style>", f"</head><body><h1>{e(title)}: grading report</h1>"]
@@ -231,7 +230,7 @@ def report_html(rows: list[Row], notes: list[str], questions: list[str], title: 
                 cells.append(f"<td class=long>{e(c)}</td>" if i in long_cols else f"<td>{e(c)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table></div>")
-    predictions = [(g, (g.results.get("extra_data") or {}).get("ditgrade", {}).get("predictions") or {}) for g in rows]
+    predictions = [(g, g.results.info.get("predictions") or {}) for g in rows]
     predictions = [(g, p) for g, p in predictions if p]
     if predictions:
         parts.append("<h2>Written predictions (for reading, not graded)</h2>")

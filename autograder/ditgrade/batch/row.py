@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.results import Grade
 from .discover import Submission
 
 GRADED = "graded"
@@ -22,10 +23,10 @@ ERROR = "error"
 
 @dataclass
 class Row:
-    """A submission and its (possibly cached) results.json."""
+    """A submission and its (possibly cached) grade."""
 
     sub: Submission
-    results: dict
+    results: Grade
     status: str  # "graded", "unreadable: <why>" or "error: <message>"
     seconds: float
     cached: bool = False

@@ -12,7 +12,7 @@ Slurm jobs (``slurm.run_slurm``); either way a submission that fails for the gra
 costs only its row, and the outputs are always written.
 
 A row is graded, unreadable or an error (``graded``): a file the grader could not read at all
-(``core.results.unreadable_reason``) and a folder with nothing, or no single file, to grade are
+(``Grade.unreadable``) and a folder with nothing, or no single file, to grade are
 unreadable rows, which the tables, the report and the terminal keep apart from the grades.
 
 ``OUT/results/`` and ``OUT/feedback/`` hold exactly this run's submissions: the files of a
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.assignment import Assignment
-from ..core.results import error_results, unreadable_reason, unreadable_results
+from ..core.results import Grade, error_results, unreadable_results
 from ..core.text import clean, one_line, points
 from .discover import Submission, discover
 from .pool import run_local, worker_timeout
@@ -81,15 +81,15 @@ def grader_key(assignment: Assignment, *, gpu: bool) -> str:
     return hashlib.sha256(assignment.fingerprint.encode() + b"\0" + extra).hexdigest()
 
 
-def _load_cached(path: Path, key: str) -> dict | None:
+def _load_cached(path: Path, key: str) -> Grade | None:
     try:
-        data = json.loads(path.read_text())
+        grade = Grade.from_gradescope(json.loads(path.read_text()))
     except (OSError, ValueError):
         return None
-    meta = ((data.get("extra_data") or {}).get("ditgrade") or {}).get("batch") if isinstance(data, dict) else None
+    meta = grade.info.get("batch")
     # what the grader itself failed on is tried again; a grade and an unreadable file stand
     status = str(meta.get("status", "")) if isinstance(meta, dict) else ""
-    return data if isinstance(meta, dict) and meta.get("key") == key and status.split(":")[0] in (GRADED, UNREADABLE) \
+    return grade if isinstance(meta, dict) and meta.get("key") == key and status.split(":")[0] in (GRADED, UNREADABLE) \
         else None
 
 
@@ -117,7 +117,7 @@ class Progress:
         if not self.enabled:
             return
         self.done += 1
-        score = float(g.results.get("score", 0.0))
+        score = g.results.score
         if self.bar is not None:
             self.bar.set_postfix_str(f"{g.sub.id}: {score:g}", refresh=False)
             self.bar.update(1)
@@ -172,7 +172,7 @@ def grade_batch(inputs: Iterable[str | Path], out: str | Path, *, assignment: As
         keys[sub.id] = f"{sub.digest}:{fingerprint}"
         cached = None if regrade else _load_cached(out / "results" / f"{sub.id}.json", keys[sub.id])
         if cached is not None:
-            meta = cached["extra_data"]["ditgrade"]["batch"]
+            meta = cached.info["batch"]
             rows[sub.id] = Row(sub, cached, meta.get("status", GRADED), meta.get("seconds", 0.0), cached=True)
         elif sub.path is None:
             rows[sub.id] = _record(out, sub, "nothing", {"message": sub.problem}, 0.0, keys[sub.id])
@@ -215,9 +215,9 @@ def _finish(out: Path, sub: Submission, kind: str, payload: Any, seconds: float,
     """Record one submission's outcome: results/<id>.json and feedback/<id>.txt."""
     from . import report
 
-    if kind == "ok" and isinstance(payload, dict):
-        results = dict(payload)
-        reason = unreadable_reason(results)
+    if kind == "ok" and isinstance(payload, (Grade, dict)):  # a dict: a results.json (Slurm's files, a plug-in)
+        results = payload if isinstance(payload, Grade) else Grade.from_gradescope(payload)
+        reason = results.unreadable
         status = unreadable_status(reason) if reason else GRADED
     elif kind == "nothing":  # the student's folder holds nothing, or no single file, to grade
         reason = str(payload.get("message"))
@@ -225,19 +225,13 @@ def _finish(out: Path, sub: Submission, kind: str, payload: Any, seconds: float,
     else:
         message = payload.get("message", str(payload)) if isinstance(payload, dict) else str(payload)
         results, status = error_results(message), f"{ERROR}: {message}"
-    extra = dict(results.get("extra_data") or {})
-    ditgrade = dict(extra.get("ditgrade") or {})
-    ditgrade["file"] = sub.file_name  # what was graded, as the student named it (summary, feedback)
-    if sub.note:
-        ditgrade["choice"] = sub.note
-    ditgrade["batch"] = {"status": status, "key": key, "seconds": round(seconds, 3),
-                         "submission": str(sub.path or sub.source), "submitted_at": sub.submitted_at, "late": sub.late,
-                         "people": [vars(p) for p in sub.people]}
-    extra["ditgrade"] = ditgrade
-    results["extra_data"] = extra
+    # what was graded, as the student named it (summary, feedback); the batch's bookkeeping
+    results = results.with_info(file=sub.file_name, **({"choice": sub.note} if sub.note else {}), batch={
+        "status": status, "key": key, "seconds": round(seconds, 3), "submission": str(sub.path or sub.source),
+        "submitted_at": sub.submitted_at, "late": sub.late, "people": [vars(p) for p in sub.people]})
     g = Row(sub, results, status, seconds)
     if kind != "unstarted":  # a rerun must try again what the grader itself could not start on
-        _write_json(out / "results" / f"{sub.id}.json", results)
+        _write_json(out / "results" / f"{sub.id}.json", results.to_gradescope())
     # feedback_text cleans what it holds; errors="replace" is the backstop against text no UTF-8 file can hold
     (out / "feedback" / f"{sub.id}.txt").write_text(report.feedback_text(g), encoding="utf-8", errors="replace")
     return g

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..core.results import graded_tests
-from ..core.suite import question_of
 from ..core.text import csv_cell, points
 from . import canvas
 
@@ -32,32 +30,9 @@ if TYPE_CHECKING:
     from .row import Row
 
 
-def _num(x: object) -> float:
-    try:
-        return float(x)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def question_table(results: dict) -> dict[str, tuple[float, float]]:
-    """{question: (score, max_score)} from a results dict's graded tests."""
-    out: dict[str, tuple[float, float]] = {}
-    for t in graded_tests(results):
-        q = question_of(str(t.get("name", "")))
-        s, m = out.get(q, (0.0, 0.0))
-        out[q] = (s + _num(t.get("score")), m + _num(t.get("max_score")))
-    return out
-
-
-def total_of(results: dict) -> tuple[float, float]:
-    """(score, max_score) of a results dict."""
-    per_q = question_table(results)
-    return _num(results.get("score")), sum(m for _, m in per_q.values())
-
-
 def max_total(rows: list[Row]) -> float:
     """The assignment's total, for rows without tests (errors): the largest total seen in the batch."""
-    return max((total_of(g.results)[1] for g in rows), default=0.0)
+    return max((g.results.max_score for g in rows), default=0.0)
 
 
 @dataclass
@@ -101,8 +76,8 @@ def grades_table(rows: list[Row], questions: list[str]) -> tuple[list[str], list
     body = []
     for r in student_rows(rows):
         g = r.graded
-        per_q = question_table(g.results)
-        score, maximum = total_of(g.results)
+        per_q = g.results.questions()
+        score, maximum = g.results.score, g.results.max_score
         maximum = maximum or fallback
         late = "" if g.sub.late is None else ("yes" if g.sub.late else "no")
         body.append([r.name, r.email, r.sid, r.canvas_id, g.sub.id, *[_fmt(per_q.get(q, (0.0, 0.0))[0]) for q in questions],
@@ -125,10 +100,10 @@ def write_tables(out: Path, rows: list[Row], questions: list[str], title: str, *
     _write(out / "grades.csv", header, body)
     students = student_rows(rows)
     graded = [r for r in students if r.graded.graded]
-    gs = [[r.name, r.sid, r.email, _fmt(total_of(r.graded.results)[0])] for r in graded if r.email or r.sid]
+    gs = [[r.name, r.sid, r.email, _fmt(r.graded.results.score)] for r in graded if r.email or r.sid]
     _write(out / "gradescope_scores.csv", ["Name", "SID", "Email", "Score"], gs)
     column, canvas_notes = canvas.column(title, canvas_assignment_id)
-    rows_canvas = [[canvas.student_name(r.name), r.canvas_id, r.sid, r.email, "", _fmt(total_of(r.graded.results)[0])]
+    rows_canvas = [[canvas.student_name(r.name), r.canvas_id, r.sid, r.email, "", _fmt(r.graded.results.score)]
                    for r in graded if r.email or r.sid or r.canvas_id]
     _write(out / "canvas_scores.csv", [*canvas.HEADER, column], rows_canvas)
     return {"grades": UploadFile(out / "grades.csv", len(body)),

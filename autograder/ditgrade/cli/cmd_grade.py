@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"submissions": len(result.rows), "graded_now": result.graded_now, "reused": cached,
                           "seconds": round(result.seconds, 1), "failed": [g.sub.id for g in result.failed],
                           "unreadable": {g.sub.id: g.reason for g in result.unreadable},
-                          "scores": {g.sub.id: g.results.get("score") for g in result.rows if g.graded},
+                          "scores": {g.sub.id: g.results.score for g in result.rows if g.graded},
                           "empty_files": {f.path.name: f.why_empty for f in result.files.values() if f.why_empty},
                           "out": str(result.out)}, indent=2))
     else:

@@ -7,8 +7,12 @@ import json
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import UsageError, common_options, load_assignment, out_option
+
+if TYPE_CHECKING:
+    from ..core.results import Grade
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -53,24 +57,27 @@ def run(args: argparse.Namespace) -> int:
             traceback.print_exc()
             data = error_results(f"{type(e).__name__}: {e}", cfg=cfg)
             code = 1
-        _name_the_file(data, path, args.submission, note)
-    target.write_text(json.dumps(data, indent=2), encoding="ascii")  # ASCII JSON: a lone surrogate is escaped
+        data = _name_the_file(data, path, args.submission, note)
+    results = data.to_gradescope()
+    target.write_text(json.dumps(results, indent=2), encoding="ascii")  # ASCII JSON: a lone surrogate is escaped
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(results, indent=2))
     elif cfg.otter["print_summary"]:  # otter's print_summary / print_score
         print(summary(data, assignment.question_ids, verbose=args.verbose > 0, show_score=cfg.otter["print_score"]))
     print(f"results: {one_line(target)}", file=sys.stderr)
     return code
 
 
-def _name_the_file(data: dict, path: Path, given: Path, note: str) -> None:
-    """Record which file was graded (results.json, the summary) and, when it was chosen among
-    others, say so first in what the student reads."""
+def _name_the_file(grade: Grade, path: Path, given: Path, note: str) -> Grade:
+    """The grade, saying which file was graded (results.json, the summary) and, when it was chosen
+    among others, saying so first in what the student reads."""
+    from dataclasses import replace
+
     from ..core.text import clean
 
     name = path.relative_to(given).as_posix() if given.is_dir() else path.name
-    ditgrade = data.setdefault("extra_data", {}).setdefault("ditgrade", {})
-    ditgrade["file"] = clean(name)
+    grade = grade.with_info(file=clean(name))
     if note:
-        ditgrade["choice"] = clean(note)
-        data["output"] = clean(note[:1].upper() + note[1:] + ".") + ("\n" + data["output"] if data.get("output") else "")
+        lead = clean(note[:1].upper() + note[1:] + ".")
+        grade = replace(grade, output=lead + ("\n" + grade.output if grade.output else "")).with_info(choice=clean(note))
+    return grade

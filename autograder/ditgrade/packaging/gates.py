@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.assignment import Assignment
-from ..core.results import graded_tests
-from ..core.suite import question_of
+from ..core.errors import NOT_IMPLEMENTED
+from ..core.results import Grade, error_results
 from . import otter_format
 from .audit_worker import Job, Outcome, grade_jobs, wall_backstop
 from .mutate import Mutant, load_module
@@ -52,27 +52,16 @@ class Gate:
     details: dict[str, Any] = field(default_factory=dict, compare=False)  # per-entry rows (mutants)
 
 
-def question_totals(results: dict) -> dict[str, tuple[float, float]]:
-    out: dict[str, tuple[float, float]] = {}
-    for t in graded_tests(results):
-        q = question_of(str(t.get("name", "")))
-        s, m = out.get(q, (0.0, 0.0))
-        out[q] = (s + float(t.get("score") or 0), m + float(t.get("max_score") or 0))
-    return out
-
-
-def full_marks(results: dict) -> tuple[bool, str]:
+def full_marks(grade: Grade) -> tuple[bool, str]:
     """(full marks?, evidence) of a notebook graded through the real path."""
-    failed = [t.get("name", "?") for t in graded_tests(results) if t.get("status") != "passed"
-              and float(t.get("max_score") or 0) > 0]
-    score = float(results.get("score") or 0)
-    maximum = sum(m for _, m in question_totals(results).values())
-    return not failed and maximum > 0, f"{score:g}/{maximum:g}" + (f", failing {failed[:2]}" if failed else "")
+    failed = [t.name for t in grade.tests if not t.passed and t.max_score > 0]
+    ok = not failed and grade.max_score > 0
+    return ok, f"{grade.score:g}/{grade.max_score:g}" + (f", failing {failed[:2]}" if failed else "")
 
 
 def grade_many(paths: list[Path], assignment: Assignment, jobs: int,
                progress: Callable[[int, int], None] | None = None,
-               on_result: Callable[[Path, dict], None] | None = None) -> dict[Path, dict]:
+               on_result: Callable[[Path, Grade], None] | None = None) -> dict[Path, Grade]:
     """Grade notebooks/files through the real path on warm workers: {path: results}. ``on_result`` is
     called as each one is graded, then ``progress(done, total)``."""
     from ..batch.discover import Submission
@@ -80,11 +69,9 @@ def grade_many(paths: list[Path], assignment: Assignment, jobs: int,
 
     subs = [Submission(f"gate-{i}", p, p) for i, p in enumerate(paths)]
     by_id = {s.id: s.path for s in subs}
-    out: dict[Path, dict] = {}
+    out: dict[Path, Grade] = {}
 
     def done(sub: Any, kind: str, payload: Any, seconds: float) -> None:
-        from ..core.results import error_results
-
         out[by_id[sub.id]] = payload if kind == "ok" else error_results(str(payload))
         if on_result:
             on_result(by_id[sub.id], out[by_id[sub.id]])
@@ -98,26 +85,21 @@ def grade_many(paths: list[Path], assignment: Assignment, jobs: int,
     return out
 
 
-def gate_reference(results: dict) -> Gate:
+def gate_reference(results: Grade) -> Gate:
     ok, evidence = full_marks(results)
     return Gate("reference", ok, f"the solutions notebook scores {evidence}")
 
 
-_CRASH_WORDS = re.compile(r"CPU time|wall-clock|without computing|died|out of turn|cannot read|malformed|"
-                          r"could not be graded|autograder itself failed", re.I)
-
-
-def gate_template(results: dict) -> Gate:
-    """The untouched template scores 0, and each test fails for the stubs' reason, not a crash."""
-    tests = [t for t in graded_tests(results) if float(t.get("max_score") or 0) > 0]
-    texts = [str(t.get("output") or "") for t in tests]
-    crashed = [t for t in texts if _CRASH_WORDS.search(t)]
-    todo = sum(1 for t in texts if re.search(r"not implemented|TODO", t, re.I))
-    score = float(results.get("score") or 0)
-    ok = bool(tests) and score == 0 and not crashed and todo == len(tests)
-    evidence = f"{score:g} points, {todo}/{len(tests)} tests report the unfinished stubs"
-    if crashed:
-        evidence += f"; {len(crashed)} look like crashes, e.g. {crashed[0][:120]!r}"
+def gate_template(results: Grade) -> Gate:
+    """The untouched template scores 0, and each test fails for the stubs' reason (its kind:
+    ``not_implemented``), not a crash, a timeout or anything else."""
+    tests = [t for t in results.tests if t.max_score > 0]
+    todo = [t for t in tests if t.kind == NOT_IMPLEMENTED]
+    other = [t for t in tests if t.kind != NOT_IMPLEMENTED]
+    ok = bool(tests) and results.score == 0 and not other and not results.grader_error
+    evidence = f"{results.score:g} points, {len(todo)}/{len(tests)} tests report the unfinished stubs"
+    if other:
+        evidence += f"; {len(other)} failed otherwise, e.g. {other[0].kind}: {other[0].output[:120]!r}"
     return Gate("template", ok, evidence)
 
 
@@ -148,12 +130,12 @@ def _own_question_only(scores: dict[str, tuple[float, float]], question: str) ->
     return f"also loses points in {', '.join(others)}" if others else ""
 
 
-def gate_mistakes(results: dict[Path, dict], expected: dict[str, str]) -> Gate:
+def gate_mistakes(results: dict[Path, Grade], expected: dict[str, str]) -> Gate:
     """Independent mistakes, named mistake_<question>_<what>: each loses points in its own question only."""
     problems, exempt = [], []
     for path, r in results.items():
         question = path.stem.split("_")[1]
-        why = _own_question_only(question_totals(r), question)
+        why = _own_question_only(r.questions(), question)
         if why and path.stem in expected:
             exempt.append(path.stem)
         elif why:
@@ -328,7 +310,7 @@ class GradingGate:
     inputs: tuple[Path, ...]  # the files whose bytes its verdict depends on, besides the grader itself
     notebooks: tuple[Path, ...]  # graded through the real path (extraction, sandbox)
     jobs: tuple[Job, ...]  # trusted sources graded in-process
-    judge: Callable[[dict[Path, dict], dict[str, Outcome]], Gate]
+    judge: Callable[[dict[Path, Grade], dict[str, Outcome]], Gate]
 
 
 def _as_submitted(notebook: Path, folder: Path, name: str) -> Path:
@@ -354,12 +336,12 @@ def grading_gates(assignment: Assignment, template: Path, solutions: Path, stagi
     reference = assignment.reference_path.read_text()
     mutant_list = bank_mutants(mutants_file) if mutants_file.is_file() else ()
 
-    def judge_correct(notebooks: dict[Path, dict], outcomes: dict[str, Outcome]) -> Gate:
+    def judge_correct(notebooks: dict[Path, Grade], outcomes: dict[str, Outcome]) -> Gate:
         verdicts = {p: full_marks_in_process(outcomes[f"style:{p.name}"]) for p in styles}
         verdicts.update({p: full_marks(notebooks[p]) for p in correct})
         return gate_correct(verdicts)
 
-    def judge_mutants(_: dict[Path, dict], outcomes: dict[str, Outcome]) -> Gate:
+    def judge_mutants(_: dict[Path, Grade], outcomes: dict[str, Outcome]) -> Gate:
         if not mutant_list:
             return Gate("mutants", False, f"no mutant in {mutants_file}")
         return judge_bank_mutants(mutant_list, outcomes)

@@ -89,7 +89,7 @@ def ensure_results(path: str | Path, *, exit_code: int = 0, log: str | Path | No
         if tail:
             detail += f"; the end of its log:\n{tail}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(error_results(detail), indent=2))
+    path.write_text(json.dumps(error_results(detail).to_gradescope(), indent=2))
     return False
 
 

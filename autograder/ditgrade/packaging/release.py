@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..core.assignment import Assignment
+from ..core.results import Grade
 from . import audit, audit_cache, audit_review, gates
 from .audit_mutants import ToolMissing
 from .audit_worker import Outcome, grade_jobs, ticker, wall_backstop
@@ -177,7 +178,7 @@ def check_gates(assignment: Assignment, wanted: Iterable[str], *, staging: Path,
         except ToolMissing as e:
             record(Gate("audit", False, str(e)))
 
-    notebooks: dict[Path, dict] = {}
+    notebooks: dict[Path, Grade] = {}
     outcomes: dict[str, Outcome] = {}
     open_gates = list(todo)
 
