@@ -15,6 +15,8 @@ import pytest
 
 from ditgrade.cli import main
 from ditgrade.core.assignment import Assignment
+from ditgrade.core.errors import NOT_IMPLEMENTED, TIMEOUT
+from ditgrade.core.results import Grade, TestOutcome
 from ditgrade.packaging import gates, release
 from ditgrade.packaging.audit_worker import Outcome
 from ditgrade.packaging.zips import ZIP_EPOCH, write_zip
@@ -58,10 +60,10 @@ def test_a_leaked_line_fails_no_leak_naming_the_file(tmp_path: Path, assignment)
     assert not gate.passed and "tests/q1.py" in gate.evidence
 
 
-def _results(per_question: dict[str, tuple[float, float]]) -> dict:
-    tests = [{"name": f"{q} t", "score": s, "max_score": m, "status": "passed" if s >= m else "failed",
-              "output": "", "visibility": "visible"} for q, (s, m) in per_question.items()]
-    return {"score": sum(s for s, _ in per_question.values()), "tests": tests}
+def _results(per_question: dict[str, tuple[float, float]], kind: str = "failed", output: str = "") -> Grade:
+    """A grade with one test per question; the failing ones ended as ``kind`` saying ``output``."""
+    return Grade(tests=tuple(TestOutcome(f"{q} t", s, m, "passed" if s >= m else kind, output if s < m else "",
+                                         "visible") for q, (s, m) in per_question.items()))
 
 
 def test_the_grading_gates_fail_and_say_why() -> None:
@@ -80,9 +82,9 @@ def test_the_grading_gates_fail_and_say_why() -> None:
     gate = gates.gate_mistakes(mistakes, {"mistake_q1_invisible": "needs a GPU"})
     assert not gate.passed and "mistake_q2_spills.ipynb (q2) also loses points in q1" in gate.evidence
     assert "1 need a GPU" in gate.evidence
-    template = _results({"q1": (0, 10)})
-    template["tests"][0]["output"] = "patchify(z=...): used more than 20 s of CPU time"
-    assert not gates.gate_template(template).passed
+    assert gates.gate_template(_results({"q1": (0, 10)}, NOT_IMPLEMENTED, "patchify: not implemented yet")).passed
+    timed_out = gates.gate_template(_results({"q1": (0, 10)}, TIMEOUT, "patchify(z=...): used more than 20 s of CPU"))
+    assert not timed_out.passed and "timeout" in timed_out.evidence
 
 
 def test_a_mislabelled_mutant_fails_the_gate(tmp_path: Path, assignment, monkeypatch) -> None:

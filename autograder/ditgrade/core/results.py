@@ -44,6 +44,8 @@ class TestOutcome:
     """One graded test's result: its share of its question and why it passed or failed (``kind``:
     "passed", "failed", or how the student's call ended: ``core.errors.KINDS``)."""
 
+    __test__ = False  # a result, not a pytest test class
+
     name: str
     score: float
     max_score: float
