@@ -65,7 +65,7 @@ def test_the_card_comes_from_cuda_visible_devices(monkeypatch) -> None:
 @needs_root
 def test_only_the_gpu_tests_worker_sees_the_devices_and_only_under_the_lease(assignment, tmp_path, monkeypatch):
     sub = tmp_path / "s.py"
-    sub.write_text("import os\ndef sequence_length(h, w, p):\n    return len(os.environ.get('CUDA_VISIBLE_DEVICES', 'unset'))\n")
+    sub.write_text("import os\ndef double(x):\n    return len(os.environ.get('CUDA_VISIBLE_DEVICES', 'unset'))\n")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
     monkeypatch.setattr(gpu, "LOCK_DIR", str(tmp_path / "leases"))
     limits = limits_for(assignment, gpu=False)
@@ -74,14 +74,14 @@ def test_only_the_gpu_tests_worker_sees_the_devices_and_only_under_the_lease(ass
     runner._lease = gpu.Lease(folder=str(tmp_path / "leases"))
     runner.read(sub)
     cpu_test = GradedTest("q1 a CPU test", 1.0, lambda r: None)
-    gpu_test = GradedTest("q5 gpu: a GPU test", 1.0, lambda r: None, requires_gpu=True)
+    gpu_test = GradedTest("q2 gpu: a GPU test", 1.0, lambda r: None, requires_gpu=True)
     try:
         runner.begin_test(cpu_test)
-        assert runner.call("sequence_length", h=4, w=4, p=2) == 0  # CUDA_VISIBLE_DEVICES="" in a CPU worker
+        assert runner.call("double", x=4.0) == 0  # CUDA_VISIBLE_DEVICES="" in a CPU worker
         assert not runner._lease.held and runner._worker_gpu is False
         runner.begin_test(gpu_test)
         assert runner._lease.held and runner._worker is None  # the CPU worker is gone before the GPU tests
-        assert runner.call("sequence_length", h=4, w=4, p=2) == 1  # "7": the GPU worker sees the card
+        assert runner.call("double", x=4.0) == 1  # "7": the GPU worker sees the card
         assert runner._worker_gpu is True
         other = gpu.Lease(folder=str(tmp_path / "leases"))
         proc = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
@@ -96,7 +96,7 @@ def test_only_the_gpu_tests_worker_sees_the_devices_and_only_under_the_lease(ass
         assert proc.stdout.strip() == "held"  # by this runner, for every grader on the machine
         runner.begin_test(cpu_test)
         assert not runner._lease.held and runner._worker is None  # killed before the lease was given back
-        assert runner.call("sequence_length", h=4, w=4, p=2) == 0
+        assert runner.call("double", x=4.0) == 0
     finally:
         runner.close()
         server.close_all()
@@ -129,7 +129,7 @@ def test_no_message_to_the_fork_server_names_a_submission(assignment, tmp_path, 
 
     monkeypatch.setattr(server.ForkServer, "_request", spy)
     sub = tmp_path / "victim_secret_zz9.py"
-    sub.write_text("def sequence_length(h, w, p):\n    return (h // p) * (w // p)  # victim_secret_zz9\n")
+    sub.write_text("def double(x):\n    return 2 * x  # victim_secret_zz9\n")
     data = grade_submission(sub, assignment=assignment, sub="victim_secret_zz9")
     assert data.score > 0 and sent
     assert not [m for m in sent if b"victim_secret" in m or str(tmp_path).encode() in m]

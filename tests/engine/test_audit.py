@@ -19,7 +19,7 @@ import pytest
 from ditgrade.packaging import audit_review
 from ditgrade.packaging.audit_mutants import change, question_of_function, readable, sites
 
-TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_course"
+TINY = Path(__file__).resolve().parent.parent / "fixtures" / "tiny_course"
 REVIEWED = Path("autograder/tinyq/bank/audit_reviewed.toml")
 
 
