@@ -83,6 +83,7 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_folder_end_to_end_and_resume(tmp_path: Path, monkeypatch, assignment) -> None:
     calls = tmp_path / "calls.txt"
     monkeypatch.setenv("DITGRADE_TEST_CALLS", str(calls))
@@ -120,6 +121,7 @@ def test_folder_end_to_end_and_resume(tmp_path: Path, monkeypatch, assignment) -
     assert again.graded_now == 3
 
 
+@pytest.mark.slow
 def test_a_changed_grader_regrades_what_is_cached(tmp_path: Path, assignment, monkeypatch) -> None:
     sub, out = _folder(tmp_path), tmp_path / "out"
     grade_batch([sub], out, assignment=assignment, jobs=1, grade_fn=FAKE, progress=False)
@@ -130,6 +132,7 @@ def test_a_changed_grader_regrades_what_is_cached(tmp_path: Path, assignment, mo
     assert again.graded_now == 3
 
 
+@pytest.mark.slow
 def test_hang_and_crash_cost_their_own_row_only(tmp_path: Path, assignment) -> None:
     sub = tmp_path / "subs"
     sub.mkdir()

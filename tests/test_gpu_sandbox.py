@@ -10,11 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import course_assignment
 
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_ditgrade_run_gpu_dry_run_grades_the_reference_and_contains_a_hostile_generate(tmp_path, full_marks):
     env = {**os.environ, "DITGRADE_GPU_CHECK_DEVICE": "cpu", "DITGRADE_GPU_CHECK_OUT": str(tmp_path),
            "PYTHONPATH": str(REPO / "autograder"), "DITGRADE_PROJECT": str(REPO)}

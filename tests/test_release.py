@@ -87,6 +87,7 @@ def test_the_grading_gates_fail_and_say_why() -> None:
     assert not timed_out.passed and "timeout" in timed_out.evidence
 
 
+@pytest.mark.slow
 def test_a_mislabelled_mutant_fails_the_gate(tmp_path: Path, assignment, monkeypatch) -> None:
     bank = tmp_path / "bank"
     bank.mkdir()
@@ -118,6 +119,7 @@ def test_release_passes_every_gate_on_the_project(tmp_path: Path, capsys) -> Non
         assert (tmp_path / "dist" / name).is_file()
 
 
+@pytest.mark.slow
 def test_up_to_date_means_committed_in_a_git_checkout_and_a_refusal_builds_nothing(tmp_path: Path) -> None:
     course = tmp_path / "tiny"
     shutil.copytree(TINY, course)
@@ -140,6 +142,7 @@ def test_up_to_date_means_committed_in_a_git_checkout_and_a_refusal_builds_nothi
     assert "no package was built" in proc.stdout and not (course / "dist").exists(), proc.stdout
 
 
+@pytest.mark.slow
 def test_an_unchanged_release_reuses_the_kept_verdicts_and_a_change_regrades_what_it_touches(tmp_path: Path) -> None:
     course = tmp_path / "tiny"
     shutil.copytree(TINY, course)

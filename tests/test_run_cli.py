@@ -125,6 +125,7 @@ def test_a_failing_top_level_statement_is_named_where_a_test_needed_it(tmp_path:
     assert "cell 3, line 1 `unrelated = 1 / 0` raised ZeroDivisionError" in data["output"]
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     proc = run_cli("run", str(tmp_path / "missing.ipynb"), "--out", str(tmp_path / "out"))
     assert proc.returncode == 2 and "no such file or folder" in proc.stderr and not (tmp_path / "out").exists()

@@ -367,6 +367,7 @@ def test_a_worker_dies_with_its_grader(tmp_path) -> None:
     assert left == []
 
 
+@pytest.mark.slow
 def test_a_notebook_that_sleeps_at_the_top_level_costs_its_statements_not_the_batch(env, tmp_path) -> None:
     """Sleeps at load count against the load's time (CPU and idle alike): once it is used up, the
     code statements after it are not run, the definitions after it still are, in bounded time."""

@@ -70,6 +70,7 @@ def test_the_reviewed_file_needs_a_one_line_reason_per_entry(tmp_path: Path) -> 
     assert audit_review.load(tmp_path / "absent.toml") == []
 
 
+@pytest.mark.slow
 def test_a_hanging_or_crashing_source_costs_only_itself(tiny: Path) -> None:
     """Each call has the sandbox's CPU budget (call_cpu_s: 5 in the tiny course); past it, or when the
     source kills its process, the worker is replaced and the next job is graded as usual."""
@@ -88,6 +89,7 @@ def test_a_hanging_or_crashing_source_costs_only_itself(tiny: Path) -> None:
     assert not out["right"].failed_test and out["right"].ran == 3 and seen == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_audit_reports_a_survivor_until_it_is_reviewed_and_the_release_gate_agrees(tiny: Path) -> None:
     reviewed = (tiny / REVIEWED).read_text()
     proc = cli("audit", "--out", "out", "-j", "2", cwd=tiny)
