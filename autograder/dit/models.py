@@ -119,11 +119,12 @@ _TEMPLATES: dict[tuple[str, bool, int], nn.Module] = {}
 MAX_TEMPLATES = 256
 
 
-def build_model(model: Any, *, meta: bool = False, seed: int = 0) -> nn.Module:
+def build_model(model: Any, *, meta: bool = False, seed: int = 0, shared: bool = False) -> nn.Module:
     """A trusted model from a spec or a name: on the meta device, or on the CPU with weights drawn
     from ``seed`` (the same in every process). Each call gets its own copy of a model built once per
-    process (diffusers' constructors are most of a grade's time); ``warm`` builds the named ones
-    before the grader forks its fork server, so that every process shares them."""
+    process (diffusers' constructors are most of a grade's time); ``warm`` builds the named ones in
+    the fork server before any worker is forked, so that every worker shares them. ``shared``: the
+    built model itself, for a caller that only reads it (the grader's expected values), no copy."""
     key = (json.dumps(model, sort_keys=True), meta, seed)
     template = _TEMPLATES.get(key)
     if template is None:
@@ -132,7 +133,7 @@ def build_model(model: Any, *, meta: bool = False, seed: int = 0) -> nn.Module:
             _TEMPLATES[key] = template
         else:
             return template
-    return copy.deepcopy(template)
+    return template if shared else copy.deepcopy(template)
 
 
 def warm() -> None:

@@ -94,6 +94,7 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
     cfg = assignment.project.config
     notes: list[str] = []
     fork_server(assignment)  # before this process reads any student data or starts CUDA
+    prepare(assignment)  # while the fork server finishes its preload
     if gpu and not gpu_available(assignment):
         notes.append("--gpu was given but there is no CUDA device: the GPU tests were not run.")
         gpu = False
@@ -122,15 +123,35 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
     return grade.with_info(predictions=clean_tree(extracted.predictions))
 
 
+def prepare(assignment: Assignment) -> None:
+    """The grader's own preparation, done once per process after its fork server was forked (and
+    so beside that server's own preload, on another core): the assignment's warm-up (the models
+    the hidden tests build), the hidden tests imported, hypothesis's first-use cost paid."""
+    from .core.compare import warm_up_cases
+
+    if _PREPARED.get(assignment.folder):
+        return
+    try:
+        assignment.hooks.warm()
+    except Exception:  # noqa: BLE001 - an optimisation: a warm-up that fails only costs its time
+        pass
+    assignment.tests(gpu=True)
+    warm_up_cases()
+    assignment.fingerprint  # noqa: B018 - computed once, before the first submission
+    _PREPARED[assignment.folder] = True
+
+
+_PREPARED: dict[Path, bool] = {}
+
+
 def warmup(assignment: Assignment | None = None) -> Assignment:
-    """What a batch worker does once before its first submission: start the fork server, import
-    the hidden tests, one torch thread per grading process (N workers on N cores otherwise
+    """What a batch worker does once before its first submission: start the fork server, prepare
+    the grader (``prepare``), one torch thread per grading process (N workers on N cores otherwise
     oversubscribe the CPU)."""
     import torch
 
     torch.set_num_threads(1)
     assignment = assignment or Assignment.load()
     fork_server(assignment)
-    assignment.tests(gpu=True)
-    assignment.fingerprint  # noqa: B018 - computed once, before the first submission
+    prepare(assignment)
     return assignment

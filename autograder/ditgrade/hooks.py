@@ -32,8 +32,13 @@ class AssignmentHooks:
     """The defaults: nothing preloaded or warmed, no extra folder, CUDA as torch sees it, no variables."""
 
     # Modules imported once by the fork server, before any worker is forked: every worker shares
-    # them and never reads their files (the sandbox hides nothing a preloaded module needs).
+    # them and never reads their files (the sandbox hides nothing a preloaded module needs). The
+    # libraries among them (modules outside the grading folder) the grader imports before it forks
+    # its fork server, so that the two share their pages.
     preload: tuple[str, ...] = ()
+    # Modules only the sandboxed workers need (what students' notebooks import, not the hidden
+    # tests): imported by the fork server alone, while the grader goes on with its own preparation.
+    preload_workers: tuple[str, ...] = ()
 
     def warm(self) -> None:
         """Work every grade would repeat (building the same models), done once after the preload in

@@ -78,7 +78,7 @@ def random_tree(rng: random.Random, depth: int = 0, frozen: float = 0.0) -> dict
 
 @functools.lru_cache(maxsize=64)
 def _own_count(key: str) -> int:
-    return sum(p.numel() for p in build_model(json.loads(key), meta=True).parameters())
+    return sum(p.numel() for p in build_model(json.loads(key), meta=True, shared=True).parameters())
 
 
 def own_count(spec) -> int:

@@ -198,3 +198,13 @@ def run_cases(key: str, strategy: Any, check: Any, *, max_examples: int, example
     wrapped()
     if failures:
         raise failures[0]
+
+
+def warm_up_cases() -> None:
+    """Hypothesis's first test in a process runs a full garbage collection (to check its random
+    generator is referenced), a third of a second over torch's heap: a grader does it once while
+    its fork server starts instead of inside a student's first test. Draws nothing another
+    ``run_cases`` sees (each is seeded from its own key)."""
+    from hypothesis import strategies as st
+
+    run_cases("warm-up", st.just(0), lambda _case: None, max_examples=1)

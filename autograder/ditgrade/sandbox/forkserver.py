@@ -69,16 +69,28 @@ def recv(sock: socket.socket) -> tuple[int, dict]:
     return message.id, codec.decode(message.payload)
 
 
-def _preload(config: dict) -> dict:
-    """Import what every worker needs (the assignment's ``hooks.preload``) and do its warm-up, so that
-    workers share it and never read the package files; the probes by name."""
+def import_shared(config: dict) -> None:
+    """The preload's libraries (every module of ``hooks.preload`` outside the assignment's own
+    package): what a grader imports before it forks its fork server, so that both share their pages.
+    The rest of the preload runs in the fork server only, while the grader goes on with its own."""
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.update(config["environment"])
     # First on the path: the preload list may name the grading folder's own package.
     if config["assignment_parent"] not in sys.path:
         sys.path.insert(0, config["assignment_parent"])
+    package = config["package"]
+    for name in load_hooks(package).preload:
+        if name != package and not name.startswith(package + "."):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+
+
+def _preload(config: dict) -> dict:
+    """Import what every worker needs (the assignment's ``hooks.preload``) and do its warm-up, so that
+    workers share it and never read the package files; the probes by name."""
+    import_shared(config)
     hooks = load_hooks(config["package"])
-    for name in hooks.preload:
+    for name in hooks.preload + hooks.preload_workers:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     with contextlib.suppress(Exception):  # an optimisation: a warm-up that fails only costs its time

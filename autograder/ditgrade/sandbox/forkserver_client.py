@@ -108,7 +108,9 @@ class ForkServer:
         if fork:
             from . import forkserver
 
-            forkserver._preload(config)  # here first, so that the grader and its fork server share the pages
+            # The libraries here first, so that the grader and its fork server share their pages;
+            # the fork server does the rest of its preload while the grader goes on (``ready``).
+            forkserver.import_shared(config)
             pid = os.fork()
             if pid == 0:
                 ours.close()
@@ -124,13 +126,19 @@ class ForkServer:
         theirs.close()
         self.sock = ours
         self._req = 0
+        self.pid = 0  # known once it says it is ready
+
+    def ready(self) -> None:
+        """Wait until the fork server has done its preload (the first request waits for it; the
+        grader does its own preparation meanwhile). ``ForkServerError`` if it did not start."""
+        if self.pid:
+            return
         _, ready, fds = self._recv(READY_TIMEOUT_S)
         for fd in fds:
             os.close(fd)
-        if ready.get("event") != "ready":
-            self.close()
+        if ready.get("event") != "ready" or not isinstance(ready.get("pid"), int):
             raise ForkServerError(f"the fork server did not start: {ready}")
-        self.pid = int(ready["pid"])
+        self.pid = ready["pid"]
 
     # -- framing ---------------------------------------------------------------------------------
     def _recv(self, timeout: float, want_fds: int = 0) -> tuple[int, dict, list[int]]:
@@ -166,6 +174,7 @@ class ForkServer:
         return message.id, body, fds
 
     def _request(self, message: dict, want_fds: int = 0) -> tuple[dict, list[int]]:
+        self.ready()
         self._req += 1
         try:
             self.sock.settimeout(REPLY_TIMEOUT_S)
