@@ -44,6 +44,11 @@ class AssignmentHooks:
         """Work every grade would repeat (building the same models), done once after the preload in
         the grader and in the fork server, before any worker is forked, and shared by every process."""
 
+    def warm_workers(self) -> None:
+        """Work done once in the fork server only, after ``warm``, for the workers alone (e.g. spare
+        copies of objects that a probe call would otherwise copy): every worker inherits the result,
+        the grader never holds it."""
+
     def readable_paths(self, gpu: bool) -> list[str]:
         """Folders a sandboxed worker may read besides the interpreter's (model weights for ``--gpu``)."""
         return []

@@ -65,9 +65,19 @@ def install() -> None:
     realpath, basename = os.path.realpath, os.path.basename
     isinstance_, str_, bytes_ = isinstance, str, bytes
     denied = _DENIED
+    watched = _DENIED | {"object.__setattr__", "open"}
 
     def hook(event: str, args: tuple) -> None:
-        if event in denied or event.startswith("ctypes."):
+        # The hook runs on every audited event, and ``builtins.id`` is by far the most frequent
+        # (copy.deepcopy calls id() once per object: 21,000 times to copy a small U-Net), so
+        # it is let through first; every other event pays one set lookup before the ctypes prefix.
+        if event == "builtins.id":
+            return
+        if event not in watched:
+            if event.startswith("ctypes."):
+                raise RuntimeError(f"{event} is not available while grading")
+            return
+        if event in denied:
             raise RuntimeError(f"{event} is not available while grading")
         if event == "object.__setattr__" and args[1] == "__code__":
             raise RuntimeError("replacing a function's code is not allowed while grading")
