@@ -152,6 +152,6 @@ def warmup(assignment: Assignment | None = None) -> Assignment:
 
     torch.set_num_threads(1)
     assignment = assignment or Assignment.load()
-    fork_server(assignment)
+    fork_server(assignment, many=True)
     prepare(assignment)
     return assignment

@@ -47,7 +47,8 @@ class AssignmentHooks:
     def warm_workers(self) -> None:
         """Work done once in the fork server only, after ``warm``, for the workers alone (e.g. spare
         copies of objects that a probe call would otherwise copy): every worker inherits the result,
-        the grader never holds it."""
+        the grader never holds it. Only where a process grades many submissions (a batch's workers,
+        an audit): in a single grade it would delay the one worker more than it saves."""
 
     def readable_paths(self, gpu: bool) -> list[str]:
         """Folders a sandboxed worker may read besides the interpreter's (model weights for ``--gpu``)."""

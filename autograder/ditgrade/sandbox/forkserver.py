@@ -95,7 +95,8 @@ def _preload(config: dict) -> dict:
             importlib.import_module(name)
     with contextlib.suppress(Exception):  # an optimisation: a warm-up that fails only costs its time
         hooks.warm()
-        hooks.warm_workers()
+        if config.get("warm_workers"):
+            hooks.warm_workers()
     functions = load_probes(config["package"]).functions()
     functions.setdefault(checks.PROBE.name, checks.PROBE.fn)  # the notebook's public checks
     return functions

@@ -100,10 +100,10 @@ class _Forked:
 
 class ForkServer:
     def __init__(self, *, package: str, assignment_parent: str, scrub: list[str], environment: dict[str, str],
-                 fork: bool = False):
+                 fork: bool = False, warm_workers: bool = False):
         ours, theirs = socket.socketpair()
         config = {"package": package, "assignment_parent": assignment_parent, "scrub": scrub,
-                  "environment": environment, "control_fd": theirs.fileno()}
+                  "environment": environment, "control_fd": theirs.fileno(), "warm_workers": warm_workers}
         self.forked = fork
         if fork:
             from . import forkserver
@@ -234,17 +234,25 @@ def may_fork(package: str) -> bool:
     return taint.clean() and not any(m == s or m.startswith(s + ".") for m in sys.modules for s in secrets)
 
 
-def fork_server(assignment) -> ForkServer:  # a ditgrade.core.assignment.Assignment
+def fork_server(assignment, *, many: bool = False) -> ForkServer:  # a ditgrade.core.assignment.Assignment
     """This process's fork server for ``assignment``, started on first use or when it died: forked
-    from this process while that is safe (``may_fork``), else a fresh interpreter."""
+    from this process while that is safe (``may_fork``), else a fresh interpreter. ``many``: this
+    process will grade many submissions (a batch worker), so the fork server also runs the
+    assignment's ``warm_workers`` (work that pays off over many workers, not in a single grade,
+    where it would only delay the first worker); a restarted fork server remembers it."""
     key = str(assignment.folder)
+    if many:
+        _MANY.add(key)
     server = _SERVERS.get(key)
     if server is None or not server.alive():
         server = ForkServer(package=assignment.package, assignment_parent=str(assignment.folder.parent),
                             scrub=["ditgrade", assignment.package], environment=assignment.hooks.environment(),
-                            fork=may_fork(assignment.package))
+                            fork=may_fork(assignment.package), warm_workers=key in _MANY)
         _SERVERS[key] = server
     return server
+
+
+_MANY: set[str] = set()
 
 
 def discard(server: ForkServer) -> None:
