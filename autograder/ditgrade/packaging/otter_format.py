@@ -1,4 +1,7 @@
-"""Reading otter-grader's Assign format (v1), the master notebook's markup, in one place.
+"""Reading otter-grader's Assign format (v1), the master notebook's markup, in one place, with
+otter's own block functions (``otter.assign.blocks``): a boundary is what otter takes for one (its
+case-insensitive pattern) and a Markdown cell fenced as ```` ```otter ```` counts as the raw cell it
+holds, so a master that ``otter assign`` builds is read the same way here.
 
     raw cell  "# BEGIN QUESTION" + YAML (name: q1, points: 10)      ... "# END QUESTION"
     raw cell  "# BEGIN SOLUTION" / "# END SOLUTION"                 around the solution cells
@@ -31,10 +34,23 @@ class QuestionBlock:
 
 
 def _marker(cell: Any) -> str:
-    if cell.get("cell_type") != "raw":
+    """"# BEGIN QUESTION", "# END SOLUTION", ... when otter reads ``cell`` as that boundary, else ""."""
+    from otter.assign.blocks import BlockType, is_block_boundary_cell
+
+    if cell.get("cell_type") != "raw" or not cell.source.strip():
         return ""
-    first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
-    return first.strip() if first.strip().startswith("# ") and first.strip().isupper() else ""
+    for kind in BlockType:
+        for end in (False, True):
+            if is_block_boundary_cell(cell, kind, end=end):
+                return f"# {'END' if end else 'BEGIN'} {kind.name}"
+    return ""
+
+
+def cells(nb: Any) -> list[Any]:
+    """The master's cells as otter reads them: each ```otter fence of a Markdown cell a raw cell."""
+    from otter.assign.blocks import extract_all_fenced_otter_cells
+
+    return extract_all_fenced_otter_cells(nb.cells)
 
 
 def solution_source(cell_source: str) -> str:
@@ -48,7 +64,7 @@ def questions(nb: Any) -> list[QuestionBlock]:
     out: list[QuestionBlock] = []
     current: QuestionBlock | None = None
     in_solution = False
-    for cell in nb.cells:
+    for cell in cells(nb):
         marker = _marker(cell)
         if marker == "# BEGIN QUESTION":
             config = yaml.safe_load("\n".join(cell.source.strip().splitlines()[1:])) or {}
