@@ -23,8 +23,11 @@ def test_ditgrade_run_gpu_dry_run_grades_the_reference_and_contains_a_hostile_ge
     env.pop("DITGRADE_DIT_PATH", None)
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_run_check.py")], env=env,
                           capture_output=True, text=True, timeout=300)
-    record = json.loads((tmp_path / "gpu_run.json").read_text())
-    assert proc.returncode == 0, record["problems"] or proc.stdout[-3000:]
+    results = tmp_path / "gpu_run.json"
+    # when the script left no results, its own output is the cause: show the end of both streams
+    assert results.is_file(), f"exit {proc.returncode}, no gpu_run.json\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    record = json.loads(results.read_text())
+    assert proc.returncode == 0, record["problems"] or proc.stdout[-3000:] + proc.stderr[-3000:]
     assert record["score"] == record["max_score"] == full_marks
     assert record["gpu_tests"] == record["gpu_tests_passed"] == 5
     assert "RLIMIT_DATA" in record["protections"]["rlimits"]
