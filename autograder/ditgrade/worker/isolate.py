@@ -163,7 +163,7 @@ def _cover(folder: str, keep: list[str], mode: str = "755", options: str | None 
     held = [(os.open(d, os.O_PATH | os.O_DIRECTORY), d) for d in keep]  # reachable once covered
     _mount("tmpfs", folder, "tmpfs", flags, options or f"size=64k,nr_inodes=1024,mode={mode}")
     for fd, d in held:
-        os.makedirs(d, mode=0o755, exist_ok=True)
+        _path_to(folder, d)
         _mount(f"/proc/self/fd/{fd}", d, None, MS_BIND | MS_REC)
         with contextlib.suppress(OSError):
             _mount(None, d, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
@@ -171,6 +171,18 @@ def _cover(folder: str, keep: list[str], mode: str = "755", options: str | None 
     if read_only:
         with contextlib.suppress(OSError):
             _mount(None, folder, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, f"mode={mode}")
+
+
+def _path_to(folder: str, d: str) -> None:
+    """The folders from ``folder`` (a fresh tmpfs) down to ``d``, each one traversable and not
+    listable (711): a student reaches a kept folder by its path and learns no other name on the way
+    (a hidden project folder under the private /tmp shows nothing but a path to its venv)."""
+    current = folder
+    for part in os.path.relpath(d, folder).split(os.sep):
+        current = os.path.join(current, part)
+        if not os.path.isdir(current):
+            os.mkdir(current)
+            os.chmod(current, 0o711)
 
 
 def _hide_filesystem(spec: WorkerSpec, uid: int) -> list[str]:
