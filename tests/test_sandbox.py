@@ -155,6 +155,18 @@ def test_the_graders_modules_are_out_of_reach(env) -> None:
     assert "modules=[] frames=[] gc refused" in err.message, err.message
 
 
+def test_a_finalizer_freed_by_reference_counting_never_runs_on_the_serve_loop(env) -> None:
+    """serve_loop_by_refcount: the probe it cut loose from its cycle is kept by the worker, so its
+    finalizer does not run on the main thread and no probe of the table is swapped."""
+    r = runner_for("serve_loop_by_refcount", env)
+    r.call("patchify", z=Z, p=2)
+    answers = [r.call("sequence_length", h=4, w=4, p=2) for _ in range(3)]
+    output = r.output
+    r.close()
+    assert answers == [4, 4, 4], (answers, output[-2000:])
+    assert "swapped" not in output and "_serve" not in output, output[-2000:]
+
+
 def test_forging_answers_through_the_probe_the_encoder_or_the_channel_gains_nothing(env) -> None:
     """A float64 patchify stays float64 on the grader's side, whatever the student tried."""
     r = runner_for("forge_answers", env)

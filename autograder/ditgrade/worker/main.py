@@ -18,7 +18,9 @@ decoded, run, and its outcome encoded on a thread of its own, which hands back b
 garbage collection is off (a collection runs finalizers on whichever thread triggers it, the main
 thread included), and ``gc.enable`` and ``gc.set_threshold`` refuse; each call's thread collects
 instead, and the serve loop turns automatic collection off again before each request and each reply.
-None of this is what the grade relies on: student code can write any byte of its own process
+Nor does reference counting run a finalizer there: the serve loop never lets go of the last
+reference to an object a student could reach (the probes it made are kept; what it drops per
+request is bytes and ints). None of this is what the grade relies on: student code can write any byte of its own process
 (numpy's array interface is a raw pointer), so the grader treats whatever the channel carries as
 hostile (``ditgrade.sandbox.runner``); these measures only take away the cheap ways in.
 """
@@ -66,6 +68,13 @@ def _serve(spec: WorkerSpec, namespaces: list[str], probes: dict[str, Callable],
     names = sorted(probes)
     makers = calls.pristine(probes)
     table = [makers[n] for n in names]
+    # Every probe a call used, kept for the worker's life: the serve loop makes each one, and a
+    # student can reach it during the call (its frame, its globals), hang an object with a finalizer
+    # on it and break its reference cycle; were the serve loop to drop the last reference, that
+    # finalizer would run here, on the main thread. Nothing else the loop lets go of per request
+    # (bytes, ints) can hold a reference. About 10 KB a call.
+    kept: list[Callable] = []
+    keep = kept.append
     call = calls.caller()
     ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     read_task, run_task, call_task = tasks.make(ns)
@@ -116,7 +125,13 @@ def _serve(spec: WorkerSpec, namespaces: list[str], probes: dict[str, Callable],
         kind, rid, arg = unpack_head(body[:head_size])
         payload = body[head_size:]
         if kind == CALL:
-            out = call(call_task, table[arg](), payload) if arg < len_(table) else b""
+            if arg < len_(table):
+                probe = table[arg]()
+                keep(probe)
+                out = call(call_task, probe, payload)
+                probe = None
+            else:
+                out = b""
         elif kind == RUN:
             out = call(run_task, payload)
         elif kind == READ:
