@@ -83,6 +83,12 @@ def test_patchify_shapes(runner) -> None:
         expected = (B, (H // p) * (W // p), C * p * p)
         if tuple(out.shape) != expected:
             raise Fail(f"patchify returned shape {fmt_shape(out.shape)} for {where}, expected {fmt_shape(expected)}")
+        # tokens of the latent: its values, in whatever order (the order is the next test's), so that
+        # a tensor of zeros of the right shape is not taken for a patchify
+        got, want = np.sort(out.astype(np.float64).ravel()), np.sort(np.asarray(z, dtype=np.float64).ravel())
+        if not np.allclose(got, want, rtol=1e-5, atol=1e-6):
+            raise Fail(f"patchify's tokens for {where} do not hold the latent's values (in any order): "
+                       "each token is a patch of z, flattened")
 
     run_cases("q1 shapes", SHAPES, check, max_examples=8, examples=EXPLICIT)
 
@@ -258,6 +264,9 @@ def test_patchify_gradients(runner) -> None:
 def test_unpatchify_rejects_wide_tokens(runner) -> None:
     """Kills `D < c * p * p` for `D != c * p * p`: the cases above only try tokens too narrow, or of a
     wrong number."""
+    # First, tokens that fit: an unpatchify that raises for everything has not told wide tokens apart.
+    fit = "tokens of shape [2, 16, 16], p=2, c=4, h=8, w=8 (they fit)"
+    _expect_no_error(runner.call("unpatchify_error", shape=[2, 16, 16], p=2, c=4, h=8, w=8), "unpatchify", fit)
     cases = [
         ([2, 16, 20], 2, 4, 8, 8, "16 tokens as h=8, w=8, p=2 needs, each of width 20 instead of c*p*p=16"),
         ([1, 4, 32], 4, 1, 8, 8, "4 tokens as h=8, w=8, p=4 needs, each of width 32 instead of c*p*p=16"),

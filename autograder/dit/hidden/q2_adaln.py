@@ -127,6 +127,20 @@ def test_adaln_zero_init(runner) -> None:
             assert_close(t, np.zeros((B, d)), f"AdaLNZero's {name} output", where, rtol=0, atol=0)
 
     run_cases("q2 adaln init", ADALN, check, max_examples=4, examples=((2, 5, 7, 0), (3, 8, 4, 1)))
+    _not_zero_with_weights(runner)
+
+
+def _not_zero_with_weights(runner) -> None:
+    """Zeros at init must come from the zero-initialised Linear: with random '1.weight' and
+    '1.bias' (the names the task gives) the outputs are not all zero. A module that returns
+    zeros whatever its weights has not been written."""
+    rng = np.random.default_rng(7)
+    c, w, b = _rand(rng, 2, 4) * 2, _rand(rng, 18, 4), _rand(rng, 18)
+    where = "AdaLNZero(4, 3) with random '1.weight' and '1.bias', c of shape [2, 4]"
+    six = _six(runner.call("adaln_forward", cond_dim=4, d_model=3, c=c, weight=w, bias=b), where, 2, 3)
+    if all(not np.any(t) for t in six):
+        raise Fail(f"AdaLNZero returned six zero tensors for {where}: its outputs must be the chunks of "
+                   "Linear(SiLU(c)), zero only while that Linear is")
 
 
 @hidden_test("q2 AdaLNZero splits Linear(SiLU(c)) into six chunks in the order shift, scale, gate (msa, mlp)",
@@ -156,6 +170,7 @@ def test_adaln_returns_tuple(runner) -> None:
     if not isinstance(res, tuple):
         raise Fail(f"AdaLNZero(4, 3)(c) returned {type_name(res)}; the task asks for a tuple of six [B, d_model] "
                    "tensors (tuple(...) around it does it)")
+    _not_zero_with_weights(runner)
 
 
 def expected_block_state(d: int) -> dict[str, list[int]]:
@@ -204,6 +219,16 @@ def test_block_identity(runner) -> None:
         assert_close(out, x, "DiTBlock(x, c) at initialisation (expected x itself)", where, rtol=0, atol=1e-7)
 
     run_cases("q2 identity", BLOCK, check, max_examples=4, examples=BLOCK_EXPLICIT)
+    # The identity must come from the zero-initialised modulation: with random weights (under the
+    # DiT names the task gives) the same block changes x. A forward that returns x has not been written.
+    block, x, c, _t, _y, where = block_case(BLOCK_EXPLICIT[0])
+    res = runner.call("block_forward", hidden_size=x.shape[-1], num_heads=BLOCK_EXPLICIT[0][2], x=x.numpy(),
+                      c=c.numpy(), state=dit_state(block))
+    out = tensor_of(res["out"], "DiTBlock", where)
+    if out.shape == tuple(x.shape) and np.allclose(out.astype(np.float64), x.numpy().astype(np.float64),
+                                                   rtol=0, atol=1e-6):
+        raise Fail(f"DiTBlock(x, c) returned x itself for {where}: it is the identity only while its "
+                   "adaLN modulation is zero")
 
 
 @functools.lru_cache(maxsize=32)

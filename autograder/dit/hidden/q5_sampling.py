@@ -103,6 +103,12 @@ def test_generate_format(runner) -> None:
         raise Fail(f"{where} returned dtype {img.dtype}, expected uint8 (values 0..255)")
     if tuple(img.shape) != (3, 16, 16, 3):
         raise Fail(f"{where} returned shape {fmt_shape(img.shape)}, expected [3, 16, 16, 3] (N, H, W, RGB)")
+    # the pipeline's images in that format, not noise of that shape: they depend on the class labels
+    other = [7, 8, 9]
+    again = _call(runner, other, _where(other, **kw), **kw)
+    if again.shape == img.shape and np.array_equal(again, img):
+        raise Fail(f"{_where(other, **kw)} returned exactly the images of class_labels={labels}: these are not "
+                   "images of the classes asked for")
 
 
 def _mismatch(img: np.ndarray, x: np.ndarray, what: str, where: str) -> str:
@@ -150,12 +156,21 @@ def _pixels(img: np.ndarray, labels: list, guidance_scale: float, steps: int, se
 def test_generate_seeds(runner) -> None:
     labels = [4, 9]
     kw = dict(num_inference_steps=3, guidance_scale=4.0)
-    a = _call(runner, labels, _where(labels, seed=7, **kw), seed=7, **kw)
-    b = _call(runner, labels, _where(labels, seed=7, **kw), seed=7, **kw)
-    assert_close(b, a, "a second call with the same seed", _where(labels, seed=7, **kw), rtol=0, atol=0)
+    where = _where(labels, seed=7, **kw)
+    a = _call(runner, labels, where, seed=7, **kw)
+    if tuple(a.shape) != (2, 16, 16, 3):  # before comparing: its size is the student's to choose
+        raise Fail(f"{where} returned shape {fmt_shape(a.shape)}, expected [2, 16, 16, 3] (N, H, W, RGB)")
+    b = _call(runner, labels, where, seed=7, **kw)
+    assert_close(b, a, "a second call with the same seed", where, rtol=0, atol=0)
     c = _call(runner, labels, _where(labels, seed=8, **kw), seed=8, **kw)
     if c.shape == a.shape and np.array_equal(c, a):
         raise Fail(f"{_where(labels, seed=8, **kw)} returned exactly the images of seed=7: the seed is not used")
+    # Images of these classes, not noise drawn from the seed: other labels, same seed, other images.
+    other = [30, 500]
+    d = _call(runner, other, _where(other, seed=7, **kw), seed=7, **kw)
+    if d.shape == a.shape and np.array_equal(d, a):
+        raise Fail(f"{_where(other, seed=7, **kw)} returned exactly the images of class_labels={labels}: "
+                   "the images do not depend on the class labels")
 
 
 @hidden_test("q5 generate equals the pipeline's own output for a CPU generator seeded with seed", weight=1)

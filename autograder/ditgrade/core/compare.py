@@ -68,12 +68,17 @@ def _fmt_num(x: Any) -> str:
         return repr(x)
 
 
+# Entries compared at a time: a comparison holds a few float64 copies of one chunk, never of the
+# whole answer (a student's own huge array may be the "expected" side, e.g. two calls compared).
+COMPARE_CHUNK = 1 << 20
+
+
 def assert_close(actual: Any, expected: np.ndarray, what: str, where: str = "", *, rtol: float = 1e-5,
                  atol: float = 1e-6, index_note: Any = None) -> None:
     """Fail unless ``actual`` has ``expected``'s shape and |actual - expected| <= atol + rtol * |expected|.
 
     ``index_note(idx) -> str`` may add a description of the first mismatching index (e.g. the
-    token's grid position).
+    token's grid position). Compared chunk by chunk: memory stays bounded whatever the size.
     """
     ctx = f" for {where}" if where else ""
     if not isinstance(actual, np.ndarray):
@@ -82,25 +87,36 @@ def assert_close(actual: Any, expected: np.ndarray, what: str, where: str = "", 
     check_shape(actual, expected.shape, what, where)
     if actual.dtype.kind not in "biuf":
         raise Fail(f"{what} has dtype {actual.dtype}{ctx}, expected a numeric dtype")
-    a = actual.astype(np.float64)
-    e = expected.astype(np.float64)
-    finite_expected = np.isfinite(e)
-    bad_nan = ~np.isfinite(a) & finite_expected
-    if bad_nan.any():
-        idx = tuple(int(i) for i in np.argwhere(bad_nan)[0])
+    flat_a, flat_e = actual.reshape(-1), expected.reshape(-1)
+    nan_count, first_nan, bad_count, first_bad, max_err = 0, -1, 0, -1, 0.0
+    for start in range(0, flat_a.size, COMPARE_CHUNK):
+        a = flat_a[start:start + COMPARE_CHUNK].astype(np.float64)
+        e = flat_e[start:start + COMPARE_CHUNK].astype(np.float64)
+        finite_expected = np.isfinite(e)
+        bad_nan = ~np.isfinite(a) & finite_expected
+        if bad_nan.any():
+            nan_count += int(bad_nan.sum())
+            first_nan = first_nan if first_nan >= 0 else start + int(np.argmax(bad_nan))
+        close = np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
+        if not close.all():
+            bad_count += int((~close).sum())
+            first_bad = first_bad if first_bad >= 0 else start + int(np.argmax(~close))
+            err = np.abs(a - e)[finite_expected]
+            max_err = max(max_err, float(err.max()) if err.size else 0.0)
+    if nan_count:
+        idx = tuple(int(i) for i in np.unravel_index(first_nan, actual.shape))
         note = f" ({index_note(idx)})" if index_note else ""
-        raise Fail(f"{what} contains {int(bad_nan.sum())} NaN/inf value(s){ctx}; the first at index "
+        raise Fail(f"{what} contains {nan_count} NaN/inf value(s){ctx}; the first at index "
                    f"{list(idx)}{note}")
-    close = np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
-    if not close.all():
-        idx = tuple(int(i) for i in np.argwhere(~close)[0])
-        err = np.abs(a - e)[finite_expected]
+    if bad_count:
+        idx = tuple(int(i) for i in np.unravel_index(first_bad, actual.shape))
         note = f" ({index_note(idx)})" if index_note else ""
         tol = "exact comparison" if rtol == 0 and atol == 0 else f"tolerance {atol:g} + {rtol:g}*|expected|"
         raise Fail(
-            f"{what} does not match the expected values{ctx}: {int((~close).sum())} of {close.size} entries "
-            f"mismatch, max abs error {float(err.max()):.3g} ({tol}); "
-            f"first mismatch at index {list(idx)}{note}: got {_fmt_num(a[idx])}, expected {_fmt_num(e[idx])}"
+            f"{what} does not match the expected values{ctx}: {bad_count} of {actual.size} entries "
+            f"mismatch, max abs error {max_err:.3g} ({tol}); "
+            f"first mismatch at index {list(idx)}{note}: got {_fmt_num(float(actual[idx]))}, "
+            f"expected {_fmt_num(float(expected[idx]))}"
         )
 
 

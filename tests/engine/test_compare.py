@@ -1,0 +1,53 @@
+"""Grader-side comparisons (``core.compare``) hold bounded memory whatever the answer's size: two
+answers of a student's may be compared with each other (the same call twice), so neither side's
+size is the grader's to choose (independent round 2: a 28 Mi-entry uint8 answer, 1 byte an entry
+on the wire, made a float64 comparison take 1.5 GB and a 1 GiB grader die)."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from ditgrade.core.compare import COMPARE_CHUNK, assert_close
+from ditgrade.core.suite import Fail
+
+N = 28 << 20
+
+
+def _peak_mb(fn) -> float:
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak / 2**20
+
+
+def test_comparing_two_huge_answers_holds_a_few_chunks_not_copies_of_the_answers() -> None:
+    a = np.broadcast_to(np.uint8(3), (N,))
+    same, other = np.broadcast_to(np.uint8(3), (N,)), np.broadcast_to(np.uint8(4), (N,))
+    assert _peak_mb(lambda: assert_close(a, same, "x", rtol=0, atol=0)) < 100  # float64 copies: 448 MB
+
+    def mismatch() -> None:
+        with pytest.raises(Fail, match=f"{N} of {N} entries mismatch, max abs error 1"):
+            assert_close(a, other, "x", rtol=0, atol=0)
+
+    assert _peak_mb(mismatch) < 100
+
+
+@pytest.mark.parametrize("where", [0, COMPARE_CHUNK - 1, COMPARE_CHUNK, 3 * COMPARE_CHUNK + 5])
+def test_the_first_difference_and_nan_are_found_in_any_chunk(where: int) -> None:
+    e = np.zeros(4 * COMPARE_CHUNK, dtype=np.float32).reshape(4, -1)
+    a = e.copy()
+    a.reshape(-1)[where] = 2.0
+    a.reshape(-1)[-1] = 0.5
+    idx = list(np.unravel_index(where, e.shape))
+    with pytest.raises(Fail, match=rf"2 of {e.size} entries mismatch, max abs error 2 .* first mismatch at index "
+                                   rf"\[{idx[0]}, {idx[1]}\]: got 2, expected 0"):
+        assert_close(a, e, "x")
+    a.reshape(-1)[where] = np.nan
+    with pytest.raises(Fail, match=rf"contains 1 NaN/inf value\(s\); the first at index \[{idx[0]}, {idx[1]}\]"):
+        assert_close(a, e, "x")
