@@ -9,6 +9,7 @@ A worker that hangs past ``timeout`` or dies costs only its own submission's row
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing as mp
 import os
@@ -16,7 +17,7 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
@@ -86,11 +87,27 @@ def _worker_main(conn: Any, grade_fn: str, gpu: bool, project: str | None) -> No
                 return
 
 
+@contextlib.contextmanager
+def _command_line_withheld() -> Iterator[None]:
+    """Start a worker without this process's command line. multiprocessing's spawn sends the
+    parent's ``sys.argv`` to the child (its preparation data), and a TA's command line names every
+    submission of the batch; the worker forks its fork server from itself, and freed memory is not
+    wiped, so those bytes would reach every sandbox (found by a05's scan of its own memory). The
+    workers never read it."""
+    saved = sys.argv[:]
+    sys.argv[:] = saved[:1]
+    try:
+        yield
+    finally:
+        sys.argv[:] = saved
+
+
 class _Worker:
     def __init__(self, ctx: Any, grade_fn: str, gpu: bool, project: str | None):
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, args=(child, grade_fn, gpu, project), daemon=True)
-        self.proc.start()
+        with _command_line_withheld():
+            self.proc.start()
         child.close()
         self.ready = False
         self.task: Submission | None = None
