@@ -133,17 +133,26 @@ def build_model(model: Any, *, meta: bool = False, seed: int = 0, shared: bool =
             _TEMPLATES[key] = template
         else:
             return template
-    if shared:
-        return template
+    return template if shared else copy_of(key, template)
+
+
+def copy_of(key: Any, template: Any) -> Any:
+    """A copy of ``template`` for one caller: a spare made for ``key`` in the fork server when one
+    is left, else a deep copy."""
     spares = _SPARES.get(key)
     return spares.pop() if spares else copy.deepcopy(template)
+
+
+def add_spares(key: Any, template: Any, n: int) -> None:
+    """Make ``n`` spare copies of ``template`` for ``copy_of(key, ...)`` (the fork server's warm-up)."""
+    _SPARES[key] = [copy.deepcopy(template) for _ in range(n)]
 
 
 # Copies made by ``make_spares`` in the fork server, before any worker is forked: a worker takes one
 # instead of copying (a copy of the tiny U-Net costs 20-40 ms inside the sandbox, where every id()
 # that deepcopy calls goes through the audit hook). Each worker inherits the whole list and takes
 # from its own copy of it, so what one student does to a model never reaches another call's.
-_SPARES: dict[tuple[str, bool, int], list[nn.Module]] = {}
+_SPARES: dict[Any, list[Any]] = {}
 SPARES_PER_MODEL = {False: 2, True: 6}  # about what one grade takes (meta copies hold no weights)
 
 
@@ -157,5 +166,5 @@ def warm() -> None:
 def make_spares() -> None:
     """A few copies of each tiny model for the workers to take (the fork server's warm-up only)."""
     warm()
-    for (model, meta, seed), template in list(_TEMPLATES.items()):
-        _SPARES[(model, meta, seed)] = [copy.deepcopy(template) for _ in range(SPARES_PER_MODEL[meta])]
+    for key, template in list(_TEMPLATES.items()):
+        add_spares(key, template, SPARES_PER_MODEL[key[1]])

@@ -9,10 +9,10 @@ reproducible.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, DiTPipeline, DiTTransformer2DModel
+
+from .models import add_spares, copy_of
 
 # DDIM as the DiT checkpoint's scheduler config uses it: linear betas, no sample clipping.
 DDIM_CONFIG = dict(num_train_timesteps=1000, beta_schedule="linear", beta_start=0.0001, beta_end=0.02,
@@ -38,16 +38,10 @@ def tiny_dit_pipeline(seed: int = 0) -> DiTPipeline:
     """
     if seed not in _TINY:
         _TINY[seed] = _tiny_models(seed)
-    spares = _SPARES.get(seed)
-    if spares:
-        return _pipeline(*spares.pop())
-    transformer, vae = _TINY[seed]
-    return _pipeline(copy.deepcopy(transformer), copy.deepcopy(vae))
+    return _pipeline(*copy_of(("tiny_pipeline", seed), _TINY[seed]))
 
 
-# Copies of seed 0's models made in the fork server for the workers to take (see models._SPARES).
-_SPARES: dict[int, list[tuple[DiTTransformer2DModel, AutoencoderKL]]] = {}
-SPARE_PIPELINES = 12  # about what one grade's generate calls take
+SPARE_PIPELINES = 12  # spare copies of seed 0's models in the fork server: about one grade's generate calls
 
 
 def warm() -> None:
@@ -59,7 +53,7 @@ def warm() -> None:
 def make_spares() -> None:
     """Copies of the tiny pipeline's models for the workers to take (the fork server's warm-up only)."""
     warm()
-    _SPARES[0] = [copy.deepcopy(_TINY[0]) for _ in range(SPARE_PIPELINES)]
+    add_spares(("tiny_pipeline", 0), _TINY[0], SPARE_PIPELINES)
 
 
 def _tiny_models(seed: int) -> tuple[DiTTransformer2DModel, AutoencoderKL]:
