@@ -3,11 +3,12 @@ to the function it edits; survivors reported with their change, reviewed ones ac
 the release gate refuses a survivor that is neither killed nor reviewed. End to end on the tiny second
 course (tests/fixtures/tiny_course), whose norm2 has one survivor (``axis=-1`` made ``axis=- 0``),
 equivalent for the task's 1-D input and reviewed in its bank/audit_reviewed.toml; ``2 ** x`` runs past
-the call's CPU budget on double(10**12) and is killed by it."""
+its CPU budget on double(10**12) and is killed by it."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ditgrade.packaging import audit_review
-from ditgrade.packaging.audit_mutants import change, question_of_function, readable, sites
+from ditgrade.packaging.audit_mutants import change, mutant_source, question_of_function, readable, sites
 
 TINY = Path(__file__).resolve().parent.parent / "fixtures" / "tiny_course"
 REVIEWED = Path("autograder/tinyq/bank/audit_reviewed.toml")
@@ -72,21 +73,39 @@ def test_the_reviewed_file_needs_a_one_line_reason_per_entry(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_a_hanging_or_crashing_source_costs_only_itself(tiny: Path) -> None:
-    """Each call has the sandbox's CPU budget (call_cpu_s: 5 in the tiny course); past it, or when the
-    source kills its process, the worker is replaced and the next job is graded as usual."""
+    """Each job runs in a child forked from the warm worker, each call with the sandbox's CPU budget
+    (call_cpu_s: 5 in the tiny course). Past it, or when the source kills its process, the job fails
+    the test it was running, and the next job is graded by the same worker (the children's parent)."""
     from ditgrade.packaging.audit_worker import Job, grade_jobs
 
-    sources = {"hang": "def double(x):\n    while True:\n        pass\n",
+    parents = tiny / "parents.txt"
+    note = f"import os\nwith open({str(parents)!r}, 'a') as f:\n    f.write(f'{{os.getppid()}}\\n')\n"
+    sources = {"right": note + "def double(x):\n    return 2 * x\n\ndef norm2(v):\n    return sum(a * a for a in v) ** 0.5\n",
+               "hang": "def double(x):\n    while True:\n        pass\n",
                "crash": "import os\n\ndef double(x):\n    os._exit(3)\n",
-               "right": "def double(x):\n    return 2 * x\n\ndef norm2(v):\n    return sum(a * a for a in v) ** 0.5\n"}
+               "again": note + "def double(x):\n    return 2 * x\n\ndef norm2(v):\n    return sum(a * a for a in v) ** 0.5\n"}
     jobs = []
     for name, text in sources.items():
         (tiny / f"{name}.py").write_text(text)
         jobs.append(Job(name, "file", file=str(tiny / f"{name}.py")))
+    # a tool mutant gets the mutation tools' time rule instead: 2 ** 10**12 is stopped at the audit's
+    # 2 CPU s floor (ten times the reference's slowest call is far less), not at a solution's 5 s
+    reference = (tiny / "autograder/tinyq/generated/reference.py").read_text()
+    site = next(s for s in sites(reference) if "2 ** x" in mutant_source(reference, s))
+    jobs.insert(3, Job("tool", "tool", operator=site.operator, occurrence=site.occurrence, function=site.function))
     seen: list[int] = []
     out = grade_jobs(jobs, project=tiny, workers=1, timeout=120, progress=lambda done, total: seen.append(done))
     assert out["hang"].kind == "timeout" and out["crash"].kind == "crash", out
-    assert not out["right"].failed_test and out["right"].ran == 3 and seen == [1, 2, 3]
+    assert out["hang"].failed_test.startswith("q1 double") and "more than its 5 CPU s" in out["hang"].output
+    assert out["tool"].kind == "timeout" and "more than its 2 CPU s" in out["tool"].output, out["tool"]
+    assert out["crash"].failed_test.startswith("q1 double")
+    for name in ("right", "again"):
+        assert not out[name].failed_test and out[name].ran == 3, out[name]
+    assert seen == [1, 2, 3, 4, 5]
+    first, second = parents.read_text().split()
+    # both ran in children of one worker (not of this process): no worker was replaced, only the
+    # hanging and the crashing children died
+    assert first == second != str(os.getpid())
 
 
 @pytest.mark.slow
@@ -98,7 +117,8 @@ def test_audit_reports_a_survivor_until_it_is_reviewed_and_the_release_gate_agre
     assert len(data["mutants"]) == 19 and data["passed"]
     survivors = [(m["operator"], m["function"], m["new"]) for m in data["mutants"] if m["status"] == "survived"]
     assert survivors == [("core/NumberReplacer", "norm2", "return float(np.sqrt(np.sum(np.square(v), axis=- 0)))")]
-    assert [m["how"] for m in data["mutants"] if "2 ** x" in m["new"]] == ["timeout"]
+    hung = [m for m in data["mutants"] if "2 ** x" in m["new"]]
+    assert [(m["how"], m["by"].split(" ", 1)[0]) for m in hung] == [("timeout", "q1")], hung
     # only the tests that reach the mutated function ran: norm2's never ran double's, and the first
     # failure ended a job
     graded = [m for m in data["mutants"] if m["how"] != "timeout"]

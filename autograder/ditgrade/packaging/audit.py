@@ -5,8 +5,10 @@ spots. The audit asks a pinned mutation tool (``audit_mutants``: cosmic-ray) for
 generated reference, grades each on warm workers by the hidden tests (``audit_worker``: only the
 tests that reach the mutated function, up to the first failure), and sorts them:
 
-    killed      some test fails (or the mutant does not load, hangs past the time limit, or crashes
-                its worker: the real grader fails those too)
+    killed      some test fails (or the mutant does not load, runs past its time, or crashes its
+                process: the real grader fails those too). Its time follows the mutation tools'
+                rule: a call may take ten times the reference's slowest call of that test, at
+                least 2 and at most the sandbox's ``call_cpu_s`` CPU seconds (``audit_worker``)
     survived    every test that reaches it passes; an instructor reads it and either closes the gap
                 with a hidden test or lists it, with a one-line reason, in the reviewed file
                 (``audit_review``) as equivalent or allowed by the task text
@@ -38,7 +40,7 @@ from .audit_mutants import (
     sites,
     tool_version,
 )
-from .audit_worker import Job, Outcome, grade_jobs, ticker, wall_backstop
+from .audit_worker import AUDIT_FACTOR, AUDIT_FLOOR_S, Job, Outcome, grade_jobs, ticker, wall_backstop
 
 KILLED, SURVIVED, ERROR = "killed", "survived", "error"
 
@@ -178,7 +180,8 @@ def finish(assignment: Assignment, todo: Plan, outcomes: dict[str, Outcome], sec
 
 def announce(todo: Plan, assignment: Assignment) -> str:
     return (f"{len(todo.sites)} {todo.tool} mutants of {Path(todo.reference).name}; each call may use "
-            f"{assignment.project.config.call_cpu_s:g} CPU s, as in the sandbox")
+            f"{AUDIT_FACTOR:g}x the reference's slowest call of its test, {AUDIT_FLOOR_S:g} to "
+            f"{assignment.project.config.call_cpu_s:g} CPU s")
 
 
 def run_audit(assignment: Assignment, *, workers: int, log: Callable[[str], None] = print,

@@ -13,6 +13,17 @@ graded by the tests that ran that function while grading the reference (traced o
 worker, with the names each test's probes fetched), and the others keep the reference's full
 marks: they run nothing but reference code. A bank mutant must not lose points outside its own
 question, so the tests of other questions run first.
+
+Each job runs in a child forked from the warm worker (``_in_child``), so a job that hangs or dies
+costs a fork, not a worker's start-up (imports, models, the reference's cases): the child is killed
+and the test it was running is the one that failed. The worker itself graded the reference once
+before its first job, so every child starts with the models built and the expected values cached.
+The audit tool's mutants (never a solution that must pass) get the standard mutation tools' time
+rule (cosmic-ray's baseline timeout, mutmut's multiplier): a call may use ``AUDIT_FACTOR`` times
+the reference's slowest call of that test, at least ``AUDIT_FLOOR_S`` CPU seconds and at most the
+sandbox's own ``call_cpu_s``. A mutant past it is killed by timeout, as the real grader would kill
+it at ``call_cpu_s``: a mutant ten times slower than the reference yet still correct is what the
+rule gives up.
 """
 
 from __future__ import annotations
@@ -20,13 +31,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import select
 import signal
 import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +47,8 @@ if TYPE_CHECKING:
 
 REFERENCE_FILE = "<reference>"
 RESULT_TEXT = 400  # characters of a failing test's output kept
+AUDIT_FACTOR = 10.0  # a tool mutant's call may take this many times the reference's slowest call ...
+AUDIT_FLOOR_S = 2.0  # ... and at least this many CPU seconds (the kernel counts whole seconds)
 
 
 @dataclass(frozen=True)
@@ -140,7 +154,8 @@ _STATE: dict[str, Any] = {}
 
 
 def warmup() -> None:
-    """Once per worker: one torch thread, the suite imported, an address-space limit (a mutant that
+    """Once per worker: one torch thread, the suite imported, the assignment's models built (and
+    spare copies of them, which every forked job finds ready), an address-space limit (a mutant that
     asks for terabytes gets a MemoryError, not the machine)."""
     import torch
 
@@ -151,9 +166,15 @@ def warmup() -> None:
     assignment = Assignment.load()
     tests = assignment.tests()
     shares = _shares(tests, assignment.points)
+    config = assignment.project.config
     _STATE.update(assignment=assignment, tests=[t for t in tests if shares[t.name] > 0], shares=shares,
                   reference=assignment.reference_path.read_text(), jobs={},
-                  call_cpu_s=float(assignment.project.config.call_cpu_s))
+                  call_cpu_s=float(config.call_cpu_s), wall_s=0.9 * wall_backstop(config))
+    try:
+        assignment.hooks.warm()
+        assignment.hooks.warm_workers()
+    except Exception:  # noqa: BLE001 - an optimisation: the tests build what they need anyway
+        pass
     _limit_memory(extra_gib=3)
     _set_limit("RLIMIT_CORE", 0)  # a job past its CPU budget dies of SIGXCPU: no core file of a torch process
 
@@ -190,9 +211,9 @@ def _set_limit(name: str, soft: float) -> None:
 
 
 class _Budgeted:
-    """A runner whose every call may use ``call_cpu_s`` CPU seconds, as in the sandbox. Past it the
-    kernel ends this worker with SIGXCPU (a computation stuck in C never returns to Python to be
-    stopped otherwise); the parent counts the job as timed out and starts a fresh worker."""
+    """A runner whose every call may use ``budget`` CPU seconds (``call_cpu_s``, as in the sandbox,
+    or a tool mutant's budget). Past it the kernel ends this process, the job's forked child, with
+    SIGXCPU (a computation stuck in C never returns to Python to be stopped otherwise)."""
 
     def __init__(self, runner: Any, budget: float):
         self.runner, self.budget = runner, budget
@@ -238,30 +259,39 @@ def _namespace(source: str, filename: str, *, tool: bool = False) -> dict:
 
 
 class _Counting:
-    """A runner that counts its calls: a test's cost on the reference, the same on every machine."""
+    """A runner that counts its calls (a test's cost on the reference, the same on every machine) and
+    times the slowest one, in CPU seconds (what a tool mutant's budget is measured against)."""
 
     def __init__(self, runner: Any):
-        self.runner, self.calls = runner, 0
+        self.runner, self.calls, self.slowest = runner, 0, 0.0
 
     def call(self, probe: str, /, **kwargs: Any) -> Any:
         self.calls += 1
-        return self.runner.call(probe, **kwargs)
+        start = time.process_time()
+        try:
+            return self.runner.call(probe, **kwargs)
+        finally:
+            self.slowest = max(self.slowest, time.process_time() - start)
 
 
 def reach(shared: Path | None = None) -> dict[str, dict[str, Any]]:
     """{test: {"code": qualified names of the reference's functions it ran, "names": the names its probes
-    fetched, "calls": how many calls it made}}, from grading the reference once (traced). ``shared``: a
-    file where the first worker leaves it for the others, and for a worker started in place of a dead
-    one."""
+    fetched, "calls": how many calls it made, "slowest": its slowest call's CPU seconds}}, from grading
+    the reference once (traced). ``shared``: a file where the first worker leaves it for the others,
+    and for a worker started in place of a dead one. Either way this worker has graded the reference
+    once when it returns, so its forked jobs find the tests' expected values cached."""
     if "reach" in _STATE:
         return _STATE["reach"]
     if shared is not None and shared.is_file():
         try:
-            _STATE["reach"] = {k: {**v, "code": set(v["code"]), "names": set(v["names"])}
-                               for k, v in json.loads(shared.read_text()).items()}
-            return _STATE["reach"]
+            table = {k: {**v, "code": set(v["code"]), "names": set(v["names"])}
+                     for k, v in json.loads(shared.read_text()).items()}
         except (OSError, ValueError, KeyError):
             pass
+        else:
+            _grade_reference()
+            _STATE["reach"] = table
+            return table
     from ..core.probe_calls import InProcessRunner
     from ..core.suite import run_test
 
@@ -285,7 +315,7 @@ def reach(shared: Path | None = None) -> dict[str, dict[str, Any]]:
             sys.settrace(None)
         if not result.passed:
             failing.append(f"{test.name}: {result.output[:200]}")
-        table[test.name] = {"code": code, "names": names, "calls": runner.calls}
+        table[test.name] = {"code": code, "names": names, "calls": runner.calls, "slowest": runner.slowest}
     if failing:
         raise RuntimeError(f"the reference itself fails in-process: {failing[0]}")
     _STATE["reach"] = table
@@ -297,6 +327,16 @@ def reach(shared: Path | None = None) -> dict[str, dict[str, Any]]:
     return table
 
 
+def _grade_reference() -> None:
+    """Grade the reference once, untraced: what the tests build and cache stays in this worker."""
+    from ..core.probe_calls import InProcessRunner
+    from ..core.suite import run_test
+
+    runner = InProcessRunner(_namespace(_STATE["reference"], REFERENCE_FILE), _STATE["assignment"].probes)
+    for test in _STATE["tests"]:
+        run_test(test, runner, _STATE["shares"][test.name])
+
+
 def _reaches(entry: dict[str, Any], function: str) -> bool:
     top = function.split(".", 1)[0]
     return (any(q == function or q.startswith(function + ".") for q in entry["code"]) or top in entry["names"])
@@ -305,9 +345,9 @@ def _reaches(entry: dict[str, Any], function: str) -> bool:
 def _plan(job: Job, shared: Path) -> tuple[list, int]:
     """The tests to run for ``job`` in order, and how many it skips."""
     tests = _STATE["tests"]
+    table = reach(shared)
     if job.function is None:
         return tests, 0
-    table = reach(shared)
     chosen = [t for t in tests if job.function == "" or _reaches(table[t.name], job.function)]
     # the questions it must not spill into first, then the fewest calls first (the first failure ends
     # the job), then the suite's order: the same order, so the same first failure, on every machine
@@ -339,11 +379,98 @@ def _job(path: str, job_id: str) -> Job:
     return jobs[job_id]
 
 
-def grade_job(path: str, *, gpu: bool = False, sub: str = "") -> dict[str, Any]:
-    """Grade job ``sub`` of the jobs file ``path`` (``batch.pool``'s grade-function signature)."""
+def _call_budget(job: Job, test: Any) -> float:
+    """CPU seconds each call of ``test`` may use for ``job`` (see the module's docstring)."""
+    full = _STATE["call_cpu_s"]
+    if job.kind != "tool":
+        return full
+    slowest = float(reach()[test.name].get("slowest", full))
+    return min(full, max(AUDIT_FLOOR_S, AUDIT_FACTOR * slowest))
+
+
+def _grade_here(job: Job, source: str, tests: list, report: Callable[[dict], None]) -> Outcome:
+    """Grade ``source`` by ``tests`` in this process, up to the first failure; ``report`` hears of each
+    test as it starts."""
     from ..core.probe_calls import InProcessRunner
     from ..core.suite import run_test
 
+    try:
+        runner = _Budgeted(InProcessRunner(_namespace(source, f"<{job.id}>", tool=job.kind == "tool"),
+                                           _STATE["assignment"].probes), _STATE["call_cpu_s"])
+    except Exception as e:  # it does not load: every test that needs one of its names would fail
+        return Outcome(job.id, kind="load", output=f"{type(e).__name__}: {e}"[:RESULT_TEXT])
+    for ran, test in enumerate(tests, 1):
+        runner.budget = _call_budget(job, test)
+        report({"test": test.name, "budget": runner.budget})
+        result = run_test(test, runner, _STATE["shares"][test.name])
+        if not result.passed:
+            return Outcome(job.id, test.name, test.question, result.kind, result.output[:RESULT_TEXT], ran,
+                           len(tests) - ran)
+    return Outcome(job.id, ran=len(tests))
+
+
+def _in_child(job: Job, source: str, tests: list) -> Outcome:
+    """``_grade_here`` in a child forked from this warm worker. The child sends one JSON line as each
+    test starts and one with its Outcome; a child that dies (past its CPU budget, or of a crash) or
+    outlives the worker's wall limit failed the test it had started, and costs only its fork."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, and never return into the worker's loop
+        code = 1
+        try:
+            os.close(read_end)
+
+            def send(message: dict) -> None:
+                data = (json.dumps(message) + "\n").encode()
+                while data:
+                    data = data[os.write(write_end, data):]
+
+            send({"outcome": asdict(_grade_here(job, source, tests, send))})
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    started: list[dict] = []
+    final, buffer, killed = None, b"", False
+    deadline = time.monotonic() + _STATE["wall_s"]
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([read_end], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+                break
+            chunk = os.read(read_end, 1 << 16)
+            if not chunk:
+                break
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                message = json.loads(line)
+                if "outcome" in message:
+                    final = Outcome(**message["outcome"])
+                else:
+                    started.append(message)
+    finally:
+        os.close(read_end)
+        _, status = os.waitpid(pid, 0)
+    if final is not None:
+        return final
+    signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+    timeout = killed or signal_number == signal.SIGXCPU
+    if killed:
+        why = f"still running after {_STATE['wall_s']:.0f} s"
+    elif timeout:
+        why = f"a call used more than its {started[-1]['budget'] if started else _STATE['call_cpu_s']:g} CPU s"
+    else:
+        why = f"its process died (signal {signal_number})" if signal_number else "its process exited early"
+    test = next((t for t in tests if started and t.name == started[-1]["test"]), None)
+    return Outcome(job.id, test.name if test else "", test.question if test else "",
+                   "timeout" if timeout else "crash", why, len(started), len(tests) - len(started))
+
+
+def grade_job(path: str, *, gpu: bool = False, sub: str = "") -> dict[str, Any]:
+    """Grade job ``sub`` of the jobs file ``path`` (``batch.pool``'s grade-function signature)."""
     if not _STATE:
         warmup()
     start = time.perf_counter()
@@ -354,18 +481,6 @@ def grade_job(path: str, *, gpu: bool = False, sub: str = "") -> dict[str, Any]:
     except Exception as e:  # the mutant cannot be made, or the reference does not pass in-process
         return asdict(Outcome(job.id, kind="error", output=f"{type(e).__name__}: {e}"[:RESULT_TEXT],
                               seconds=time.perf_counter() - start))
-    try:
-        runner = _Budgeted(InProcessRunner(_namespace(source, f"<{job.id}>", tool=job.kind == "tool"),
-                                           _STATE["assignment"].probes), _STATE["call_cpu_s"])
-    except Exception as e:  # it does not load: every test that needs one of its names would fail
-        return asdict(Outcome(job.id, kind="load", output=f"{type(e).__name__}: {e}"[:RESULT_TEXT], old=old,
-                              new=new, skipped=skipped, seconds=time.perf_counter() - start))
-    ran = 0
-    for test in tests:
-        ran += 1
-        result = run_test(test, runner, _STATE["shares"][test.name])
-        if not result.passed:
-            return asdict(Outcome(job.id, test.name, test.question, result.kind, result.output[:RESULT_TEXT], ran,
-                                  skipped + len(tests) - ran, old, new, time.perf_counter() - start))
-    return asdict(Outcome(job.id, ran=ran, skipped=skipped, old=old, new=new, seconds=time.perf_counter() - start))
-
+    outcome = _in_child(job, source, tests)
+    return asdict(replace(outcome, skipped=outcome.skipped + skipped, old=old, new=new,
+                          seconds=time.perf_counter() - start))
