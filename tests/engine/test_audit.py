@@ -55,6 +55,19 @@ def test_each_mutant_is_attributed_to_the_function_whose_body_holds_it() -> None
     assert (c.old, c.new) == ("return x  * 2", "return x  + 2")
 
 
+def test_mutants_are_exactly_what_the_tools_mutate_code_makes() -> None:
+    """mutant_source edits a fresh copy of one parse tree instead of parsing again: same text, every site."""
+    import cosmic_ray.plugins
+    from cosmic_ray.mutating import mutate_code
+
+    source = (TINY / "autograder" / "tinyq" / "hidden" / "checks.py").read_text()  # any module with variety
+    found = sites(source)
+    assert len(found) > 20
+    for site in found:
+        tool = mutate_code(source, cosmic_ray.plugins.get_operator(site.operator)(), site.occurrence)
+        assert mutant_source(source, site) == tool, site
+
+
 def test_the_reviewed_file_needs_a_one_line_reason_per_entry(tmp_path: Path) -> None:
     good = audit_review.entry("core/NumberReplacer", "f", "return 1", "return 2", "the value is never read")
     path = tmp_path / "reviewed.toml"

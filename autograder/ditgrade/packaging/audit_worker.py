@@ -28,6 +28,7 @@ rule gives up.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -154,9 +155,9 @@ _STATE: dict[str, Any] = {}
 
 
 def warmup() -> None:
-    """Once per worker: one torch thread, the suite imported, the assignment's models built (and
-    spare copies of them, which every forked job finds ready), an address-space limit (a mutant that
-    asks for terabytes gets a MemoryError, not the machine)."""
+    """Once per worker: one torch thread, the suite imported, the assignment's models built (every
+    forked job finds them ready), an address-space limit (a mutant that asks for terabytes gets a
+    MemoryError, not the machine)."""
     import torch
 
     from ..core.assignment import Assignment
@@ -171,8 +172,7 @@ def warmup() -> None:
                   reference=assignment.reference_path.read_text(), jobs={},
                   call_cpu_s=float(config.call_cpu_s), wall_s=0.9 * wall_backstop(config))
     try:
-        assignment.hooks.warm()
-        assignment.hooks.warm_workers()
+        assignment.hooks.warm()  # (spare copies, hooks.warm_workers, made no forked job measurably faster)
     except Exception:  # noqa: BLE001 - an optimisation: the tests build what they need anyway
         pass
     _limit_memory(extra_gib=3)
@@ -414,10 +414,12 @@ def _in_child(job: Job, source: str, tests: list) -> Outcome:
     test starts and one with its Outcome; a child that dies (past its CPU budget, or of a crash) or
     outlives the worker's wall limit failed the test it had started, and costs only its fork."""
     read_end, write_end = os.pipe()
+    gc.freeze()  # the worker's objects, out of every collection: a child's collector copies none of them
     pid = os.fork()
     if pid == 0:  # the child: report, and never return into the worker's loop
         code = 1
         try:
+            gc.disable()  # short-lived: whatever its job leaves is freed by its exit, without touching a page
             os.close(read_end)
 
             def send(message: dict) -> None:
