@@ -8,7 +8,7 @@ tests that reach the mutated function, up to the first failure), and sorts them:
     killed      some test fails (or the mutant does not load, runs past its time, or crashes its
                 process: the real grader fails those too). Its time follows the mutation tools'
                 rule: a call may take ten times the reference's slowest call of that test, at
-                least 2 and at most the sandbox's ``call_cpu_s`` CPU seconds (``audit_worker``)
+                least 1 and at most the sandbox's ``call_cpu_s`` CPU seconds (``audit_worker``)
     survived    every test that reaches it passes; an instructor reads it and either closes the gap
                 with a hidden test or lists it, with a one-line reason, in the reviewed file
                 (``audit_review``) as equivalent or allowed by the task text

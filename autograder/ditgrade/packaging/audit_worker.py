@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 REFERENCE_FILE = "<reference>"
 RESULT_TEXT = 400  # characters of a failing test's output kept
 AUDIT_FACTOR = 10.0  # a tool mutant's call may take this many times the reference's slowest call ...
-AUDIT_FLOOR_S = 2.0  # ... and at least this many CPU seconds (the kernel counts whole seconds)
+AUDIT_FLOOR_S = 1.0  # ... and at least this many CPU seconds
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ def warmup() -> None:
     except Exception:  # noqa: BLE001 - an optimisation: the tests build what they need anyway
         pass
     _limit_memory(extra_gib=3)
-    _set_limit("RLIMIT_CORE", 0)  # a job past its CPU budget dies of SIGXCPU: no core file of a torch process
+    _set_limit("RLIMIT_CORE", 0)  # no core file of a torch process from a job that crashes
 
 
 def _shares(tests: list, points: dict[str, float]) -> dict[str, float]:
@@ -213,18 +213,19 @@ def _set_limit(name: str, soft: float) -> None:
 class _Budgeted:
     """A runner whose every call may use ``budget`` CPU seconds (``call_cpu_s``, as in the sandbox,
     or a tool mutant's budget). Past it the kernel ends this process, the job's forked child, with
-    SIGXCPU (a computation stuck in C never returns to Python to be stopped otherwise)."""
+    SIGPROF (its default action; a computation stuck in C never returns to Python to be stopped
+    otherwise). The profiling timer counts the CPU of every thread, to the millisecond."""
 
     def __init__(self, runner: Any, budget: float):
         self.runner, self.budget = runner, budget
+        signal.signal(signal.SIGPROF, signal.SIG_DFL)
 
     def call(self, probe: str, /, **kwargs: Any) -> Any:
-        used = time.process_time()
-        _set_limit("RLIMIT_CPU", math.ceil(used + self.budget))
+        signal.setitimer(signal.ITIMER_PROF, self.budget)
         try:
             return self.runner.call(probe, **kwargs)
         finally:
-            _set_limit("RLIMIT_CPU", math.inf)
+            signal.setitimer(signal.ITIMER_PROF, 0)
 
 
 class _Recording(dict):
@@ -459,7 +460,7 @@ def _in_child(job: Job, source: str, tests: list) -> Outcome:
     if final is not None:
         return final
     signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-    timeout = killed or signal_number == signal.SIGXCPU
+    timeout = killed or signal_number in (signal.SIGPROF, signal.SIGXCPU)
     if killed:
         why = f"still running after {_STATE['wall_s']:.0f} s"
     elif timeout:
