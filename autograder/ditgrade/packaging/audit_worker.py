@@ -14,9 +14,9 @@ worker, with the names each test's probes fetched), and the others keep the refe
 marks: they run nothing but reference code. A bank mutant must not lose points outside its own
 question, so the tests of other questions run first.
 
-Each job runs in a child forked from the warm worker (``_in_child``), so a job that hangs or dies
-costs a fork, not a worker's start-up (imports, models, the reference's cases): the child is killed
-and the test it was running is the one that failed. The worker itself graded the reference once
+Jobs run in a child forked from the warm worker (``_Child``, a fresh one every ``JOBS_PER_CHILD``
+jobs), so a job that hangs or dies costs a fork, not a worker's start-up (imports, models, the
+reference's cases): the child is killed and the test it was running is the one that failed. The worker itself graded the reference once
 before its first job, so every child starts with the models built and the expected values cached.
 The audit tool's mutants (never a solution that must pass) get the standard mutation tools' time
 rule (cosmic-ray's baseline timeout, mutmut's multiplier): a call may use ``AUDIT_FACTOR`` times
@@ -410,66 +410,123 @@ def _grade_here(job: Job, source: str, tests: list, report: Callable[[dict], Non
     return Outcome(job.id, ran=len(tests))
 
 
-def _in_child(job: Job, source: str, tests: list) -> Outcome:
-    """``_grade_here`` in a child forked from this warm worker. The child sends one JSON line as each
-    test starts and one with its Outcome; a child that dies (past its CPU budget, or of a crash) or
-    outlives the worker's wall limit failed the test it had started, and costs only its fork."""
-    read_end, write_end = os.pipe()
-    gc.freeze()  # the worker's objects, out of every collection: a child's collector copies none of them
-    pid = os.fork()
-    if pid == 0:  # the child: report, and never return into the worker's loop
-        code = 1
+JOBS_PER_CHILD = 8  # jobs one forked child grades before a fresh one (a fork costs about 17 ms of CPU)
+
+
+class _Child:
+    """A child forked from this warm worker that grades jobs sent to it, one at a time, for at most
+    ``JOBS_PER_CHILD`` jobs: it reads a request line (job, source, test names), sends one JSON line
+    as each test starts and one with the Outcome. A job that outlives it (past its CPU budget, a
+    crash, the wall limit) failed the test it had started, and costs only this child."""
+
+    def __init__(self) -> None:
+        to_child, self._request = os.pipe()
+        self._reply, from_child = os.pipe()
+        gc.freeze()  # the worker's objects, out of every collection: a child's collector copies none of them
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: serve, and never return into the worker's loop
+            code = 1
+            try:
+                os.close(self._request)
+                os.close(self._reply)
+                _serve_jobs(to_child, from_child)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(to_child)
+        os.close(from_child)
+        self.graded, self._buffer = 0, b""
+
+    def grade(self, job: Job, source: str, tests: list) -> tuple[Outcome, bool]:
+        """(its Outcome, whether this child is still alive to take another job)."""
+        self.graded += 1
+        request = (json.dumps({"job": asdict(job), "source": source, "tests": [t.name for t in tests]}) + "\n")
         try:
-            gc.disable()  # short-lived: whatever its job leaves is freed by its exit, without touching a page
-            os.close(read_end)
-
-            def send(message: dict) -> None:
-                data = (json.dumps(message) + "\n").encode()
-                while data:
-                    data = data[os.write(write_end, data):]
-
-            send({"outcome": asdict(_grade_here(job, source, tests, send))})
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    started: list[dict] = []
-    final, buffer, killed = None, b"", False
-    deadline = time.monotonic() + _STATE["wall_s"]
-    try:
+            _write_all(self._request, request.encode())
+        except OSError:  # it is gone already
+            os.kill(self.pid, signal.SIGKILL)
+            return self._dead(job, tests, [], False), False
+        started: list[dict] = []
+        deadline = time.monotonic() + _STATE["wall_s"]
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([read_end], [], [], left)[0]:
-                os.kill(pid, signal.SIGKILL)
-                killed = True
-                break
-            chunk = os.read(read_end, 1 << 16)
+            if left <= 0 or not select.select([self._reply], [], [], left)[0]:
+                os.kill(self.pid, signal.SIGKILL)
+                return self._dead(job, tests, started, True), False
+            chunk = os.read(self._reply, 1 << 16)
             if not chunk:
-                break
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
+                return self._dead(job, tests, started, False), False
+            self._buffer += chunk
+            *lines, self._buffer = self._buffer.split(b"\n")
             for line in lines:
                 message = json.loads(line)
                 if "outcome" in message:
-                    final = Outcome(**message["outcome"])
-                else:
-                    started.append(message)
-    finally:
-        os.close(read_end)
-        _, status = os.waitpid(pid, 0)
-    if final is not None:
-        return final
-    signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-    timeout = killed or signal_number in (signal.SIGPROF, signal.SIGXCPU)
-    if killed:
-        why = f"still running after {_STATE['wall_s']:.0f} s"
-    elif timeout:
-        why = f"a call used more than its {started[-1]['budget'] if started else _STATE['call_cpu_s']:g} CPU s"
-    else:
-        why = f"its process died (signal {signal_number})" if signal_number else "its process exited early"
-    test = next((t for t in tests if started and t.name == started[-1]["test"]), None)
-    return Outcome(job.id, test.name if test else "", test.question if test else "",
-                   "timeout" if timeout else "crash", why, len(started), len(tests) - len(started))
+                    return Outcome(**message["outcome"]), True
+                started.append(message)
+
+    def _dead(self, job: Job, tests: list, started: list[dict], killed: bool) -> Outcome:
+        status = self.close()
+        signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+        timeout = killed or signal_number in (signal.SIGPROF, signal.SIGXCPU)
+        if killed:
+            why = f"still running after {_STATE['wall_s']:.0f} s"
+        elif timeout:
+            why = f"a call used more than its {started[-1]['budget'] if started else _STATE['call_cpu_s']:g} CPU s"
+        else:
+            why = f"its process died (signal {signal_number})" if signal_number else "its process exited early"
+        test = next((t for t in tests if started and t.name == started[-1]["test"]), None)
+        return Outcome(job.id, test.name if test else "", test.question if test else "",
+                       "timeout" if timeout else "crash", why, len(started), len(tests) - len(started))
+
+    def close(self) -> int:
+        """End the child (it exits when its requests end); its wait status."""
+        for fd in (self._request, self._reply):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        return os.waitpid(self.pid, 0)[1]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _serve_jobs(requests: int, replies: int) -> None:
+    """The child's loop: grade each request until the worker closes the pipe."""
+    gc.disable()  # what a job leaves is collected between jobs, or freed by the child's exit
+    by_name = {t.name: t for t in _STATE["tests"]}
+    buffer = b""
+
+    def send(message: dict) -> None:
+        _write_all(replies, (json.dumps(message) + "\n").encode())
+
+    while True:
+        while b"\n" not in buffer:
+            chunk = os.read(requests, 1 << 20)
+            if not chunk:
+                return
+            buffer += chunk
+        line, buffer = buffer.split(b"\n", 1)
+        request = json.loads(line)
+        job = Job(**request["job"])
+        send({"outcome": asdict(_grade_here(job, request["source"], [by_name[n] for n in request["tests"]], send))})
+        gc.collect()
+
+
+def _in_child(job: Job, source: str, tests: list) -> Outcome:
+    """``_grade_here`` in this worker's current child (a fresh one after ``JOBS_PER_CHILD`` jobs, or
+    when the last one died)."""
+    child = _STATE.get("child")
+    if child is None:
+        child = _STATE["child"] = _Child()
+    outcome, alive = child.grade(job, source, tests)
+    if not alive or child.graded >= JOBS_PER_CHILD:
+        if alive:
+            child.close()
+        _STATE["child"] = None
+    return outcome
 
 
 def grade_job(path: str, *, gpu: bool = False, sub: str = "") -> dict[str, Any]:
