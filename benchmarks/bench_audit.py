@@ -5,7 +5,9 @@
 1. ``ditgrade audit --no-cache``: every cosmic-ray mutant of the reference, on warm in-process workers.
 2. A deterministic sample of the same mutants (every k-th), each written as a ``.py`` submission and
    graded by ``ditgrade grade -j N --regrade`` (the real path: extraction, sandbox, all tests), the
-   way the audit issue measured them.
+   way the audit issue measured them. ``--with-timeouts`` adds every mutant the audit killed by its
+   time rule (10x the reference's slowest call, 1 s floor), to show the real grader, with its
+   20 s per call, takes points from each of them too.
 
 Prints both wall times, the time per mutant of each and their ratio, and whether the two agree on
 every sampled mutant (killed by the audit <=> below full marks in the real grade).
@@ -41,6 +43,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--sample", type=int, default=60, help="mutants graded one by one (default: 60)")
+    parser.add_argument("--with-timeouts", action="store_true",
+                        help="also grade every mutant the audit killed by its time rule")
     args = parser.parse_args()
     assignment = Assignment.load(Project(ROOT))
     reference = assignment.reference_path.read_text()
@@ -56,6 +60,8 @@ def main() -> int:
               f"load {load:.1f} -> {os.getloadavg()[0]:.1f}")
         step = max(1, n // args.sample)
         sample = mutants[::step][: args.sample]
+        if args.with_timeouts:
+            sample += [m for m in mutants if m["how"] == "timeout" and m not in sample]
         subs = Path(tmp) / "subs"
         subs.mkdir()
         for i, m in enumerate(sample):
