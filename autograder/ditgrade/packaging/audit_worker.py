@@ -16,8 +16,9 @@ question, so the tests of other questions run first.
 
 Jobs run in a child forked from the warm worker (``_Child``, a fresh one every ``JOBS_PER_CHILD``
 jobs), so a job that hangs or dies costs a fork, not a worker's start-up (imports, models, the
-reference's cases): the child is killed and the test it was running is the one that failed. The worker itself graded the reference once
-before its first job, so every child starts with the models built and the expected values cached.
+reference's cases): the child is killed and the test it was running is the one that failed. The
+worker itself graded the reference once before its first job, so every child starts with the
+models built and the expected values cached.
 The audit tool's mutants (never a solution that must pass) get the standard mutation tools' time
 rule (cosmic-ray's baseline timeout, mutmut's multiplier): a call may use ``AUDIT_FACTOR`` times
 the reference's slowest call of that test, at least ``AUDIT_FLOOR_S`` CPU seconds and at most the
