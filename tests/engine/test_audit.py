@@ -86,15 +86,19 @@ def test_the_reviewed_file_needs_a_one_line_reason_per_entry(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_a_hanging_or_crashing_source_costs_only_itself(tiny: Path) -> None:
-    """Each job runs in a child forked from the warm worker, each call with the sandbox's CPU budget
+    """Jobs run in a child forked from the warm worker, each call with the sandbox's CPU budget
     (call_cpu_s: 5 in the tiny course). Past it, or when the source kills its process, the job fails
-    the test it was running, and the next job is graded by the same worker (the children's parent)."""
+    the test it was running, what it started is killed with its child, and the next job is graded by
+    the same worker (the children's parent)."""
     from ditgrade.packaging.audit_worker import Job, grade_jobs
 
     parents = tiny / "parents.txt"
     note = f"import os\nwith open({str(parents)!r}, 'a') as f:\n    f.write(f'{{os.getppid()}}\\n')\n"
     sources = {"right": note + "def double(x):\n    return 2 * x\n\ndef norm2(v):\n    return sum(a * a for a in v) ** 0.5\n",
-               "hang": "def double(x):\n    while True:\n        pass\n",
+               # it leaves a process behind that holds the child's pipes open: killed with its child
+               "hang": (f"import os, time\npid = os.fork()\nif pid == 0:\n    time.sleep(600)\n    os._exit(0)\n"
+                        f"open({str(tiny / 'left.txt')!r}, 'w').write(str(pid))\n\n"
+                        "def double(x):\n    while True:\n        pass\n"),
                "crash": "import os\n\ndef double(x):\n    os._exit(3)\n",
                "again": note + "def double(x):\n    return 2 * x\n\ndef norm2(v):\n    return sum(a * a for a in v) ** 0.5\n"}
     jobs = []
@@ -117,8 +121,11 @@ def test_a_hanging_or_crashing_source_costs_only_itself(tiny: Path) -> None:
     assert seen == [1, 2, 3, 4, 5]
     first, second = parents.read_text().split()
     # both ran in children of one worker (not of this process): no worker was replaced, only the
-    # hanging and the crashing children died
+    # hanging and the crashing children died, and what the hanging one started died with it
     assert first == second != str(os.getpid())
+    left = int((tiny / "left.txt").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(left, 0)
 
 
 @pytest.mark.slow

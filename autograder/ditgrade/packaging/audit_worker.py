@@ -44,6 +44,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..worker import isolate
+
 if TYPE_CHECKING:
     from ..config import Settings
 
@@ -418,16 +420,21 @@ class _Child:
     """A child forked from this warm worker that grades jobs sent to it, one at a time, for at most
     ``JOBS_PER_CHILD`` jobs: it reads a request line (job, source, test names), sends one JSON line
     as each test starts and one with the Outcome. A job that outlives it (past its CPU budget, a
-    crash, the wall limit) failed the test it had started, and costs only this child."""
+    crash, the wall limit) failed the test it had started, and costs only this child. The child
+    leads a process group of its own (whatever a job starts is killed with it) and dies with its
+    worker."""
 
     def __init__(self) -> None:
         to_child, self._request = os.pipe()
         self._reply, from_child = os.pipe()
+        gc.collect()  # the garbage first (each mutant's parse tree is a cycle), or freezing keeps it for good
         gc.freeze()  # the worker's objects, out of every collection: a child's collector copies none of them
         self.pid = os.fork()
         if self.pid == 0:  # the child: serve, and never return into the worker's loop
             code = 1
             try:
+                os.setpgid(0, 0)
+                isolate.die_with_parent()
                 os.close(self._request)
                 os.close(self._reply)
                 _serve_jobs(to_child, from_child)
@@ -436,24 +443,26 @@ class _Child:
                 os._exit(code)
         os.close(to_child)
         os.close(from_child)
-        self.graded, self._buffer = 0, b""
+        self.graded, self._buffer, self._status = 0, b"", None
 
-    def grade(self, job: Job, source: str, tests: list) -> tuple[Outcome, bool]:
-        """(its Outcome, whether this child is still alive to take another job)."""
+    def grade(self, job: Job, source: str, tests: list, deadline: float) -> tuple[Outcome, bool]:
+        """(its Outcome, whether this child is still alive to take another job). ``deadline``: the
+        ``time.monotonic()`` past which the job is killed."""
         self.graded += 1
         request = (json.dumps({"job": asdict(job), "source": source, "tests": [t.name for t in tests]}) + "\n")
         try:
             _write_all(self._request, request.encode())
         except OSError:  # it is gone already
-            os.kill(self.pid, signal.SIGKILL)
             return self._dead(job, tests, [], False), False
         started: list[dict] = []
-        deadline = time.monotonic() + _STATE["wall_s"]
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._reply], [], [], left)[0]:
-                os.kill(self.pid, signal.SIGKILL)
+            if left <= 0:
                 return self._dead(job, tests, started, True), False
+            if not select.select([self._reply], [], [], min(left, 0.5))[0]:
+                if self._exited():  # dead, though something it started still holds the pipe open
+                    return self._dead(job, tests, started, False), False
+                continue
             chunk = os.read(self._reply, 1 << 16)
             if not chunk:
                 return self._dead(job, tests, started, False), False
@@ -462,13 +471,13 @@ class _Child:
             for line in lines:
                 message = json.loads(line)
                 if "outcome" in message:
-                    return Outcome(**message["outcome"]), True
+                    return Outcome(**message["outcome"]), not self._buffer
                 started.append(message)
 
     def _dead(self, job: Job, tests: list, started: list[dict], killed: bool) -> Outcome:
         status = self.close()
-        signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
-        timeout = killed or signal_number in (signal.SIGPROF, signal.SIGXCPU)
+        signal_number = os.WTERMSIG(status) if os.WIFSIGNALED(status) and not killed else 0
+        timeout = killed or signal_number == signal.SIGPROF
         if killed:
             why = f"still running after {_STATE['wall_s']:.0f} s"
         elif timeout:
@@ -479,14 +488,27 @@ class _Child:
         return Outcome(job.id, test.name if test else "", test.question if test else "",
                        "timeout" if timeout else "crash", why, len(started), len(tests) - len(started))
 
+    def _exited(self) -> bool:
+        if self._status is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._status = status
+        return self._status is not None
+
     def close(self) -> int:
-        """End the child (it exits when its requests end); its wait status."""
+        """Kill the child and its group (a dead child keeps the status it died with); its wait status."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
         for fd in (self._request, self._reply):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        return os.waitpid(self.pid, 0)[1]
+        if self._status is None:
+            self._status = os.waitpid(self.pid, 0)[1]
+        return self._status
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -496,7 +518,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _serve_jobs(requests: int, replies: int) -> None:
     """The child's loop: grade each request until the worker closes the pipe."""
-    gc.disable()  # what a job leaves is collected between jobs, or freed by the child's exit
+    gc.disable()  # what a job leaves is collected before its outcome is sent, or freed by the child's exit
     by_name = {t.name: t for t in _STATE["tests"]}
     buffer = b""
 
@@ -512,21 +534,28 @@ def _serve_jobs(requests: int, replies: int) -> None:
         line, buffer = buffer.split(b"\n", 1)
         request = json.loads(line)
         job = Job(**request["job"])
-        send({"outcome": asdict(_grade_here(job, request["source"], [by_name[n] for n in request["tests"]], send))})
-        gc.collect()
+        outcome = _grade_here(job, request["source"], [by_name[n] for n in request["tests"]], send)
+        gc.collect()  # inside the job's time: whatever its garbage does on collection is its own
+        send({"outcome": asdict(outcome)})
 
 
-def _in_child(job: Job, source: str, tests: list) -> Outcome:
+def _in_child(job: Job, source: str, tests: list, deadline: float) -> Outcome:
     """``_grade_here`` in this worker's current child (a fresh one after ``JOBS_PER_CHILD`` jobs, or
-    when the last one died)."""
-    child = _STATE.get("child")
-    if child is None:
-        child = _STATE["child"] = _Child()
-    outcome, alive = child.grade(job, source, tests)
-    if not alive or child.graded >= JOBS_PER_CHILD:
-        if alive:
-            child.close()
-        _STATE["child"] = None
+    when the last one died). A child is used again only while it answers exactly what was asked."""
+    child = _STATE.get("child") or _Child()
+    _STATE["child"] = None
+    try:
+        outcome, alive = child.grade(job, source, tests, deadline)
+    except BaseException:
+        child.close()
+        raise
+    if outcome.id != job.id:  # out of step (never seen): not this job's result
+        child.close()
+        return Outcome(job.id, kind="error", output="the job's child answered for another job")
+    if alive and child.graded < JOBS_PER_CHILD:
+        _STATE["child"] = child
+    elif alive:
+        child.close()
     return outcome
 
 
@@ -534,7 +563,7 @@ def grade_job(path: str, *, gpu: bool = False, sub: str = "") -> dict[str, Any]:
     """Grade job ``sub`` of the jobs file ``path`` (``batch.pool``'s grade-function signature)."""
     if not _STATE:
         warmup()
-    start = time.perf_counter()
+    start, start_wall = time.perf_counter(), time.monotonic()  # the job's wall limit counts its planning
     job = _job(path, sub)
     try:
         source, old, new = _source(job)
@@ -542,6 +571,6 @@ def grade_job(path: str, *, gpu: bool = False, sub: str = "") -> dict[str, Any]:
     except Exception as e:  # the mutant cannot be made, or the reference does not pass in-process
         return asdict(Outcome(job.id, kind="error", output=f"{type(e).__name__}: {e}"[:RESULT_TEXT],
                               seconds=time.perf_counter() - start))
-    outcome = _in_child(job, source, tests)
+    outcome = _in_child(job, source, tests, deadline=start_wall + _STATE["wall_s"])
     return asdict(replace(outcome, skipped=outcome.skipped + skipped, old=old, new=new,
                           seconds=time.perf_counter() - start))
