@@ -138,7 +138,7 @@ def grade_jobs(jobs: list[Job], *, project: Path, workers: int, timeout: float, 
                 # batch.pool's words: a hang past the limit, a worker that died under the job; anything
                 # else (no worker could start, the grade function raised) is the grader's own error
                 what = "error" if kind == "unstarted" else "timeout" if "longer than" in message \
-                    or f"exit code {-signal.SIGXCPU}" in message else "crash" if "died" in message else "error"
+                    else "crash" if "died" in message else "error"
                 out[sub.id] = Outcome(sub.id, kind=what, output=message[:RESULT_TEXT], seconds=seconds)
             if on_outcome:
                 on_outcome(out[sub.id])
@@ -221,7 +221,6 @@ class _Budgeted:
 
     def __init__(self, runner: Any, budget: float):
         self.runner, self.budget = runner, budget
-        signal.signal(signal.SIGPROF, signal.SIG_DFL)
 
     def call(self, probe: str, /, **kwargs: Any) -> Any:
         signal.setitimer(signal.ITIMER_PROF, self.budget)
@@ -519,6 +518,7 @@ def _write_all(fd: int, data: bytes) -> None:
 def _serve_jobs(requests: int, replies: int) -> None:
     """The child's loop: grade each request until the worker closes the pipe."""
     gc.disable()  # what a job leaves is collected before its outcome is sent, or freed by the child's exit
+    signal.signal(signal.SIGPROF, signal.SIG_DFL)  # a call past its budget (_Budgeted) ends this child
     by_name = {t.name: t for t in _STATE["tests"]}
     buffer = b""
 

@@ -20,9 +20,10 @@ thread included), and ``gc.enable`` and ``gc.set_threshold`` refuse; each call's
 instead, and the serve loop turns automatic collection off again before each request and each reply.
 Nor does reference counting run a finalizer there: the serve loop never lets go of the last
 reference to an object a student could reach (the probes it made are kept; what it drops per
-request is bytes and ints). None of this is what the grade relies on: student code can write any byte of its own process
-(numpy's array interface is a raw pointer), so the grader treats whatever the channel carries as
-hostile (``ditgrade.sandbox.runner``); these measures only take away the cheap ways in.
+request is bytes and ints). None of this is what the grade relies on: student code can write any
+byte of its own process (numpy's array interface is a raw pointer), so the grader treats whatever
+the channel carries as hostile (``ditgrade.sandbox.runner``); these measures only take away the
+cheap ways in.
 """
 
 from __future__ import annotations
