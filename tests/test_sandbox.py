@@ -167,6 +167,27 @@ def test_a_finalizer_freed_by_reference_counting_never_runs_on_the_serve_loop(en
     assert "swapped" not in output and "_serve" not in output, output[-2000:]
 
 
+def test_a_cycle_is_collected_on_a_call_thread_at_its_calls_end_or_by_a_later_full_collection(env) -> None:
+    """Each call collects the young generations (the cycles it made and dropped), and every
+    FULL_EVERY-th call everything: a cycle that became garbage after surviving a collection is freed
+    within that many calls. Every finalizer runs on a call's thread, never on the serve loop's."""
+    from ditgrade.worker.tasks import FULL_EVERY
+
+    assert FULL_EVERY <= 64  # old garbage waits a few calls, never a whole grade
+    r = runner_for("cycles_and_the_collector", env)
+    r.call("patchify", z=Z, p=2)
+    seen = r.call("sequence_length", h=4, w=4, p=2)
+    assert "young main=False" in seen and "old" not in seen, seen
+    r.call("unpatchify", tokens=np.zeros((1, 4, 4), np.float32), p=2, c=1, h=4, w=4)
+    calls = 0
+    while "old main=" not in seen and calls <= FULL_EVERY:
+        seen = r.call("sequence_length", h=4, w=4, p=2)
+        calls += 1
+    r.close()
+    assert "old main=False" in seen and "old-twin main=False" in seen, (calls, seen)
+    assert "main=True" not in seen, seen
+
+
 def test_forging_answers_through_the_probe_the_encoder_or_the_channel_gains_nothing(env) -> None:
     """A float64 patchify stays float64 on the grader's side, whatever the student tried."""
     r = runner_for("forge_answers", env)
