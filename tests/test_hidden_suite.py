@@ -304,3 +304,36 @@ def test_the_engine_names_nothing_of_the_dit_assignment() -> None:
         if f.suffix in (".py", ".sh") or f.name == "run_autograder":
             text = f.read_text()
             assert not [w for w in words if w in text], (f, [w for w in words if w in text])
+
+
+def test_each_call_gets_its_own_model_identical_to_the_shared_one() -> None:
+    """A spec's tree is built anew for each caller and a named model copied (or taken from a spare):
+    either way it is a model of its own with the shared model's names, shapes and weights, and what a
+    student does to it reaches no later call's."""
+    import random
+
+    import torch
+
+    from dit.hidden.q3_params import random_tree
+    from dit.models import build_model
+
+    rng = random.Random(7)
+    for model in [random_tree(rng) for _ in range(4)] + ["tiny_vae"]:
+        for meta in (False, True):
+            shared = build_model(model, meta=meta, shared=True)
+            first, second = build_model(model, meta=meta), build_model(model, meta=meta)
+            assert first is not shared and second is not first
+            expected = dict(shared.named_parameters())
+            for got in (first, second):
+                params = dict(got.named_parameters())
+                assert list(params) == list(expected)
+                for name, p in params.items():
+                    assert p.shape == expected[name].shape and p.device == expected[name].device
+                    assert p.requires_grad == expected[name].requires_grad
+                    if not meta:
+                        assert torch.equal(p, expected[name]), name
+                assert got.training == shared.training
+            if not meta and expected:
+                with torch.no_grad():
+                    next(iter(first.parameters())).add_(1.0)  # what one caller does
+                assert torch.equal(next(iter(build_model(model).parameters())), next(iter(expected.values())))

@@ -121,11 +121,16 @@ MAX_TEMPLATES = 256
 
 def build_model(model: Any, *, meta: bool = False, seed: int = 0, shared: bool = False) -> nn.Module:
     """A trusted model from a spec or a name: on the meta device, or on the CPU with weights drawn
-    from ``seed`` (the same in every process). Each call gets its own copy of a model built once per
-    process (diffusers' constructors are most of a grade's time); ``warm`` builds the named ones in
-    the fork server before any worker is forked, so that every worker shares them. ``shared``: the
-    built model itself, for a caller that only reads it (the grader's expected values), no copy."""
+    from ``seed`` (the same in every process). Each call gets its own model: a named one is a copy of
+    one built once per process (diffusers' constructors are most of a grade's time; ``warm`` builds
+    them in the fork server before any worker is forked, so that every worker shares them), a
+    spec's tree is built anew. ``shared``: the model built once, for a caller that only reads it
+    (the grader's expected values), no copy."""
     key = (json.dumps(model, sort_keys=True), meta, seed)
+    if not shared and not isinstance(model, str) and key not in _SPARES:
+        # Building a spec's small tree takes no longer than copying it (about 5 ms in the sandbox),
+        # and most specs are used once per grade: a build and a copy there, one build now.
+        return _build(model, meta, seed)
     template = _TEMPLATES.get(key)
     if template is None:
         template = _build(model, meta, seed)

@@ -41,7 +41,7 @@ def tiny_dit_pipeline(seed: int = 0) -> DiTPipeline:
     return _pipeline(*copy_of(("tiny_pipeline", seed), _TINY[seed]))
 
 
-SPARE_PIPELINES = 12  # spare copies of seed 0's models in the fork server: about one grade's generate calls
+SPARE_PIPELINES = 13  # spare copies of seed 0's models in the fork server: one grade's generate calls
 
 
 def warm() -> None:
