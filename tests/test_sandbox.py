@@ -188,6 +188,37 @@ def test_a_cycle_is_collected_on_a_call_thread_at_its_calls_end_or_by_a_later_fu
     assert "main=True" not in seen, seen
 
 
+def test_a_call_multiplies_matrices_on_its_own_thread_alone(env) -> None:
+    """Torch uses one OpenMP thread in the worker, so the fresh thread of each call starts no team of
+    its own (1-4 ms a call, and threads on a wide node)."""
+    r = runner_for("threads_in_a_call", env)
+    counts = [r.call("sequence_length", h=4, w=4, p=2) for _ in range(3)]
+    r.close()
+    assert counts == [2, 2, 2], counts  # the serve loop and the call
+
+
+def test_importing_ditgrade_first_gives_torch_one_openmp_thread_on_every_thread() -> None:
+    """What the grader's process, and so its forks (the fork server, the workers), start with: a new
+    thread's matrix product runs on that thread alone. (This test process imported torch first.)"""
+    code = textwrap.dedent("""
+        import os, threading
+        import ditgrade
+        import torch
+        seen = []
+        def call():
+            x = torch.randn(64, 64)
+            (x @ x).sum()
+            seen.append(len(os.listdir("/proc/self/task")))
+        t = threading.Thread(target=call)
+        t.start()
+        t.join()
+        print(seen[0], os.environ["OMP_NUM_THREADS"])
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == ["2", "1"], (out.stdout, out.stderr[-2000:])
+
+
 def test_forging_answers_through_the_probe_the_encoder_or_the_channel_gains_nothing(env) -> None:
     """A float64 patchify stays float64 on the grader's side, whatever the student tried."""
     r = runner_for("forge_answers", env)
