@@ -7,7 +7,6 @@ server is started once and reused, and its start overlaps the grader's own impor
 from __future__ import annotations
 
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -95,11 +94,7 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
     cfg = assignment.project.config
     notes: list[str] = []
     fork_server(assignment)  # before this process reads any student data or starts CUDA
-    # The grader's preparation runs beside the fork server's preload and the student's worker reading
-    # the submission: nothing in it reads the submission or draws from torch's global generator
-    # unguarded (models are built under fork_rng), and the tests wait for it.
-    preparing = threading.Thread(target=prepare, args=(assignment,), name="ditgrade-prepare")
-    preparing.start()
+    prepare(assignment)  # while the fork server finishes its preload
     if gpu and not gpu_available(assignment):
         notes.append("--gpu was given but there is no CUDA device: the GPU tests were not run.")
         gpu = False
@@ -108,10 +103,8 @@ def grade_submission(path: str | Path, *, gpu: bool = False, assignment: Assignm
     try:
         extracted = runner.read(path, drivers=drivers_of(assignment), notebook_name=assignment.project.notebook_name,
                                 graded={q.id: list(q.names) for q in assignment.questions})
-        preparing.join()
         results = [] if extracted.unreadable else run_tests(assignment.tests(gpu=gpu), runner, assignment.points)
     finally:
-        preparing.join()
         runner.close()
     report = runner.report()
     if extracted.unreadable:
