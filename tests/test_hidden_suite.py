@@ -230,6 +230,55 @@ def test_run_cases_passes_student_errors_through() -> None:
     assert info.value is err
 
 
+def _interleaved(key: str, strategy, check, *, max_examples: int, examples: tuple = ()) -> None:
+    """run_cases as it was before the cases were kept: each check inside hypothesis, as drawn."""
+    import zlib
+
+    from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
+
+    def body(case):
+        check(case)
+
+    for ex in reversed(examples):
+        body = example(ex)(body)
+    wrapped = settings(derandomize=True, database=None, deadline=None, max_examples=max_examples,
+                       phases=[Phase.explicit, Phase.generate], verbosity=Verbosity.quiet,
+                       suppress_health_check=list(HealthCheck), print_blob=False)(given(strategy)(body))
+    seed(zlib.crc32(f"42:{key}".encode()))(wrapped)()
+
+
+def test_run_cases_checks_the_cases_hypothesis_draws_in_its_order_seeded_as_it_seeds_a_test(monkeypatch) -> None:
+    """Cases kept from the first run are what checking inside hypothesis saw, explicit examples
+    first; each check sees ``random`` and numpy's global generator as hypothesis seeds them, and
+    leaves them as they were; a later run draws nothing (hypothesis's engine is not used)."""
+    import random
+
+    def observe(into: list):
+        return lambda case: into.append((case, random.random(), float(np.random.random())))
+
+    strategy = st.tuples(st.integers(0, 50), st.floats(-3, 3, allow_nan=False))
+    examples = ((1, 0.5), (2, -1.0))
+    before, kept, again = [], [], []
+    _interleaved("t keep", strategy, observe(before), max_examples=7, examples=examples)
+    state = (random.getstate(), np.random.get_state()[1].tolist())
+    compare.run_cases("t keep", strategy, observe(kept), max_examples=7, examples=examples)
+    assert (random.getstate(), np.random.get_state()[1].tolist()) == state
+    monkeypatch.setattr(compare, "given", None)  # any draw now would fail
+    compare.run_cases("t keep", strategy, observe(again), max_examples=7, examples=examples)
+    assert kept == before == again and len(before) == 9, (before, kept)
+    assert [c for c, _, _ in before[:2]] == list(examples)
+
+
+def test_a_case_a_check_changes_reaches_no_later_run() -> None:
+    def spoil(case):
+        case.append("spoiled")
+
+    for _ in range(2):
+        compare.run_cases("t spoil", st.lists(st.integers(0, 3), max_size=2), spoil, max_examples=3)
+    assert all("spoiled" not in c for c in compare.drawn_cases("t spoil", st.lists(st.integers(0, 3), max_size=2),
+                                                                  max_examples=3))
+
+
 # --- compare: the feedback text ---------------------------------------------------------------
 
 
