@@ -15,12 +15,11 @@ import sys
 # that started it can use CUDA: the grader forks its fork server, which forks the workers that run
 # the --gpu tests. Set before anything imports torch (libraries ask at import time).
 os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
-# One OpenMP and MKL thread, read once when torch loads them, so before torch is imported: the fork
-# server and the workers are forks of this process, and a worker runs each call on a fresh thread,
-# where torch.set_num_threads(1) does not reach. Otherwise every call's first matrix product started
-# a team of OpenMP threads as wide as the machine (1-4 ms a call on 2 cores, threads on a large node
-# that the student's process limit counts). Parallelism is ``-j``, one grading process per core.
-os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+# One OpenMP and MKL thread unless the operator said otherwise, read once when torch loads them (so
+# before it is imported): parallelism is ``-j``, one grading process per core. The worker sets one
+# thread on each call's own thread whatever this process started with (``ditgrade.worker.main``).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 if sys.version_info < (3, 11):  # noqa: UP036 - the dependencies need 3.11: say so instead of failing on an import
     raise SystemExit(f"ditgrade needs Python 3.11 or newer; this is {sys.version.split()[0]}")

@@ -20,8 +20,9 @@ import types
 from collections.abc import Callable
 
 
-def _run(out: bytearray, done: object, task: Callable, args: tuple) -> None:
+def _run(out: bytearray, done: object, begin: Callable[[], object], task: Callable, args: tuple) -> None:
     try:
+        begin()
         out[:] = task(*args)
     except BaseException:  # noqa: BLE001, S110 - the task writes its own outcome; no bytes means "lost"
         pass
@@ -29,9 +30,10 @@ def _run(out: bytearray, done: object, task: Callable, args: tuple) -> None:
         done.release()
 
 
-def caller() -> Callable[..., bytes]:
+def caller(begin: Callable[[], object]) -> Callable[..., bytes]:
     """``call(task, *args) -> bytes``: what ``task(*args)`` returned (its outcome, encoded), run on a
-    thread of its own; b"" when it wrote nothing (it failed, or the thread could not start)."""
+    thread of its own after ``begin()`` (what each new thread needs first, taken before any student
+    code ran); b"" when it wrote nothing (it failed, or the thread could not start)."""
     start, new_lock, run, bytes_ = _thread.start_new_thread, _thread.allocate_lock, _run, bytes
     bytearray_, BaseException_ = bytearray, BaseException
 
@@ -40,7 +42,7 @@ def caller() -> Callable[..., bytes]:
         done = new_lock()
         done.acquire()
         try:
-            start(run, (out, done, task, args))
+            start(run, (out, done, begin, task, args))
         except BaseException_:  # noqa: BLE001 - no thread (the student's processes used them up)
             return b""
         done.acquire()  # released by _run when the call is over, whatever happened in it

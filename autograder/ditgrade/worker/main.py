@@ -28,6 +28,7 @@ cheap ways in.
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import signal
@@ -76,7 +77,10 @@ def _serve(spec: WorkerSpec, namespaces: list[str], probes: dict[str, Callable],
     # (bytes, ints) can hold a reference. About 10 KB a call.
     kept: list[Callable] = []
     keep = kept.append
-    call = calls.caller()
+    # A new thread computes with the OpenMP team its library was started with, as wide as the
+    # machine unless OMP_NUM_THREADS said otherwise before torch loaded: started again for every
+    # call (1-4 ms each) and counted against the student's process limit. One thread, per call.
+    call = calls.caller(functools.partial(torch.set_num_threads, 1))
     ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     read_task, run_task, call_task = tasks.make(ns)
 
