@@ -141,6 +141,22 @@ def test_malformed_answers_are_codec_errors_never_other_exceptions(data) -> None
         decode_answer(data)
 
 
+@pytest.mark.parametrize("limit", [1000, 3000])
+def test_nesting_past_the_limit_says_so_whatever_the_recursion_limit(limit: int) -> None:
+    """The scanner recurses once per level: a document nested 1,500 deep is refused as too deep,
+    not as malformed, with the interpreter's own limit (1,000) or a raised one (hypothesis ran the
+    checks at about 2,000 before run_cases kept its cases)."""
+    import sys
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit)
+    try:
+        with pytest.raises(codec.CodecError, match="nested too deeply"):
+            decode_answer(_frame(b"[" * 1500 + b"]" * 1500))
+    finally:
+        sys.setrecursionlimit(before)
+
+
 def test_the_document_size_is_checked_before_parsing() -> None:
     data = _frame(b"[" + b"0," * 3_000_000 + b"0]")
     with pytest.raises(codec.CodecError, match="over the"):

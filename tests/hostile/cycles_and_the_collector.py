@@ -1,5 +1,7 @@
 """Not an attack: when the worker's collections find the student's garbage cycles. ``patchify``
-makes a cycle and drops it (young: found at the end of that call), and keeps another one alive;
+makes a cycle and drops it (young: found at the end of that call), returns a tensor that holds a
+third (garbage once the answer is written: found at the end of that call too), and keeps another
+one alive;
 ``unpatchify`` lets the kept one go (old by then: found by a later full collection);
 ``sequence_length`` answers with what the finalizers saw so far: (which cycle, on the main thread?)."""
 import threading
@@ -26,7 +28,9 @@ def _cycle(name):
 def patchify(z, p):
     _cycle("young")
     KEPT.append(_cycle("old"))
-    return z
+    out = z.clone()
+    out.cycle = _cycle("returned")
+    return out
 
 
 def unpatchify(tokens, p, c, h, w):

@@ -295,7 +295,10 @@ def _decode(data: bytes, max_doc: int, make_tensor, make_exception, make_opaque)
     if raw.count(b"{") + raw.count(b"[") > 2 * MAX_ITEMS:
         raise CodecError("the document holds more objects than a value may")
     text = raw.decode("utf-8")
-    doc, end = _scan(text, 0)
+    try:
+        doc, end = _scan(text, 0)
+    except RecursionError:  # the scanner recurses per level: refused as dec() refuses it, at any limit
+        raise CodecError("the value is nested too deeply or holds too many items") from None
     if end != len(text):
         raise CodecError("trailing text after the document")
     (n_buffers,) = _HEADER.unpack(take(_HEADER.size))

@@ -56,19 +56,22 @@ def make(ns: dict) -> tuple[Callable, Callable, Callable]:
         try:
             exec_(compile_(source, f"<{label}>", "exec"), ns)
         except BaseException as e:  # noqa: BLE001 - a statement that fails or exits costs only itself
-            return outcome(e, True)
-        finally:
-            collect()
-        return outcome(None, False)
+            out = outcome(e, True)
+        else:
+            out = outcome(None, False)
+        collect()  # after the exception is let go: its traceback's cycles are this call's garbage
+        return out
 
     def call_task(probe: Callable, payload: bytes) -> bytes:
+        value = None
         try:
             value = probe(ns, **decode(payload))
         except BaseException as e:  # noqa: BLE001 - whatever the student's code raised, even SystemExit
-            return outcome(e, True)
-        try:
-            return outcome(value, False)
-        finally:
-            collect()
+            out = outcome(e, True)
+        else:
+            out = outcome(value, False)
+        value = None  # written: what it returned (and its cycles) is this call's garbage
+        collect()
+        return out
 
     return read_task, run_task, call_task
