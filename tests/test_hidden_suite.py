@@ -269,6 +269,30 @@ def test_run_cases_checks_the_cases_hypothesis_draws_in_its_order_seeded_as_it_s
     assert [c for c, _, _ in before[:2]] == list(examples)
 
 
+def test_a_strategy_whose_text_hides_what_it_draws_is_drawn_again_each_run() -> None:
+    """Independent review: a lambda's captured value, or an array cut short in its text, made two
+    different strategies share one key's kept cases."""
+    def draw(strategy) -> list:
+        out: list = []
+        compare.run_cases("t hidden", strategy, out.append, max_examples=4)
+        return out
+
+    small, large = (st.integers(0, 3).map(lambda i, k=k: i * k) for k in (1, 1000))
+    assert max(draw(small)) <= 3 and min(draw(large)) % 1000 == 0 and max(draw(large)) >= 1000
+    a, b = np.zeros(2000), np.zeros(2000)
+    b[1000] = 1.0
+    assert draw(st.just(a))[0][1000] == 0.0 and draw(st.just(b))[0][1000] == 1.0
+
+
+def test_every_hidden_tests_cases_are_kept(grade, reference_source, monkeypatch) -> None:
+    """The DiT suite's strategies and examples all describe what they draw: a batch draws none twice."""
+    texts: list = []
+    plain = compare._plain_text
+    monkeypatch.setattr(compare, "_plain_text", lambda obj: texts.append(plain(obj)) or texts[-1])
+    grade(reference_source)
+    assert len(texts) >= 40 and None not in texts, [t for t in texts if t is None]
+
+
 def test_a_case_a_check_changes_reaches_no_later_run() -> None:
     def spoil(case):
         case.append("spoiled")

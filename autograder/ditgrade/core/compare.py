@@ -12,6 +12,7 @@ every regrade, drawn from the course's ``seed`` (``use_seed``) and the check's o
 from __future__ import annotations
 
 import copy
+import re
 import zlib
 from typing import Any
 
@@ -193,30 +194,53 @@ def run_cases(key: str, strategy: Any, check: Any, *, max_examples: int, example
 
     The same cases for every submission and every regrade: derandomized, seeded from the course's
     seed and ``key``, no database, no shrinking (it would multiply calls into a possibly hostile
-    student process). Which cases hypothesis draws therefore never depends on what a check does,
-    so they are drawn once per process (``drawn_cases``) and each check runs outside hypothesis,
-    seeded as hypothesis seeds a test (``random`` and numpy's global generator at 0, restored
-    after): a batch's later submissions skip hypothesis's engine (0.13 s of a warm grade's 0.4 s
-    in the grader). A check may not call hypothesis itself (``note``, ``assume``, ``data``).
+    student process). Which cases hypothesis draws therefore never depends on what a check does:
+    they are drawn first (``drawn_cases``: once per process where the strategy's text describes
+    what it draws), then each check runs outside hypothesis, seeded as hypothesis seeds a test
+    (``random`` and numpy's global generator at 0, restored after). A batch's later submissions
+    skip hypothesis's engine: 0.13 s of a warm grade's 0.4 s in the grader. A check may not call
+    hypothesis itself (``note``, ``assume``, ``data``).
     """
     for case in drawn_cases(key, strategy, max_examples=max_examples, examples=examples):
         with deterministic_PRNG():
-            check(copy.deepcopy(case))  # a check that changes its case changes no later grade's
+            check(case)
 
 
 _DRAWN: dict[tuple, tuple] = {}
+# What a strategy's or the examples' text may hold for it to describe everything they draw: plain
+# numbers, brackets and these words. Anything else (a lambda or a function in .map or builds, whose
+# captured values the text does not show; an object's address; an array cut short with "...") is
+# drawn again for each run instead of kept (an independent review found both kinds).
+_PLAIN_WORDS = frozenset({"integers", "floats", "booleans", "tuples", "lists", "sampled_from", "just", "one_of",
+                          "none", "min_value", "max_value", "allow_nan", "allow_infinity", "min_size",
+                          "max_size", "unique", "exclude_min", "exclude_max", "width", "True", "False", "None",
+                          "inf", "nan"})
+_NUMBER = re.compile(r"\b\d[\d_]*(\.\d*)?(e[-+]?\d+)?")
+_PLAIN_MARKS = frozenset("()[]{},=-+. ")
+
+
+def _plain_text(obj: Any) -> str | None:
+    """``repr(obj)`` when it names every value ``obj`` can draw (see _PLAIN_WORDS), else None."""
+    text = repr(obj)
+    if "..." in text:
+        return None
+    rest = _NUMBER.sub(" ", text)
+    words = re.findall(r"[A-Za-z_]\w*", rest)
+    marks = set(re.sub(r"[A-Za-z_]\w*", " ", rest))
+    return text if set(words) <= _PLAIN_WORDS and marks <= _PLAIN_MARKS else None
 
 
 def drawn_cases(key: str, strategy: Any, *, max_examples: int, examples: tuple = ()) -> tuple:
-    """The cases ``run_cases`` checks, explicit ``examples`` first: drawn by hypothesis once per
-    process for what decides them (the course's seed, ``key``, the strategy's description, the
-    counts), then kept."""
-    ident = (_BASE_SEED[0], key, repr(strategy), max_examples, repr(examples))
-    if ident not in _DRAWN:
+    """The cases ``run_cases`` checks, explicit ``examples`` first: drawn by hypothesis, and kept
+    for the rest of the process when the strategy's and the examples' text describe every value
+    they draw (``_plain_text``), by that text, the course's seed, ``key`` and the counts."""
+    described = _plain_text(strategy), _plain_text(examples)
+    ident = None if None in described else (_BASE_SEED[0], key, *described, max_examples)
+    if ident is None or ident not in _DRAWN:
         drawn: list = []
 
         def body(case: Any) -> None:
-            drawn.append(copy.deepcopy(case))
+            drawn.append(case)
 
         for ex in reversed(examples):
             body = example(ex)(body)
@@ -226,8 +250,10 @@ def drawn_cases(key: str, strategy: Any, *, max_examples: int, examples: tuple =
                            suppress_health_check=list(HealthCheck), print_blob=False)(wrapped)
         wrapped = seed(zlib.crc32(f"{_BASE_SEED[0]}:{key}".encode()))(wrapped)
         wrapped()
+        if ident is None:
+            return tuple(drawn)
         _DRAWN[ident] = tuple(drawn)
-    return _DRAWN[ident]
+    return copy.deepcopy(_DRAWN[ident])  # plain data: a check that changes its case changes no later run's
 
 
 def warm_up_cases() -> None:
