@@ -198,6 +198,7 @@ def test_a_call_multiplies_matrices_on_its_own_thread_alone(env) -> None:
     assert counts == [2, 2, 2], counts  # the serve loop and the call
 
 
+@pytest.mark.slow  # a fresh interpreter that imports torch and starts its own fork server
 def test_a_call_computes_on_one_thread_even_when_torch_was_imported_before_ditgrade() -> None:
     """A process that imported torch first has OpenMP's default width (the machine's), and its fork
     server and workers are its forks: each call's thread still computes alone (independent review:
