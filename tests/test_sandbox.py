@@ -198,6 +198,15 @@ def test_a_call_multiplies_matrices_on_its_own_thread_alone(env) -> None:
     assert counts == [2, 2, 2], counts  # the serve loop and the call
 
 
+def test_what_a_call_thread_runs_first_cannot_be_rewritten(env) -> None:
+    """rewrite_the_call_start: the start of every call is a builtin and a tuple; nothing to swap."""
+    r = runner_for("rewrite_the_call_start", env)
+    r.call("patchify", z=Z, p=2)
+    seen = [r.call("sequence_length", h=4, w=4, p=2) for _ in range(2)]
+    r.close()
+    assert all(s.startswith("1 ") and "rewritten" not in s and "evil" not in s for s in seen), seen
+
+
 @pytest.mark.slow  # a fresh interpreter that imports torch and starts its own fork server
 def test_a_call_computes_on_one_thread_even_when_torch_was_imported_before_ditgrade() -> None:
     """A process that imported torch first has OpenMP's default width (the machine's), and its fork

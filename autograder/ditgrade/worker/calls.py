@@ -20,9 +20,9 @@ import types
 from collections.abc import Callable
 
 
-def _run(out: bytearray, done: object, begin: Callable[[], object], task: Callable, args: tuple) -> None:
+def _run(out: bytearray, done: object, begin: tuple, task: Callable, args: tuple) -> None:
     try:
-        begin()
+        begin[0](*begin[1])
         out[:] = task(*args)
     except BaseException:  # noqa: BLE001, S110 - the task writes its own outcome; no bytes means "lost"
         pass
@@ -30,10 +30,13 @@ def _run(out: bytearray, done: object, begin: Callable[[], object], task: Callab
         done.release()
 
 
-def caller(begin: Callable[[], object]) -> Callable[..., bytes]:
+def caller(begin: tuple[Callable, tuple]) -> Callable[..., bytes]:
     """``call(task, *args) -> bytes``: what ``task(*args)`` returned (its outcome, encoded), run on a
-    thread of its own after ``begin()`` (what each new thread needs first, taken before any student
-    code ran); b"" when it wrote nothing (it failed, or the thread could not start)."""
+    thread of its own after ``begin``'s function on its arguments (what each new thread needs first,
+    taken before any student code ran); b"" when it wrote nothing (it failed, or the thread could not
+    start). ``begin`` is a tuple, its function a builtin and its arguments plain: a student who finds
+    it in ``_run``'s frame can change none of them (a ``functools.partial`` can be rewritten in
+    place, an independent attack round found)."""
     start, new_lock, run, bytes_ = _thread.start_new_thread, _thread.allocate_lock, _run, bytes
     bytearray_, BaseException_ = bytearray, BaseException
 

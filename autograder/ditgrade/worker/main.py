@@ -28,7 +28,6 @@ cheap ways in.
 
 from __future__ import annotations
 
-import functools
 import gc
 import os
 import signal
@@ -80,7 +79,7 @@ def _serve(spec: WorkerSpec, namespaces: list[str], probes: dict[str, Callable],
     # A new thread computes with the OpenMP team its library was started with, as wide as the
     # machine unless OMP_NUM_THREADS said otherwise before torch loaded: started again for every
     # call (1-4 ms each) and counted against the student's process limit. One thread, per call.
-    call = calls.caller(functools.partial(torch.set_num_threads, 1))
+    call = calls.caller((torch.set_num_threads, (1,)))  # a builtin: nothing in it to rewrite
     ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
     read_task, run_task, call_task = tasks.make(ns)
 
