@@ -189,6 +189,20 @@ def test_a_cycle_is_collected_on_a_call_thread_at_its_calls_end_or_by_a_later_fu
     assert "main=True" not in seen, seen
 
 
+def test_a_finalizer_on_the_serve_loops_thread_gets_no_frame(env) -> None:
+    """collector_on_the_main_thread: a thread that outlives its call turns automatic collection back
+    on through a fresh ``gc``; a finalizer then runs on the serve loop's thread, where no frame is
+    handed out (before: it walked f_back to the serve loop's frame, the channel in its locals)."""
+    r = runner_for("collector_on_the_main_thread", env)
+    r.call("patchify", z=Z, p=2)
+    seen, calls = "", 0
+    while "main:" not in seen and calls < 200:
+        seen = r.call("sequence_length", h=4, w=4, p=2)
+        calls += 1
+    r.close()
+    assert seen == "main: no frame (RuntimeError)", (calls, seen)
+
+
 def test_a_call_multiplies_matrices_on_its_own_thread_alone(env) -> None:
     """Torch uses one OpenMP thread in the worker, so the fresh thread of each call starts no team of
     its own (1-4 ms a call, and threads on a wide node)."""

@@ -9,11 +9,17 @@ walls inside a process. What the worker does instead, once, before the first stu
   objects that do not go through a frame: the garbage collector's object lists, other threads'
   frames, tracing, audit hooks of the student's (which would run on the serve loop's thread),
   ``ctypes``, replacing a function's code, new sockets, and writing the process's memory through
-  ``/proc/self/mem``.
+  ``/proc/self/mem``; and, on the serve loop's own thread, every way to a frame.
 
 Frames themselves stay available (``torch.manual_seed`` walks the stack, and so do ``logging`` and
 ``namedtuple``): instead, student code runs on threads of its own (``ditgrade.worker.calls``), whose
-frames lead nowhere near the serve loop. Student code can still change ``torch``, ``numpy`` or
+frames lead nowhere near the serve loop. Student code can still end up running on the serve loop's
+thread, whatever the worker turns off: a finalizer runs on whichever thread lets its object go or
+triggers a collection, and a thread that outlives its call can turn automatic collection back on
+(an independent attack round imported a fresh ``gc``, whose ``enable`` is the original). So on that
+thread no frame is handed out at all (``sys._getframe``, and a traceback's, generator's or
+coroutine's frame, each an audited event): the serve loop never asks for one, and without a first
+frame there is no ``f_back`` to follow to the channel. Student code can still change ``torch``, ``numpy`` or
 builtins, which is why the encoder and the serve loop use references taken at import (see
 ``ditgrade.worker.codec``); the hook, too, uses only references it took when it was installed.
 """
@@ -32,6 +38,9 @@ _DENIED = frozenset({
     # a hook of the student's would run on every thread that raises an event, the serve loop's included
     "sys.addaudithook",
 })
+# Events that hand out a frame: sys._getframe, and "object.__getattr__" (a traceback's tb_frame, a
+# generator's gi_frame, a coroutine's cr_frame and the like: CPython audits exactly those reads).
+_FRAMES = frozenset({"sys._getframe", "object.__getattr__"})
 
 
 def scrub(prefixes: tuple[str, ...]) -> None:
@@ -60,12 +69,15 @@ def collector_off() -> None:
 
 def install() -> None:
     """Add the audit hook described in the module docstring (for the rest of the process's life)."""
+    import _thread
     import os.path
 
     realpath, basename = os.path.realpath, os.path.basename
     isinstance_, str_, bytes_ = isinstance, str, bytes
+    get_ident, serve_loop = _thread.get_ident, _thread.get_ident()  # install runs on the serve loop's thread
     denied = _DENIED
-    watched = _DENIED | {"object.__setattr__", "open"}
+    frames = _FRAMES
+    watched = _DENIED | _FRAMES | {"object.__setattr__", "open"}
 
     def hook(event: str, args: tuple) -> None:
         # The hook runs on every audited event, and ``builtins.id`` is by far the most frequent
@@ -79,6 +91,10 @@ def install() -> None:
             return
         if event in denied:
             raise RuntimeError(f"{event} is not available while grading")
+        if event in frames:
+            if get_ident() == serve_loop:
+                raise RuntimeError("frames are not available on the worker's own thread")
+            return
         if event == "object.__setattr__" and args[1] == "__code__":
             raise RuntimeError("replacing a function's code is not allowed while grading")
         if event == "open" and isinstance_(args[0], (str_, bytes_)):
