@@ -203,6 +203,17 @@ def test_a_finalizer_on_the_serve_loops_thread_gets_no_frame(env) -> None:
     assert seen == "main: no frame (RuntimeError)", (calls, seen)
 
 
+def test_no_interpreter_without_the_audit_hook(env) -> None:
+    """subinterpreter: a new interpreter has none of the worker's audit hook, and ctypes ran in one
+    made by _xxsubinterpreters or by _testcapi.run_in_subinterp (whose making no hook hears of)."""
+    r = runner_for("subinterpreter", env)
+    made = r.call("sequence_length", h=4, w=4, p=2)
+    loaded = r.call("unpatchify", tokens=np.zeros((1, 4, 4), np.float32), p=2, c=1, h=4, w=4)
+    r.close()
+    assert made == "_xxsubinterpreters: refused (RuntimeError) | _testcapi: refused (ImportError)", made
+    assert loaded == "refused (ImportError)", loaded
+
+
 def test_a_call_multiplies_matrices_on_its_own_thread_alone(env) -> None:
     """Torch uses one OpenMP thread in the worker, so the fresh thread of each call starts no team of
     its own (1-4 ms a call, and threads on a wide node)."""

@@ -7,8 +7,9 @@ walls inside a process. What the worker does instead, once, before the first stu
   references, and a fresh import would read files the sandbox has hidden;
 * ``install()`` adds an audit hook (it cannot be removed) that refuses the ways to the serve loop's
   objects that do not go through a frame: the garbage collector's object lists, other threads'
-  frames, tracing, audit hooks of the student's (which would run on the serve loop's thread),
-  ``ctypes``, replacing a function's code, new sockets, and writing the process's memory through
+  frames, tracing, audit hooks of the student's (which would run on the serve loop's thread), new
+  interpreters (which would run without this hook) and CPython's test modules, ``ctypes``,
+  replacing a function's code, new sockets, and writing the process's memory through
   ``/proc/self/mem``; and, on the serve loop's own thread, every way to a frame.
 
 Frames themselves stay available (``torch.manual_seed`` walks the stack, and so do ``logging`` and
@@ -41,7 +42,14 @@ _DENIED = frozenset({
     "socket.__new__",  # the worker's channel is its own (see ditgrade.worker.seccomp); no network either
     # a hook of the student's would run on every thread that raises an event, the serve loop's included
     "sys.addaudithook",
+    # a new interpreter has no audit hook at all (this hook is the worker's interpreter's only): in one
+    # made with _xxsubinterpreters, ctypes ran freely (found after attack round 4)
+    "cpython.PyInterpreterState_New",
 })
+# CPython's own test modules, which no solution needs: _testcapi.run_in_subinterp makes an interpreter
+# with no thread state current, so no hook of this interpreter hears of it (ctypes ran there too), and
+# the rest are raw C-API helpers of the same kind. Refused at import, however they are loaded.
+_TEST_MODULES = ("_test", "_xxtestfuzz", "_ctypes_test")
 # Events that hand out a frame: sys._getframe, and "object.__getattr__" (a traceback's tb_frame, a
 # generator's gi_frame, a coroutine's cr_frame and the like: CPython audits exactly those reads).
 _FRAMES = frozenset({"sys._getframe", "object.__getattr__"})
@@ -81,7 +89,8 @@ def install() -> None:
     get_ident, serve_loop = _thread.get_ident, _thread.get_ident()  # install runs on the serve loop's thread
     denied = _DENIED
     frames = _FRAMES
-    watched = _DENIED | _FRAMES | {"object.__setattr__", "open"}
+    watched = _DENIED | _FRAMES | {"object.__setattr__", "open", "import"}
+    test_modules = _TEST_MODULES
 
     def hook(event: str, args: tuple) -> None:
         # The hook runs on every audited event, and ``builtins.id`` is by far the most frequent
@@ -98,6 +107,10 @@ def install() -> None:
         if event in frames:
             if get_ident() == serve_loop:
                 raise RuntimeError("frames are not available on the worker's own thread")
+            return
+        if event == "import":
+            if isinstance_(args[0], str_) and args[0].startswith(test_modules):
+                raise ImportError(f"{args[0]} is not available while grading")
             return
         if event == "object.__setattr__" and args[1] == "__code__":
             raise RuntimeError("replacing a function's code is not allowed while grading")
