@@ -393,6 +393,7 @@ def test_no_program_can_be_started_and_the_worker_goes_on(env) -> None:
     assert r.workers_started == 1
 
 
+@pytest.mark.slow  # a fresh interpreter that starts its own fork server (about 7 s)
 def test_the_graders_command_line_is_not_visible(env) -> None:
     """A batch grader's argv names every submission; workers forked from it must not see it."""
     script = textwrap.dedent(f"""
@@ -421,6 +422,7 @@ def test_the_graders_command_line_is_not_visible(env) -> None:
 
 
 @needs_root
+@pytest.mark.slow  # a fresh interpreter with its own fork server, and 5 s for its processes to go (about 9 s)
 def test_a_worker_dies_with_its_grader(tmp_path) -> None:
     """The grader is killed (a batch timeout, Ctrl-C) while a call sleeps: the worker, PID 1 of
     everything the student started, must not outlive it (its uid change must not clear the
@@ -590,6 +592,7 @@ def test_a_statement_that_hangs_or_exits_while_loading_costs_only_itself(env, tm
     assert any("SystemExit" in e for e in report["load_errors"])
 
 
+@pytest.mark.slow  # a fresh interpreter per case that imports torch and diffusers (3-5 s each)
 @pytest.mark.parametrize("step, forks", [
     ("pass", True),
     ("from ditgrade.core import taint; taint.mark('a submission')", False),
