@@ -126,11 +126,11 @@ def build_model(model: Any, *, meta: bool = False, seed: int = 0, shared: bool =
     them in the fork server before any worker is forked, so that every worker shares them), a
     spec's tree is built anew. ``shared``: the model built once, for a caller that only reads it
     (the grader's expected values), no copy."""
-    key = (json.dumps(model, sort_keys=True), meta, seed)
     if not shared and not isinstance(model, str):
         # Building a spec's small tree takes no longer than copying it (about 5 ms in the sandbox),
         # and most specs are used once per grade: a build and a copy there, one build now.
         return _build(model, meta, seed)
+    key = (json.dumps(model, sort_keys=True), meta, seed)
     template = _TEMPLATES.get(key)
     if template is None:
         template = _build(model, meta, seed)
