@@ -16,8 +16,8 @@ Frames themselves stay available (``torch.manual_seed`` walks the stack, and so 
 ``namedtuple``): instead, student code runs on threads of its own (``ditgrade.worker.calls``), whose
 frames lead nowhere near the serve loop. Student code can still end up running on the serve loop's
 thread, whatever the worker turns off: a finalizer runs on whichever thread lets its object go or
-triggers a collection, and a thread that outlives its call can turn automatic collection back on
-(an independent attack round imported a fresh ``gc``, whose ``enable`` is the original). So on that
+triggers a collection, and a thread that outlives its call can turn automatic collection back on (an
+independent attack round imported a fresh ``gc``, whose ``enable`` is the original). So on that
 thread no frame is handed out at all (``sys._getframe``, and a traceback's, generator's or
 coroutine's frame, each an audited event): the serve loop never asks for one. That takes away the
 direct way, not every way: a frame object made there without reading one (a traceback of an
@@ -25,8 +25,9 @@ exception the finalizer raised and kept) can be carried to a call thread and rea
 ``f_back`` leads to the serve loop (the next independent attack round did exactly that and sent a
 reply of its own). Which is why the grade never relies on the worker's honesty (see
 ``ditgrade.worker.main``): a forged reply is one more answer the student's process gave. Student
-code can still change ``torch``, ``numpy`` or builtins, which is why the encoder and the serve loop use references taken at import (see
-``ditgrade.worker.codec``); the hook, too, uses only references it took when it was installed.
+code can still change ``torch``, ``numpy`` or builtins, which is why the encoder and the serve loop
+use references taken at import (see ``ditgrade.worker.codec``); the hook, too, uses only references
+it took when it was installed.
 """
 
 from __future__ import annotations

@@ -11,22 +11,22 @@ statements one at a time, and answers probe calls.
    READ (the submission's bytes, parsed before any student code runs: ``ditgrade.worker.read``),
    RUN (one top-level statement), CALL (one probe).
 
-The serve loop is the only code on the main thread, and from the first student statement on it
-runs only code and objects it took before: ``struct`` heads, the socket's two methods, the
-``_thread`` primitives and the probe makers (``ditgrade.worker.calls``). Every request's payload is
-decoded, run, and its outcome encoded on a thread of its own, which hands back bytes. Automatic
-garbage collection is off (a collection runs finalizers on whichever thread triggers it, the main
-thread included), and ``gc.enable`` and ``gc.set_threshold`` refuse; each call's thread collects
-instead, and the serve loop turns automatic collection off again before each request and each reply.
-Nor does reference counting run a finalizer there: the serve loop never lets go of the last
-reference to an object a student could reach (the probes it made are kept; what it drops per
-request is bytes and ints). A thread that outlives its call can still turn collection back on (a
-fresh ``gc`` module has the original ``enable``), so what does run here is refused a frame to
-start from (``ditgrade.worker.guard``; a frame made here and read on another thread still leads
-back, an independent attack round showed). None of this is what the grade relies on: student code can write any
-byte of its own process (numpy's array interface is a raw pointer), so the grader treats whatever
-the channel carries as hostile (``ditgrade.sandbox.runner``); these measures only take away the
-cheap ways in.
+The serve loop is the only code on the main thread, and from the first student statement on it runs
+only code and objects it took before: ``struct`` heads, the socket's two methods, the ``_thread``
+primitives and the probe makers (``ditgrade.worker.calls``). Every request's payload is decoded,
+run, and its outcome encoded on a thread of its own, which hands back bytes. Automatic garbage
+collection is off (a collection runs finalizers on whichever thread triggers it, the main thread
+included), and ``gc.enable`` and ``gc.set_threshold`` refuse; each call's thread collects instead,
+and the serve loop turns automatic collection off again before each request and each reply. Nor does
+reference counting run a finalizer there: the serve loop never lets go of the last reference to an
+object a student could reach (the probes it made are kept; what it drops per request is bytes and
+ints). A thread that outlives its call can still turn collection back on (a fresh ``gc`` module has
+the original ``enable``), so what does run here is refused a frame to start from
+(``ditgrade.worker.guard``; a frame made here and read on another thread still leads back, an
+independent attack round showed). None of this is what the grade relies on: student code can write
+any byte of its own process (numpy's array interface is a raw pointer), so the grader treats
+whatever the channel carries as hostile (``ditgrade.sandbox.runner``); these measures only take away
+the cheap ways in.
 """
 
 from __future__ import annotations
