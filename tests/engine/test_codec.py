@@ -161,3 +161,21 @@ def test_the_document_size_is_checked_before_parsing() -> None:
     data = _frame(b"[" + b"0," * 3_000_000 + b"0]")
     with pytest.raises(codec.CodecError, match="over the"):
         decode_answer(data, max_doc=1 << 20)
+
+
+def test_a_document_of_empty_containers_is_refused_before_it_is_parsed() -> None:
+    """15 MiB of ``[{},{},...]`` (the forged reply of tests/hostile/batch/a15) would be gigabytes of
+    dicts once parsed: it is refused by counting brackets, holding no more than a copy or two of it."""
+    import tracemalloc
+
+    from ditgrade.sandbox.runner import MAX_ANSWER_DOC
+
+    data = _frame(b"[" + b"{}," * (5 * 1024 * 1024) + b"{}]")
+    tracemalloc.start()
+    try:
+        with pytest.raises(codec.CodecError, match="holds more objects than a value may"):
+            decode_answer(data, max_doc=MAX_ANSWER_DOC)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * len(data), peak
