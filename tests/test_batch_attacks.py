@@ -464,16 +464,14 @@ def test_no_kernel_state_and_no_core_dumps(cli_batch: Batch) -> None:
     assert "'core_dumps': 0" in out, out[:1000]
 
 
-def test_a_forged_reply_costs_its_call_not_the_graders_memory(cli_batch: Batch) -> None:
-    """a15: whatever the channel carries, the grader reads it bounded: the forged reply reached the
-    grader (a frame made on the serve loop's thread and read on a call's still leads there), was
-    refused before it was parsed, no grading process of the batch grew past its limit, and only the
-    attacker's own calls failed."""
+def test_no_reply_is_forged_and_the_graders_memory_stays_bounded(cli_batch: Batch) -> None:
+    """a15: no second gc module, so no finalizer on the serve loop's thread and no forged reply (it
+    got through before: refused before parsing, see tests/engine/test_codec.py); no grading process
+    of the batch grew past its limit."""
     assert cli_batch.watch.grader_rss_mb < GRADER_RSS_LIMIT_MB, cli_batch.watch.grader_rss_mb
     data = _results(cli_batch, "a15_forge_replies_from_the_serve_loop")
-    q5 = [t for t in data["tests"] if t["name"].startswith("q5 cfg_combine")]
-    refused = [t for t in q5 if "the answer could not be read (the document holds more objects" in t["output"]]
-    assert refused and all(t["status"] == "failed" for t in refused), [t["output"][:300] for t in q5]
+    out = _test(data, "q5 cfg_combine")["output"]
+    assert "collector: ['refused (ImportError)'], kept: 0, sent: []" in out, out[:1000]
 
 
 def test_grader_side_checks_stay_linear(cli_batch: Batch) -> None:

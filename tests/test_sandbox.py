@@ -189,18 +189,20 @@ def test_a_cycle_is_collected_on_a_call_thread_at_its_calls_end_or_by_a_later_fu
     assert "main=True" not in seen, seen
 
 
-def test_a_finalizer_on_the_serve_loops_thread_gets_no_frame(env) -> None:
-    """collector_on_the_main_thread: a thread that outlives its call turns automatic collection back
-    on through a fresh ``gc``; a finalizer then runs on the serve loop's thread, where no frame is
-    handed out (before: it walked f_back to the serve loop's frame, the channel in its locals)."""
+def test_no_finalizer_reaches_the_serve_loops_thread_through_a_fresh_collector(env) -> None:
+    """collector_on_the_main_thread: a thread that outlives its call tries to turn automatic
+    collection back on through a fresh ``gc``, and gets none (before: a finalizer then ran on the
+    serve loop's thread and walked f_back to its frame, the channel in its locals; where no frame is
+    handed out on that thread, round 4 raised and kept an exception there and read its traceback's
+    frame elsewhere). What the hook refuses on that thread, alone: tests/engine/test_guard.py."""
     r = runner_for("collector_on_the_main_thread", env)
     r.call("patchify", z=Z, p=2)
     seen, calls = "", 0
-    while "main:" not in seen and calls < 200:
+    while seen.count("Error") < 3 and calls < 200:  # the thread of patchify's call tries on its own time
         seen = r.call("sequence_length", h=4, w=4, p=2)
         calls += 1
     r.close()
-    assert seen == "main: no frame (RuntimeError)", (calls, seen)
+    assert seen == "create_builtin: ImportError | import: ImportError | module_from_spec: ImportError", seen
 
 
 def test_no_interpreter_without_the_audit_hook(env) -> None:

@@ -9,25 +9,25 @@ walls inside a process. What the worker does instead, once, before the first stu
   objects that do not go through a frame: the garbage collector's object lists, other threads'
   frames, tracing, audit hooks of the student's (which would run on the serve loop's thread), new
   interpreters (which would run without this hook) and CPython's test modules, ``ctypes``,
-  replacing a function's code, new sockets, and writing the process's memory through
-  ``/proc/self/mem``; and, on the serve loop's own thread, every way to a frame.
+  replacing a function's code, new sockets, writing the process's memory through
+  ``/proc/self/mem``, and a second copy of a built-in module (``_imp.create_builtin`` goes through
+  the hook); and, on the serve loop's own thread, every way to a frame.
 
 Frames themselves stay available (``torch.manual_seed`` walks the stack, and so do ``logging`` and
 ``namedtuple``): instead, student code runs on threads of its own (``ditgrade.worker.calls``), whose
 frames lead nowhere near the serve loop. Student code can still end up running on the serve loop's
-thread, whatever the worker turns off: a finalizer runs on whichever thread lets its object go or
-triggers a collection, and a thread that outlives its call can turn automatic collection back on (an
-independent attack round imported a fresh ``gc``, whose ``enable`` is the original). So on that
-thread no frame is handed out at all (``sys._getframe``, and a traceback's, generator's or
-coroutine's frame, each an audited event): the serve loop never asks for one. That takes away the
-direct way, not every way: a frame object made there without reading one (a traceback of an
-exception the finalizer raised and kept) can be carried to a call thread and read there, and its
-``f_back`` leads to the serve loop (the next independent attack round did exactly that and sent a
-reply of its own). Which is why the grade never relies on the worker's honesty (see
-``ditgrade.worker.main``): a forged reply is one more answer the student's process gave. Student
-code can still change ``torch``, ``numpy`` or builtins, which is why the encoder and the serve loop
-use references taken at import (see ``ditgrade.worker.codec``); the hook, too, uses only references
-it took when it was installed.
+thread if anything turns automatic collection back on: a finalizer runs on whichever thread
+triggers a collection. Independent attack round 3 did it from a thread that outlived its call, with
+a fresh ``gc`` module, whose ``enable`` is the original; a built-in module is now made once. On that
+thread, besides, no frame is handed out at all (``sys._getframe``, and a traceback's, generator's or
+coroutine's frame, each an audited event): the serve loop never asks for one. That alone was not
+enough: a frame object made there without reading one (a traceback of an exception the finalizer
+raised and kept) can be carried to a call thread and read there, and its ``f_back`` leads to the
+serve loop (round 4 did exactly that and sent a reply of its own). Which is why the grade never
+relies on the worker's honesty (see ``ditgrade.worker.main``): a forged reply is one more answer the
+student's process gave. Student code can still change ``torch``, ``numpy`` or builtins, which is
+why the encoder and the serve loop use references taken at import (see ``ditgrade.worker.codec``);
+the hook, too, uses only references it took when it was installed.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ _TEST_MODULES = ("_test", "_xxtestfuzz", "_ctypes_test")
 # Events that hand out a frame: sys._getframe, and "object.__getattr__" (a traceback's tb_frame, a
 # generator's gi_frame, a coroutine's cr_frame and the like: CPython audits exactly those reads).
 _FRAMES = frozenset({"sys._getframe", "object.__getattr__"})
+# The event through which ``_imp.create_builtin`` asks the hook for a module (see ``install``).
+_MAKE_BUILTIN = "ditgrade.create_builtin"
+_audit = sys.audit
 
 
 def scrub(prefixes: tuple[str, ...]) -> None:
@@ -68,7 +71,8 @@ def scrub(prefixes: tuple[str, ...]) -> None:
 def collector_off() -> None:
     """Stop automatic garbage collection for good: a collection runs ``__del__`` of the student's on
     whichever thread triggers it, the serve loop's included. ``gc.enable`` and ``gc.set_threshold``
-    are replaced (the serve loop and the call threads keep ``gc.disable`` and ``gc.collect``)."""
+    are replaced (the serve loop and the call threads keep ``gc.disable`` and ``gc.collect``), and,
+    once ``install`` has run, no second ``gc`` module can be made to bring the originals back."""
     import gc
 
     gc.disable()
@@ -82,6 +86,7 @@ def collector_off() -> None:
 
 def install() -> None:
     """Add the audit hook described in the module docstring (for the rest of the process's life)."""
+    import _imp
     import _thread
     import os.path
 
@@ -90,8 +95,13 @@ def install() -> None:
     get_ident, serve_loop = _thread.get_ident, _thread.get_ident()  # install runs on the serve loop's thread
     denied = _DENIED
     frames = _FRAMES
-    watched = _DENIED | _FRAMES | {"object.__setattr__", "open", "import"}
+    watched = _DENIED | _FRAMES | {"object.__setattr__", "open", "import", _MAKE_BUILTIN}
     test_modules = _TEST_MODULES
+    # Built-in modules exist once: a second copy of one holds the original functions of the first
+    # (a fresh gc's enable turned automatic collection back on, so that a finalizer ran on the serve
+    # loop's thread). Those loaded now, and each one made from here on, are made.
+    create_builtin, made = _imp.create_builtin, set(sys.builtin_module_names) & set(sys.modules)
+    make_builtin, type_, getattr_, namespace = _MAKE_BUILTIN, type, getattr, types.SimpleNamespace
 
     def hook(event: str, args: tuple) -> None:
         # The hook runs on every audited event, and ``builtins.id`` is by far the most frequent
@@ -109,6 +119,14 @@ def install() -> None:
             if get_ident() == serve_loop:
                 raise RuntimeError("frames are not available on the worker's own thread")
             return
+        if event == make_builtin:
+            name, out = getattr_(args[0], "name", None), args[1]
+            if type_(name) is not str_ or name in made:
+                raise ImportError(f"a second copy of the built-in module {name!r} is not available while grading")
+            made.add(name)
+            # the module is made from a spec of a builtin type, which no student code can rewrite
+            out.append(create_builtin(namespace(name=name)))
+            return
         if event == "import":
             if isinstance_(args[0], str_) and args[0].startswith(test_modules):
                 raise ImportError(f"{args[0]} is not available while grading")
@@ -121,3 +139,12 @@ def install() -> None:
                 raise PermissionError("process memory is not available while grading")
 
     sys.addaudithook(hook)
+    _imp.create_builtin = _create_builtin
+
+
+def _create_builtin(spec: object) -> object:
+    """``_imp.create_builtin`` as the worker leaves it: the audit hook makes the module, or refuses a
+    second copy of one (see ``install``). The original is held by the hook alone, out of reach."""
+    made: list = []
+    _audit(_MAKE_BUILTIN, spec, made)
+    return made[0]

@@ -11,11 +11,13 @@ direct ``sys._getframe`` on the main thread, now refused). In the first round 64
 grader hold 2 GB: OOM-killed in a 768 MB container, and in a memory-limited batch an honest
 neighbour's worker was killed instead.
 
-What must hold instead: the grader never trusts the channel: a document with more containers than
-a value may hold is refused before it is parsed, so its memory stays bounded and only the
-attacker's calls fail; honest neighbours keep their solo scores. ``sequence_length`` answers wrong
-on purpose, so that this file's honest part is nothing whether or not the forgery gets through
-(``cfg_combine`` says whether it was sent).
+What must hold instead: no second ``gc`` module is made (a built-in module exists once in the
+worker), so no finalizer runs on the serve loop's thread and nothing is forged; and were one forged,
+the grader never trusts the channel: a document with more containers than a value may hold is
+refused before it is parsed (tests/engine/test_codec.py), so its memory stays bounded and only the
+attacker's calls fail; honest neighbours keep their solo scores. ``sequence_length`` answers wrong on
+purpose, so that this file's honest part is nothing whether or not the forgery gets through
+(``cfg_combine`` says how far it got).
 """
 import importlib.util
 import struct
@@ -25,6 +27,7 @@ import threading
 MAIN = threading.main_thread().ident
 KEPT = []  # exceptions raised by finalizers on the main thread, their tracebacks with them
 SENT = []
+COLLECTOR = []  # what became of the fresh gc module
 STARTED = []
 
 
@@ -65,7 +68,12 @@ class _Bomb:
 def _collector_on():
     """The serve loop turns collection off before each request and each reply: a thread of ours
     turns it on again, all the time, until a finalizer has run on the main thread."""
-    gc = importlib.util.module_from_spec(importlib.util.find_spec("gc"))
+    try:
+        gc = importlib.util.module_from_spec(importlib.util.find_spec("gc"))
+    except BaseException as err:  # noqa: BLE001
+        COLLECTOR.append(f"refused ({type(err).__name__})")
+        return
+    COLLECTOR.append("on")
     gc.set_threshold(1, 1, 1)
 
     def keep_on():
@@ -98,4 +106,4 @@ def sequence_length(h, w, p):
 
 def cfg_combine(eps_cond, eps_uncond, scale):
     _step()
-    raise RuntimeError(f"kept: {len(KEPT)}, sent: {SENT}")
+    raise RuntimeError(f"collector: {COLLECTOR}, kept: {len(KEPT)}, sent: {SENT}")
