@@ -33,13 +33,25 @@ def sequence_length(h, w, p):
     return " | ".join(f"{run.__name__}: {_in_a_new_interpreter(run)}" for run in (_xxsubinterpreters, _testcapi))
 
 
+class _Innocent(str):
+    def startswith(self, *args):
+        return False
+
+
 def unpatchify(tokens, p, c, h, w):
-    """The same test module loaded past the import statement, from its file."""
+    """The same test module loaded past the import statement, from its file: under its own name,
+    under a package's (independent attack round 5), and named by a str that denies its prefix."""
     import importlib.machinery
     import importlib.util
 
-    try:
-        importlib.util.module_from_spec(importlib.machinery.PathFinder.find_spec("_testcapi"))
-    except BaseException as err:  # noqa: BLE001
-        return f"refused ({type(err).__name__})"
-    return "loaded"
+    path = importlib.machinery.PathFinder.find_spec("_testcapi").origin
+    seen = []
+    for name in ("_testcapi", "x._testcapi", _Innocent("_testcapi")):
+        loader = importlib.machinery.ExtensionFileLoader(name, path)
+        try:
+            importlib.util.module_from_spec(importlib.util.spec_from_file_location(name, path, loader=loader))
+        except BaseException as err:  # noqa: BLE001
+            seen.append(f"refused ({type(err).__name__})")
+        else:
+            seen.append("loaded")
+    return " | ".join(seen)

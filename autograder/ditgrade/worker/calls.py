@@ -7,7 +7,9 @@ loop owns, and the serve loop copies them out. Everything that can run student c
 itself and the encoding of what it returned or raised (an exception's ``__str__``, a value's
 ``__class__`` or ``__torch_dispatch__``), happens on that thread. A frame of student code leads,
 through ``f_back``, only to the task and to ``_run`` at its thread's start: never to the serve loop,
-whose references (the channel, the probe table) live on the main thread alone.
+whose references (the channel, the probe table) live on the main thread alone. Nor does the serve
+loop's thread ever let go of the last reference to an object found there that takes a weakref (its
+callback would run on that thread): each call's lock is kept.
 
 ``caller()`` and ``pristine()`` are made before any student code runs and use only what they
 captured then: the C-level ``_thread`` primitives, which no monkeypatch of ``threading`` reaches.
@@ -39,10 +41,18 @@ def caller(begin: tuple[Callable, tuple]) -> Callable[..., bytes]:
     place, an independent attack round found)."""
     start, new_lock, run, bytes_ = _thread.start_new_thread, _thread.allocate_lock, _run, bytes
     bytearray_, BaseException_ = bytearray, BaseException
+    # Each call's lock, kept for the worker's life (about 60 bytes a call). A student reaches it in
+    # ``_run``'s frame and can hang a weakref callback on it; were ``call`` to let go of the last
+    # reference, that callback would run here, on the serve loop's thread (independent attack round
+    # 5 did, and walked from there to the channel). The rest that ``call`` lets go of (a bytearray,
+    # tuples) takes no weakref.
+    locks: list = []
+    keep = locks.append
 
     def call(task: Callable, *args: object) -> bytes:
         out = bytearray_()
         done = new_lock()
+        keep(done)
         done.acquire()
         try:
             start(run, (out, done, begin, task, args))

@@ -10,16 +10,19 @@ walls inside a process. What the worker does instead, once, before the first stu
   frames, tracing, audit hooks of the student's (which would run on the serve loop's thread), new
   interpreters (which would run without this hook) and CPython's test modules, ``ctypes``,
   replacing a function's code, new sockets, writing the process's memory through
-  ``/proc/self/mem``, and a second copy of a built-in module (``_imp.create_builtin`` goes through
-  the hook); and, on the serve loop's own thread, every way to a frame.
+  ``/proc/self/mem``; and, on the serve loop's own thread, every way to a frame. It also makes every
+  built-in module there is and takes ``_imp.create_builtin`` away: no second copy of one is made.
 
 Frames themselves stay available (``torch.manual_seed`` walks the stack, and so do ``logging`` and
 ``namedtuple``): instead, student code runs on threads of its own (``ditgrade.worker.calls``), whose
-frames lead nowhere near the serve loop. Student code can still end up running on the serve loop's
-thread if anything turns automatic collection back on: a finalizer runs on whichever thread
-triggers a collection. Independent attack round 3 did it from a thread that outlived its call, with
-a fresh ``gc`` module, whose ``enable`` is the original; a built-in module is now made once. On that
-thread, besides, no frame is handed out at all (``sys._getframe``, and a traceback's, generator's or
+frames lead nowhere near the serve loop. Student code would still run on the serve loop's thread
+if anything turned automatic collection back on (a finalizer runs on whichever thread triggers a
+collection: independent attack round 3 did it from a thread that outlived its call, with a fresh
+``gc`` module, whose ``enable`` is the original; a built-in module is now made once), or if that
+thread let go of the last reference to an object with a weakref callback of the student's (round 5:
+the lock a call waits on, which ``ditgrade.worker.calls`` now keeps), or through CPython's pending
+calls (round 5 again, through ``_testcapi``, now refused under any name). On that thread, besides,
+no frame is handed out at all (``sys._getframe``, and a traceback's, generator's or
 coroutine's frame, each an audited event): the serve loop never asks for one. That alone was not
 enough: a frame object made there without reading one (a traceback of an exception the finalizer
 raised and kept) can be carried to a call thread and read there, and its ``f_back`` leads to the
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import NoReturn
 
 _DENIED = frozenset({
     # (not sys._getframemodulename: a module's name is no way in, and 3.12's namedtuple, enum and
@@ -54,9 +58,6 @@ _TEST_MODULES = ("_test", "_xxtestfuzz", "_ctypes_test")
 # Events that hand out a frame: sys._getframe, and "object.__getattr__" (a traceback's tb_frame, a
 # generator's gi_frame, a coroutine's cr_frame and the like: CPython audits exactly those reads).
 _FRAMES = frozenset({"sys._getframe", "object.__getattr__"})
-# The event through which ``_imp.create_builtin`` asks the hook for a module (see ``install``).
-_MAKE_BUILTIN = "ditgrade.create_builtin"
-_audit = sys.audit
 
 
 def scrub(prefixes: tuple[str, ...]) -> None:
@@ -95,13 +96,10 @@ def install() -> None:
     get_ident, serve_loop = _thread.get_ident, _thread.get_ident()  # install runs on the serve loop's thread
     denied = _DENIED
     frames = _FRAMES
-    watched = _DENIED | _FRAMES | {"object.__setattr__", "open", "import", _MAKE_BUILTIN}
+    watched = _DENIED | _FRAMES | {"object.__setattr__", "open", "import"}
     test_modules = _TEST_MODULES
-    # Built-in modules exist once: a second copy of one holds the original functions of the first
-    # (a fresh gc's enable turned automatic collection back on, so that a finalizer ran on the serve
-    # loop's thread). Those loaded now, and each one made from here on, are made.
-    create_builtin, made = _imp.create_builtin, set(sys.builtin_module_names) & set(sys.modules)
-    make_builtin, type_, getattr_, namespace = _MAKE_BUILTIN, type, getattr, types.SimpleNamespace
+    # unbound, so that a str subclass's own startswith or rpartition is never asked
+    startswith, rpartition = str.startswith, str.rpartition
 
     def hook(event: str, args: tuple) -> None:
         # The hook runs on every audited event, and ``builtins.id`` is by far the most frequent
@@ -119,17 +117,13 @@ def install() -> None:
             if get_ident() == serve_loop:
                 raise RuntimeError("frames are not available on the worker's own thread")
             return
-        if event == make_builtin:
-            name, out = getattr_(args[0], "name", None), args[1]
-            if type_(name) is not str_ or name in made:
-                raise ImportError(f"a second copy of the built-in module {name!r} is not available while grading")
-            made.add(name)
-            # the module is made from a spec of a builtin type, which no student code can rewrite
-            out.append(create_builtin(namespace(name=name)))
-            return
         if event == "import":
-            if isinstance_(args[0], str_) and args[0].startswith(test_modules):
-                raise ImportError(f"{args[0]} is not available while grading")
+            # By the name's last part (an extension module's init function is named after it, so a
+            # package prefix changes nothing) and, when it is loaded from a file, by the file's name.
+            name, path = args[0], args[1]
+            if (isinstance_(name, str_) and startswith(rpartition(name, ".")[2], test_modules)) or (
+                    isinstance_(path, str_) and startswith(rpartition(path, "/")[2], test_modules)):
+                raise ImportError("CPython's test modules are not available while grading")
             return
         if event == "object.__setattr__" and args[1] == "__code__":
             raise RuntimeError("replacing a function's code is not allowed while grading")
@@ -139,12 +133,17 @@ def install() -> None:
                 raise PermissionError("process memory is not available while grading")
 
     sys.addaudithook(hook)
-    _imp.create_builtin = _create_builtin
+    # Built-in modules exist once: a second copy of one holds the original functions of the first (a
+    # fresh gc's enable turned automatic collection back on, so that a finalizer ran on the serve
+    # loop's thread). So every one is made now, and ``_imp.create_builtin`` is gone: nothing keeps
+    # the original (the hook above holds nothing a student may not have, since its frame is in the
+    # traceback of everything it refuses).
+    for name in sys.builtin_module_names:
+        if name not in sys.modules:
+            __import__(name)
+    _imp.create_builtin = _no_second_builtin
 
 
-def _create_builtin(spec: object) -> object:
-    """``_imp.create_builtin`` as the worker leaves it: the audit hook makes the module, or refuses a
-    second copy of one (see ``install``). The original is held by the hook alone, out of reach."""
-    made: list = []
-    _audit(_MAKE_BUILTIN, spec, made)
-    return made[0]
+def _no_second_builtin(spec: object) -> NoReturn:
+    """``_imp.create_builtin`` once the hook is installed: every built-in module is made already."""
+    raise ImportError("a second copy of a built-in module is not available while grading")

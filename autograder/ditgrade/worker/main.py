@@ -19,14 +19,14 @@ collection is off (a collection runs finalizers on whichever thread triggers it,
 included), and ``gc.enable`` and ``gc.set_threshold`` refuse; each call's thread collects instead,
 and the serve loop turns automatic collection off again before each request and each reply. Nor does
 reference counting run a finalizer there: the serve loop never lets go of the last reference to an
-object a student could reach (the probes it made are kept; what it drops per request is bytes and
-ints). Nor can a thread that outlives its call turn collection back on (a fresh ``gc`` module has
-the original ``enable``: no built-in module is made twice), and what might still run here is refused
-a frame to start from (``ditgrade.worker.guard``; a frame made here and read on another thread does
-lead back, an independent attack round showed). None of this is what the grade relies on: student
-code can write any byte of its own process (numpy's array interface is a raw pointer), so the
-grader treats whatever the channel carries as hostile (``ditgrade.sandbox.runner``); these measures
-only take away the cheap ways in.
+object a student could reach (the probes it made and each call's lock are kept; what it drops per
+request is bytes, ints and tuples of them). Nor can a thread that outlives its call turn collection
+back on (a fresh ``gc`` module has the original ``enable``: no built-in module is made twice), and
+what might still run here is refused a frame to start from (``ditgrade.worker.guard``; a frame made
+here and read on another thread does lead back, an independent attack round showed). None of this is
+what the grade relies on: student code can write any byte of its own process (numpy's array
+interface is a raw pointer), so the grader treats whatever the channel carries as hostile
+(``ditgrade.sandbox.runner``); these measures only take away the cheap ways in.
 """
 
 from __future__ import annotations
