@@ -216,6 +216,25 @@ def test_no_weakref_callback_runs_on_the_serve_loops_thread(env) -> None:
     assert seen == ["callbacks ran on: []"] * 3, seen
 
 
+def test_a_forged_reply_is_one_answer_of_the_students_process(env) -> None:
+    """forged_reply_by_greenlet: a route to the serve loop's frame that is still open (independent
+    attack round 6) sends a reply before the call's own: the grader reads it, bounded, as that
+    call's answer and nothing more (4242, which a hidden test judges as any wrong answer), then
+    refuses the real reply as out of turn and discards the worker."""
+    pytest.importorskip("greenlet", reason="the route goes through greenlet (a dev dependency here)")
+    r = runner_for("forged_reply_by_greenlet", env)
+    seen = []
+    for _ in range(6):
+        try:
+            seen.append(r.call("sequence_length", h=4, w=4, p=2))
+        except Exception as err:  # noqa: BLE001 - what the runner says when it discards the worker
+            seen.append(f"{type(err).__name__}: {err}")
+            break
+    r.close()
+    assert seen[0] == 4 and 4242 in seen, seen
+    assert "out of turn" in seen[-1], seen
+
+
 def test_no_interpreter_without_the_audit_hook(env) -> None:
     """subinterpreter: a new interpreter has none of the worker's audit hook, and ctypes ran in one
     made by _xxsubinterpreters or by _testcapi.run_in_subinterp (whose making no hook hears of)."""

@@ -15,22 +15,27 @@ walls inside a process. What the worker does instead, once, before the first stu
 
 Frames themselves stay available (``torch.manual_seed`` walks the stack, and so do ``logging`` and
 ``namedtuple``): instead, student code runs on threads of its own (``ditgrade.worker.calls``), whose
-frames lead nowhere near the serve loop. Student code would still run on the serve loop's thread
-if anything turned automatic collection back on (a finalizer runs on whichever thread triggers a
+frames lead nowhere near the serve loop. Student code would still run on the serve loop's thread if
+anything turned automatic collection back on (a finalizer runs on whichever thread triggers a
 collection: independent attack round 3 did it from a thread that outlived its call, with a fresh
 ``gc`` module, whose ``enable`` is the original; a built-in module is now made once), or if that
 thread let go of the last reference to an object with a weakref callback of the student's (round 5:
 the lock a call waits on, which ``ditgrade.worker.calls`` now keeps), or through CPython's pending
-calls (round 5 again, through ``_testcapi``, now refused under any name). On that thread, besides,
-no frame is handed out at all (``sys._getframe``, and a traceback's, generator's or
-coroutine's frame, each an audited event): the serve loop never asks for one. That alone was not
-enough: a frame object made there without reading one (a traceback of an exception the finalizer
-raised and kept) can be carried to a call thread and read there, and its ``f_back`` leads to the
-serve loop (round 4 did exactly that and sent a reply of its own). Which is why the grade never
-relies on the worker's honesty (see ``ditgrade.worker.main``): a forged reply is one more answer the
-student's process gave. Student code can still change ``torch``, ``numpy`` or builtins, which is
-why the encoder and the serve loop use references taken at import (see ``ditgrade.worker.codec``);
-the hook, too, uses only references it took when it was installed.
+calls (round 5 again, through ``_testcapi``, now refused under any name; round 6 through greenlet,
+which frees a finished thread's state that way, and through ``ctypes``, which torch imports before
+any student code and whose calls through a pointer made from an address raise no audit event in
+Python 3.11: this list cannot be complete). On that thread, besides, no frame is handed out at all
+(``sys._getframe``, and a traceback's, generator's or coroutine's frame, each an audited event): the
+serve loop never asks for one. That alone was not enough: a frame object made there without reading
+one (a traceback of an exception the finalizer raised and kept) can be carried to a call thread and
+read there, and its ``f_back`` leads to the serve loop (round 4 did exactly that and sent a reply of
+its own). Which is why the grade never relies on the worker's honesty (see
+``ditgrade.worker.main``): a forged reply is one more answer the student's process gave. Student
+code can still change ``torch``, ``numpy`` or builtins, which is why the encoder and the serve loop
+use references taken at import (see ``ditgrade.worker.codec``); the hook, too, takes its references
+when it is installed (but its path check goes through ``posixpath``, whose module a student can
+change, round 6 showed: the kernel refuses ``/proc/self/mem`` to the worker all the same, since it
+is not dumpable).
 """
 
 from __future__ import annotations
