@@ -8,8 +8,11 @@ its parent is in that parent's count; only children reaped automatically, with S
 escape it, and the wall-clock backstop still bounds them).
 
 A process can also hang without computing (``time.sleep``, waiting on a lock); ``idle`` catches
-that: the wall time during which the worker was neither running nor waiting for a CPU. Waiting for
-a CPU (``run_delay`` in ``/proc/<pid>/task/*/schedstat``) is what load adds, and it counts as neither.
+that: the wall time during which the worker was neither running nor waiting for a CPU, nor waiting
+for the grader. Waiting for a CPU (``run_delay`` in ``/proc/<pid>/task/*/schedstat``, kept for
+threads that have ended) and the grader's own lateness are what load adds, and count as neither:
+before both were taken away, a correct notebook beside six busy processes was charged 0.6 to 1.0 s
+of idle time (0.06 s quiet), and afterwards 0.02 to 0.03 s.
 """
 
 from __future__ import annotations
@@ -48,31 +51,49 @@ def namespace_members(pid: int) -> list[int]:
     return out
 
 
-def waiting_seconds(pid: int) -> float:
-    """Time ``pid``'s threads spent runnable but waiting for a CPU, in seconds (0 when unknown)."""
-    total = 0
+def thread_waits(pid: int) -> dict[str, int]:
+    """{thread id: nanoseconds it spent runnable but waiting for a CPU} for ``pid``'s live threads
+    ({} when unknown). A thread's count goes with it when it ends, so a meter keeps the last one."""
+    waits = {}
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return 0.0
+        return waits
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
-                total += int(f.read().split()[1])
+                waits[tid] = int(f.read().split()[1])
         except (OSError, IndexError, ValueError):
             continue
-    return total / 1e9
+    return waits
+
+
+def own_busy_seconds() -> float:
+    """Time the calling thread of the grader has spent running or waiting for a CPU (0 when unknown)."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            run, wait = f.read().split()[:2]
+        return (int(run) + int(wait)) / 1e9
+    except (OSError, ValueError):
+        return 0.0
 
 
 @dataclass
 class Sample:
     cpu: float  # seconds of CPU since the meter started
     wall: float
-    idle: float  # wall time neither computing nor waiting for a CPU
+    idle: float  # wall time neither computing nor waiting for a CPU, nor waiting for the grader
 
 
 class Meter:
-    """CPU, wall and idle time of one worker and all it started, since ``Meter(pid, group)``."""
+    """CPU, wall and idle time of one worker and all it started, since ``Meter(pid, group)``; read
+    (``sample``) on the grader's thread that made it.
+
+    Idle is the wall time left when the worker's CPU time, its threads' waits for a CPU and the
+    grader's own busy time (running, or waiting for a CPU: while the grader sends a request or has
+    yet to wake for a reply, the worker can only wait for it) are taken away. On a busy machine the
+    waits grow and idle does not.
+    """
 
     def __init__(self, pid: int, group: Group | None = None):
         self.pid, self.group = pid, group
@@ -80,8 +101,12 @@ class Meter:
         self._scanned = 0.0
         self._cpu_last = 0.0
         self._wall0 = time.monotonic()
+        self._grader0 = own_busy_seconds()
         self.cpu0 = self._read_cpu()  # the tree's CPU seconds so far, when the meter started
-        self._wait0 = waiting_seconds(pid)
+        # Each thread's wait when the meter started (a thread started since began at 0) and when last
+        # read: a thread that ended keeps its last count, which /proc no longer shows.
+        self._wait0 = thread_waits(pid)
+        self._wait_last = dict(self._wait0)
 
     def _read_cpu(self) -> float:
         """The current count; once the worker is gone, the last one read."""
@@ -108,5 +133,8 @@ class Meter:
     def sample(self) -> Sample:
         wall = time.monotonic() - self._wall0
         cpu = max(0.0, self._read_cpu() - self.cpu0)
-        waiting = max(0.0, waiting_seconds(self.pid) - self._wait0)
-        return Sample(cpu=cpu, wall=wall, idle=max(0.0, wall - cpu - waiting))
+        self._wait_last.update(thread_waits(self.pid))
+        base = self._wait0.get
+        waiting = sum(max(0, n - base(tid, 0)) for tid, n in self._wait_last.items()) / 1e9
+        grader = own_busy_seconds() - self._grader0
+        return Sample(cpu=cpu, wall=wall, idle=max(0.0, wall - cpu - waiting - grader))

@@ -1,0 +1,103 @@
+"""The grader's meter of a worker (``ditgrade.sandbox.usage``): waiting for a CPU is never idle time,
+even for a thread that has ended by the time the meter is read (its count is gone from /proc)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ditgrade.sandbox.usage import Meter
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not os.path.exists("/proc/self/task"),
+                                reason="reads /proc/<pid>/task/*/schedstat")
+
+
+class _OwnCPU:
+    """This process's CPU seconds, in place of a worker's control group."""
+
+    def cpu_seconds(self) -> float:
+        t = os.times()
+        return t.user + t.system
+
+
+def _spin(cpu_s: float) -> None:
+    end = time.thread_time() + cpu_s
+    while time.thread_time() < end:
+        pass
+
+
+def test_a_thread_that_waited_for_a_cpu_and_ended_is_not_idle() -> None:
+    """On one CPU shared with a busy process, a thread computes 0.4 s and waits about as long for
+    the CPU; the meter reads it once while it lives (the worker keeps a call's thread until the
+    grader has read its call) and again after it ended: its wait still counts as waiting, not idle."""
+    cpu = min(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    computed, go = threading.Event(), threading.Event()
+
+    def call() -> None:
+        _spin(0.4)
+        computed.set()
+        go.wait()
+
+    try:
+        os.sched_setaffinity(0, {cpu})
+        time.sleep(0.2)  # the busy process is running
+        meter = Meter(os.getpid(), _OwnCPU())
+        thread = threading.Thread(target=call)
+        thread.start()
+        computed.wait()
+        alive = meter.sample()
+        go.set()
+        thread.join()
+        time.sleep(0.05)  # gone from /proc/<pid>/task by now
+        ended = meter.sample()
+    finally:
+        os.sched_setaffinity(0, before)
+        busy.kill()
+        busy.wait()
+    waited = alive.wall - alive.cpu - alive.idle
+    assert alive.cpu >= 0.35 and waited >= 0.15 and alive.idle < 0.25, alive
+    assert ended.idle < alive.idle + 0.1, (alive, ended)
+
+
+class _ChildCPU:
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def cpu_seconds(self) -> float:
+        from ditgrade.sandbox.usage import cpu_seconds
+
+        return cpu_seconds(self.pid)
+
+
+@pytest.mark.parametrize("grader", ["computes", "sleeps"])
+def test_waiting_for_the_grader_is_not_idle(grader: str) -> None:
+    """A worker blocked until the grader sends (here: a child reading a pipe) while the grader
+    computes 0.3 s (a request being made, or a reply waiting for the grader to wake on a busy machine)
+    is not idle; the same wait while the grader itself sleeps would be, and is."""
+    r, w = os.pipe()
+    child = subprocess.Popen([sys.executable, "-c", f"import os; os.read({r}, 1)"], pass_fds=[r])
+    try:
+        time.sleep(0.3)  # the child is blocked in read by now
+        meter = Meter(child.pid, _ChildCPU(child.pid))
+        if grader == "computes":
+            _spin(0.3)
+        else:
+            time.sleep(0.3)
+        used = meter.sample()
+    finally:
+        os.write(w, b"x")
+        child.wait()
+        os.close(r)
+        os.close(w)
+    if grader == "computes":
+        assert used.idle < 0.1, used
+    else:
+        assert used.idle > 0.2, used
