@@ -11,8 +11,8 @@ A process can also hang without computing (``time.sleep``, waiting on a lock); `
 that: the wall time during which the worker was neither running nor waiting for a CPU, nor waiting
 for the grader. Waiting for a CPU (``run_delay`` in ``/proc/<pid>/task/*/schedstat``, kept for
 threads that have ended) and the grader's own lateness are what load adds, and count as neither:
-before both were taken away, a correct notebook beside six busy processes was charged 0.6 to 1.0 s
-of idle time (0.06 s quiet), and afterwards 0.02 to 0.03 s.
+before both were taken away, a correct notebook beside six busy processes was charged 0.75 to 0.92
+s of idle time (0.08 s quiet), and afterwards 0.02 to 0.03 s (benchmarks/README.md).
 """
 
 from __future__ import annotations
