@@ -8,10 +8,11 @@ walls inside a process. What the worker does instead, once, before the first stu
 * ``install()`` adds an audit hook (it cannot be removed) that refuses the ways to the serve loop's
   objects that do not go through a frame: the garbage collector's object lists, other threads'
   frames, tracing, audit hooks of the student's (which would run on the serve loop's thread), new
-  interpreters (which would run without this hook) and CPython's test modules, ``ctypes``,
-  replacing a function's code, new sockets, writing the process's memory through
-  ``/proc/self/mem``; and, on the serve loop's own thread, every way to a frame. It also makes every
-  built-in module there is and takes ``_imp.create_builtin`` away: no second copy of one is made.
+  interpreters (which would run without this hook) and CPython's test modules, ``ctypes``' audited
+  events (loading a library among them; not its calls, see below), replacing a function's code,
+  new sockets, writing the process's memory through ``/proc/self/mem``; and, on the serve loop's
+  own thread, every way to a frame. It also makes every built-in module there is and takes
+  ``_imp.create_builtin`` away: no second copy of one is made.
 
 Frames themselves stay available (``torch.manual_seed`` walks the stack, and so do ``logging`` and
 ``namedtuple``): instead, student code runs on threads of its own (``ditgrade.worker.calls``), whose
