@@ -101,3 +101,34 @@ def test_waiting_for_the_grader_is_not_idle(grader: str) -> None:
         assert used.idle < 0.1, used
     else:
         assert used.idle > 0.2, used
+
+
+def test_threads_waiting_together_buy_no_idle_time() -> None:
+    """Eight threads runnable at once on one CPU (hashing, which lets go of the GIL) for 0.4 s wait
+    most of it together; a sleep of 0.8 s after them is still idle time (summed, their waits hid
+    it: independent attack round 7 hid 150 s of sleep behind 4 s of CPU that way)."""
+    import hashlib
+
+    data = b"x" * (1 << 20)
+    stop = time.monotonic() + 0.4
+
+    def hash_until_stop() -> None:
+        while time.monotonic() < stop:
+            hashlib.sha256(data)
+
+    cpu = min(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {cpu})  # the threads share one CPU
+        meter = Meter(os.getpid(), _OwnCPU())
+        threads = [threading.Thread(target=hash_until_stop) for _ in range(8)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            meter.sample()  # as the grader polls a call every 50 ms
+            time.sleep(0.05)
+        time.sleep(0.8)
+        used = meter.sample()
+    finally:
+        os.sched_setaffinity(0, before)
+    assert used.idle > 0.5, used

@@ -10,7 +10,8 @@ escape it, and the wall-clock backstop still bounds them).
 A process can also hang without computing (``time.sleep``, waiting on a lock); ``idle`` catches
 that: the wall time during which the worker was neither running nor waiting for a CPU, nor waiting
 for the grader. Waiting for a CPU (``run_delay`` in ``/proc/<pid>/task/*/schedstat``, kept for
-threads that have ended) and the grader's own lateness are what load adds, and count as neither:
+threads that have ended; one thread's, never a sum) and the grader's own lateness are what load
+adds, and count as neither:
 before both were taken away, a correct notebook beside six busy processes was charged 0.75 to 0.92
 s of idle time (0.08 s quiet), and afterwards 0.02 to 0.03 s (benchmarks/README.md).
 """
@@ -51,9 +52,9 @@ def namespace_members(pid: int) -> list[int]:
     return out
 
 
-def thread_waits(pid: int) -> dict[str, int]:
-    """{thread id: nanoseconds it spent runnable but waiting for a CPU} for ``pid``'s live threads
-    ({} when unknown). A thread's count goes with it when it ends, so a meter keeps the last one."""
+def thread_busy(pid: int) -> dict[str, int]:
+    """{thread id: nanoseconds it spent running or runnable but waiting for a CPU} for ``pid``'s live
+    threads ({} when unknown). A thread's count goes with it when it ends, so a meter keeps the last."""
     waits = {}
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
@@ -62,7 +63,8 @@ def thread_waits(pid: int) -> dict[str, int]:
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
-                waits[tid] = int(f.read().split()[1])
+                run, wait = f.read().split()[:2]
+                waits[tid] = int(run) + int(wait)
         except (OSError, IndexError, ValueError):
             continue
     return waits
@@ -89,10 +91,11 @@ class Meter:
     """CPU, wall and idle time of one worker and all it started, since ``Meter(pid, group)``; read
     (``sample``) on the grader's thread that made it.
 
-    Idle is the wall time left when the worker's CPU time, its threads' waits for a CPU and the
-    grader's own busy time (running, or waiting for a CPU: while the grader sends a request or has
-    yet to wake for a reply, the worker can only wait for it) are taken away. On a busy machine the
-    waits grow and idle does not.
+    Idle is the wall time left when the worker's busy time (its CPU time, or the longest time one
+    of its threads was running or waiting for a CPU, whichever is more) and the grader's own busy
+    time (running, or waiting for a CPU: while the grader sends a request or has yet to wake for a
+    reply, the worker can only wait for it) are taken away. On a busy machine the waits grow and
+    idle does not.
     """
 
     def __init__(self, pid: int, group: Group | None = None):
@@ -105,7 +108,7 @@ class Meter:
         self.cpu0 = self._read_cpu()  # the tree's CPU seconds so far, when the meter started
         # Each thread's wait when the meter started (a thread started since began at 0) and when last
         # read: a thread that ended keeps its last count, which /proc no longer shows.
-        self._wait0 = thread_waits(pid)
+        self._wait0 = thread_busy(pid)
         self._wait_last = dict(self._wait0)
 
     def _read_cpu(self) -> float:
@@ -133,8 +136,12 @@ class Meter:
     def sample(self) -> Sample:
         wall = time.monotonic() - self._wall0
         cpu = max(0.0, self._read_cpu() - self.cpu0)
-        self._wait_last.update(thread_waits(self.pid))
+        self._wait_last.update(thread_busy(self.pid))
         base = self._wait0.get
-        waiting = sum(max(0, n - base(tid, 0)) for tid, n in self._wait_last.items()) / 1e9
+        # Busy: the CPU time of all, or the longest time one thread was running or waiting for a CPU,
+        # whichever is more; never a sum of waits: threads runnable together wait at once, and a
+        # sum grew N-1 seconds a second for N threads on one CPU, credit that hid 150 s of sleep
+        # behind 4 s of CPU (independent attack round 7). A worker computes on one thread at a time.
+        longest = max((n - base(tid, 0) for tid, n in self._wait_last.items()), default=0) / 1e9
         grader = own_busy_seconds() - self._grader0
-        return Sample(cpu=cpu, wall=wall, idle=max(0.0, wall - cpu - waiting - grader))
+        return Sample(cpu=cpu, wall=wall, idle=max(0.0, wall - max(cpu, longest) - grader))
