@@ -80,6 +80,8 @@ def test_escapes_are_refused_at_the_kernel() -> None:
         out["dup(channel + 2**32)"] = _errno(libc, NR["dup"], CHANNEL + (1 << 32))  # the kernel reads an int
         out["ioctl(TIOCSTI)"] = _errno(libc, NR["ioctl"], 0, 0x5412, 0)
         out["prlimit64(another pid)"] = _errno(libc, NR["prlimit64"], 1, 0, 0, 0)
+        out["setpriority(nice 19)"] = _errno(libc, NR["setpriority"], 0, 0, 19)  # PRIO_PROCESS, itself
+        out["sched_setscheduler(SCHED_IDLE)"] = _errno(libc, 144 if x86 else 119, 0, 5, 0)
         return out
 
     got = _in_filtered_child(body)

@@ -9,7 +9,10 @@ socket could carry the channel to the grader to another descriptor), kernel keys
 ``keyctl``: state that outlives the sandbox), namespaces (``unshare``, ``setns``, ``clone`` with a
 namespace flag), ``ptrace``, ``process_vm_*``, ``pidfd_getfd``, ``io_uring_*``, ``bpf``,
 ``perf_event_open``, ``userfaultfd``, ``memfd_create`` (memory no address-space limit counts),
-mounts, identity changes (``setuid`` and kin), POSIX message queues and SysV messages.
+mounts, identity changes (``setuid`` and kin), POSIX message queues and SysV messages, and
+``setpriority`` (``os.nice``: a thread that lowers its own priority on a busy machine waits for a
+CPU without computing and without being idle, so it would stretch a call's wall time uncharged;
+nothing a worker runs needs it, and ``sched_setscheduler``/``sched_setattr`` were never allowed).
 
 ``NUMBERS`` is generated from the kernel headers by ``scripts/gen_syscalls.py`` (x86-64 and arm64;
 arm64 has no legacy calls such as ``open`` or ``fork``).
@@ -40,7 +43,7 @@ clock_gettime clock_getres gettimeofday time getitimer setitimer
 timer_create timer_settime timer_gettime timer_getoverrun timer_delete
 getpid getppid gettid getuid geteuid getgid getegid getresuid getresgid getgroups
 getpgid getpgrp getsid setpgid setsid capget
-getrlimit setrlimit prlimit64 getrusage times getpriority setpriority ioprio_get
+getrlimit setrlimit prlimit64 getrusage times getpriority ioprio_get
 sched_yield sched_getaffinity sched_setaffinity sched_getparam sched_getscheduler sched_getattr
 sched_get_priority_max sched_get_priority_min sched_rr_get_interval getcpu
 uname sysinfo getrandom
