@@ -123,6 +123,8 @@ def test_every_protection_takes_effect_and_is_reported(env) -> None:
     assert {"RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_NOFILE", "RLIMIT_CORE"} <= set(prot["rlimits"])
     if CGROUPS:  # where the grader may create control groups, every worker is in its own
         assert str(prot["cgroup"]).startswith(("v1: memory", "v2: memory")), prot
+        if os.path.isdir("/sys/fs/cgroup/cpu") or str(prot["cgroup"]).startswith("v2"):  # a CPU share its own
+            assert str(prot["cgroup"]).endswith("one CPU share for all of them"), prot
     else:
         assert prot["cgroup"] is False and any("no control group" in n for n in prot["notes"]), prot
 

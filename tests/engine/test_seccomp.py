@@ -82,6 +82,7 @@ def test_escapes_are_refused_at_the_kernel() -> None:
         out["prlimit64(another pid)"] = _errno(libc, NR["prlimit64"], 1, 0, 0, 0)
         out["setpriority(nice 19)"] = _errno(libc, NR["setpriority"], 0, 0, 19)  # PRIO_PROCESS, itself
         out["sched_setscheduler(SCHED_IDLE)"] = _errno(libc, 144 if x86 else 119, 0, 5, 0)
+        out["setsid"] = _errno(libc, NR["setsid"])  # a session of its own is a CPU share of its own
         return out
 
     got = _in_filtered_child(body)

@@ -21,6 +21,11 @@ import os
 from dataclasses import dataclass
 
 V1_CONTROLLERS = {"memory": "memory", "pids": "pids", "cpu": "cpuacct"}  # what we need -> v1 controller
+# Where v1 has it, also a group in the ``cpu`` controller: each worker, however many processes or
+# sessions it starts, is then one scheduling entity with the default weight, as v2's groups are
+# (the kernel's autogroup gives each *session* a share, and a worker that could start sessions took
+# the CPU from its batch neighbour: independent attack round 8). Optional: only the fairness needs it.
+V1_WEIGHT = ("weight", "cpu")
 
 
 def _read(path: str) -> str:
@@ -38,7 +43,7 @@ class Group:
     """One worker's group: a folder per controller (v2: the same folder for all three)."""
 
     version: int
-    dirs: tuple[tuple[str, str], ...]  # (memory|pids|cpu, folder)
+    dirs: tuple[tuple[str, str], ...]  # (memory|pids|cpu[|weight], folder)
 
     def folder(self, what: str) -> str:
         return dict(self.dirs)[what]
@@ -129,6 +134,21 @@ def remove_orphans(folder: str) -> list[str]:
     return removed
 
 
+def _v1_weight(mounts: list, own: dict[str, str], name: str) -> dict[str, str]:
+    """{"weight": our parent folder in v1's cpu controller}, or {} where it is not mounted or writable."""
+    want, controller = V1_WEIGHT
+    for fstype, point, root, options in mounts:
+        if fstype == "cgroup" and controller in options and controller in own:
+            folder = os.path.join(_inside(point, root, own[controller]), name)
+            try:
+                remove_orphans(os.path.dirname(folder))
+                os.makedirs(folder, exist_ok=True)
+            except OSError:
+                return {}
+            return {want: folder}
+    return {}
+
+
 class Cgroups:
     """The fork server's parent group(s), from which each worker gets its own."""
 
@@ -158,9 +178,10 @@ class Cgroups:
                 for d in set(v1.values()):
                     remove_orphans(os.path.dirname(d))
                     os.makedirs(d, exist_ok=True)
-                return cls(1, v1), ""
             except OSError as e:
                 errors.append(f"v1: {e.strerror or e}")
+            else:
+                return cls(1, {**v1, **_v1_weight(mounts, own, name)}), ""
         for fstype, point, _root, _ in mounts:
             if fstype != "cgroup2":
                 continue

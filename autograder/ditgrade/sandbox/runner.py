@@ -500,8 +500,13 @@ def verify(worker: servers.Worker, reported: Any, limits: Limits) -> dict[str, A
             folder = worker.group.folder("memory")
             name = f"/{os.path.basename(os.path.dirname(folder))}/{os.path.basename(folder)}\n"
             if name in mine:
+                # v2's group weighs its processes as one; in v1 that takes a group in the cpu controller
+                share = worker.group.version == 2 or any(
+                    "cpu" in line.split(":")[1].split(",") and line.endswith(name.rstrip("\n"))
+                    for line in mine.splitlines() if line.count(":") >= 2)
                 out["cgroup"] = (f"v{worker.group.version}: memory {limits.cgroup_memory_mb} MB, "
-                                 f"{limits.nproc} processes, CPU time of all of them")
+                                 f"{limits.nproc} processes, CPU time of all of them"
+                                 + (", one CPU share for all of them" if share else ""))
             else:
                 notes.append("the worker is not in its control group")
         except OSError as e:
