@@ -17,12 +17,19 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not os.p
                                 reason="reads /proc/<pid>/task/*/schedstat")
 
 
+def _threads(*pids: int) -> list[int]:
+    return [int(t) for pid in pids for t in os.listdir(f"/proc/{pid}/task")]
+
+
 class _OwnCPU:
-    """This process's CPU seconds, in place of a worker's control group."""
+    """This process's CPU seconds and threads, in place of a worker's control group."""
 
     def cpu_seconds(self) -> float:
         t = os.times()
         return t.user + t.system
+
+    def thread_ids(self) -> list[int]:
+        return _threads(os.getpid())
 
 
 def _spin(cpu_s: float) -> None:
@@ -75,6 +82,9 @@ class _ChildCPU:
         from ditgrade.sandbox.usage import cpu_seconds
 
         return cpu_seconds(self.pid)
+
+    def thread_ids(self) -> list[int]:
+        return _threads(self.pid)
 
 
 @pytest.mark.parametrize("grader", ["computes", "sleeps"])
@@ -132,3 +142,95 @@ def test_threads_waiting_together_buy_no_idle_time() -> None:
     finally:
         os.sched_setaffinity(0, before)
     assert used.idle > 0.5, used
+
+
+class _Tree:
+    """A process and the child it forked, in place of a worker's control group."""
+
+    def __init__(self, child: int):
+        self.pids = (os.getpid(), child)
+
+    def cpu_seconds(self) -> float:
+        from ditgrade.sandbox.usage import cpu_seconds
+
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def thread_ids(self) -> list[int]:
+        return _threads(*self.pids)
+
+
+def _beside_a_busy_process(body) -> None:
+    """Run ``body()`` with this process and a busy one sharing one CPU."""
+    cpu = min(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    try:
+        os.sched_setaffinity(0, {cpu})
+        time.sleep(0.2)  # the busy process is running
+        body()
+    finally:
+        os.sched_setaffinity(0, before)
+        busy.kill()
+        busy.wait()
+
+
+def test_threads_run_one_after_another_on_a_busy_cpu_are_not_idle() -> None:
+    """Six threads, each computing 0.1 s, started one after another on a CPU shared with a busy
+    process: each waits about as long for the CPU, and none of that is idle time (counting only the
+    longest thread's wait over the whole call charged the others' waits as idle: attack round 8
+    failed a correct answer that way on a loaded machine, 20 s of 'idle' for 4 s of CPU)."""
+    got = []
+
+    def body() -> None:
+        meter = Meter(os.getpid(), _OwnCPU())
+        done = threading.Event()
+
+        def calls() -> None:
+            for _ in range(6):
+                t = threading.Thread(target=_spin, args=(0.1,))
+                t.start()
+                t.join()
+            done.set()
+
+        threading.Thread(target=calls).start()
+        while not done.wait(0.05):
+            meter.sample()  # as the grader polls a call
+        got.append(meter.sample())
+
+    _beside_a_busy_process(body)
+    used = got[0]
+    assert used.cpu >= 0.55 and used.wall >= 0.9, used  # it did wait for the CPU
+    assert used.idle < 0.25, used
+
+
+def test_a_child_computing_while_the_call_waits_for_it_is_not_idle() -> None:
+    """A forked child computes 0.4 s on a CPU shared with a busy process while the call waits for
+    it: the child's wait for the CPU is not idle time (only the worker's own threads were read,
+    and round 8's child failed a correct answer on a loaded machine)."""
+    got = []
+
+    def body() -> None:
+        pid = os.fork()
+        if pid == 0:
+            _spin(0.4)
+            os._exit(0)
+        meter = Meter(os.getpid(), _Tree(pid))
+        try:
+            while not _ended(pid):
+                meter.sample()
+                time.sleep(0.05)
+            got.append(meter.sample())
+        finally:
+            os.waitpid(pid, 0)
+
+    _beside_a_busy_process(body)
+    used = got[0]
+    assert used.cpu >= 0.35 and used.wall >= 0.6, used
+    assert used.idle < 0.2, used
+
+
+def _ended(pid: int) -> bool:
+    """Whether ``pid`` has exited (a zombie not yet reaped: its counts are still readable)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rpartition(b")")[2].split()[0] == b"Z"

@@ -63,6 +63,11 @@ class Group:
                 return int(value) / 1e6
         return 0.0
 
+    def thread_ids(self) -> list[int]:
+        """Every thread of every process in the group now (as this process's PID namespace numbers them)."""
+        name = "tasks" if self.version == 1 else "cgroup.threads"
+        return [int(t) for t in _read(os.path.join(self.folder("cpu"), name)).split()]
+
     def oom_kills(self) -> int:
         name = "memory.oom_control" if self.version == 1 else "memory.events"
         with contextlib.suppress(OSError, ValueError):

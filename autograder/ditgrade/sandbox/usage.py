@@ -9,9 +9,9 @@ escape it, and the wall-clock backstop still bounds them).
 
 A process can also hang without computing (``time.sleep``, waiting on a lock); ``idle`` catches
 that: the wall time during which the worker was neither running nor waiting for a CPU, nor waiting
-for the grader. Waiting for a CPU (``run_delay`` in ``/proc/<pid>/task/*/schedstat``, kept for
-threads that have ended; one thread's, never a sum) and the grader's own lateness are what load
-adds, and count as neither:
+for the grader. Waiting for a CPU (``run_delay`` in ``/proc/<tid>/schedstat``, for every thread of
+every process the worker started; in each step between two readings the longest one's, never a
+sum: see ``Meter``) and the grader's own lateness are what load adds, and count as neither:
 before both were taken away, a correct notebook beside six busy processes was charged 0.75 to 0.92
 s of idle time (0.08 s quiet), and afterwards 0.02 to 0.03 s (benchmarks/README.md).
 """
@@ -52,22 +52,29 @@ def namespace_members(pid: int) -> list[int]:
     return out
 
 
-def thread_busy(pid: int) -> dict[str, int]:
-    """{thread id: nanoseconds it spent running or runnable but waiting for a CPU} for ``pid``'s live
-    threads ({} when unknown). A thread's count goes with it when it ends, so a meter keeps the last."""
-    waits = {}
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return waits
-    for tid in tasks:
+def thread_busy(pids: list[int]) -> dict[int, int]:
+    """{thread id: nanoseconds it spent running or runnable but waiting for a CPU} for the live
+    threads of ``pids`` ({} when unknown)."""
+    tids = []
+    for pid in pids:
         try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+            tids += [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except (OSError, ValueError):
+            continue
+    return tasks_busy(tids)
+
+
+def tasks_busy(tids: list[int]) -> dict[int, int]:
+    """{thread id: nanoseconds running or waiting for a CPU} for each of ``tids`` still there."""
+    out = {}
+    for tid in tids:
+        try:
+            with open(f"/proc/{tid}/schedstat", "rb") as f:
                 run, wait = f.read().split()[:2]
-                waits[tid] = int(run) + int(wait)
+                out[tid] = int(run) + int(wait)
         except (OSError, IndexError, ValueError):
             continue
-    return waits
+    return out
 
 
 def own_busy_seconds() -> float:
@@ -89,13 +96,19 @@ class Sample:
 
 class Meter:
     """CPU, wall and idle time of one worker and all it started, since ``Meter(pid, group)``; read
-    (``sample``) on the grader's thread that made it.
+    (``sample``) on the grader's thread that made it, every ``POLL_S`` or so during a call.
 
-    Idle is the wall time left when the worker's busy time (its CPU time, or the longest time one
-    of its threads was running or waiting for a CPU, whichever is more) and the grader's own busy
-    time (running, or waiting for a CPU: while the grader sends a request or has yet to wake for a
-    reply, the worker can only wait for it) are taken away. On a busy machine the waits grow and
-    idle does not.
+    Idle is the wall time left when the worker's busy time and the grader's own busy time (running,
+    or waiting for a CPU: while the grader sends a request or has yet to wake for a reply, the
+    worker can only wait for it) are taken away. Busy time is summed from one reading to the next:
+    in each such step, the CPU time of all the worker's processes, or the longest time any one of
+    their threads was running or waiting for a CPU, whichever is more, and never more than the
+    step. So on a busy machine the waits grow and idle does not, whether the work moved from thread
+    to thread or into a child process (independent attack round 8: summed over a whole call, only
+    the longest thread counted, and forty threads run one after another, or a child computing while
+    the call waited for it, were charged their waits as idle on a loaded machine); and threads
+    runnable together never add up to more than the wall time they share (round 7: a sum of waits
+    grew N-1 seconds a second for N threads on one CPU, credit that hid 150 s of sleep).
     """
 
     def __init__(self, pid: int, group: Group | None = None):
@@ -103,13 +116,12 @@ class Meter:
         self._members: list[int] = []
         self._scanned = 0.0
         self._cpu_last = 0.0
-        self._wall0 = time.monotonic()
+        self._wall0 = self._wall_seen = time.monotonic()
         self._grader0 = own_busy_seconds()
         self.cpu0 = self._read_cpu()  # the tree's CPU seconds so far, when the meter started
-        # Each thread's wait when the meter started (a thread started since began at 0) and when last
-        # read: a thread that ended keeps its last count, which /proc no longer shows.
-        self._wait0 = thread_busy(pid)
-        self._wait_last = dict(self._wait0)
+        self._cpu_seen = self.cpu0
+        self._busy = 0.0
+        self._threads = self._read_threads()  # {tid: running or waiting ns} at the last reading
 
     def _read_cpu(self) -> float:
         """The current count; once the worker is gone, the last one read."""
@@ -119,9 +131,7 @@ class Meter:
                 return self._cpu_last
             except (OSError, ValueError):
                 pass
-        now = time.monotonic()
-        if now - self._scanned >= RESCAN_S:
-            self._members, self._scanned = namespace_members(self.pid), now
+        self._rescan()
         total, seen = 0.0, False
         for pid in self._members:
             try:
@@ -133,15 +143,33 @@ class Meter:
             self._cpu_last = total
         return self._cpu_last
 
+    def _rescan(self) -> None:
+        now = time.monotonic()
+        if now - self._scanned >= RESCAN_S:
+            self._members, self._scanned = namespace_members(self.pid), now
+
+    def _read_threads(self) -> dict[int, int]:
+        """Every thread of the worker and of all it started: from its control group, else from its
+        PID namespace's processes (the worker alone, should both fail)."""
+        if self.group is not None:
+            try:
+                return tasks_busy(self.group.thread_ids())
+            except (OSError, ValueError):
+                pass
+        self._rescan()
+        return thread_busy(self._members or [self.pid])
+
     def sample(self) -> Sample:
-        wall = time.monotonic() - self._wall0
-        cpu = max(0.0, self._read_cpu() - self.cpu0)
-        self._wait_last.update(thread_busy(self.pid))
-        base = self._wait0.get
-        # Busy: the CPU time of all, or the longest time one thread was running or waiting for a CPU,
-        # whichever is more; never a sum of waits: threads runnable together wait at once, and a
-        # sum grew N-1 seconds a second for N threads on one CPU, credit that hid 150 s of sleep
-        # behind 4 s of CPU (independent attack round 7). A worker computes on one thread at a time.
-        longest = max((n - base(tid, 0) for tid, n in self._wait_last.items()), default=0) / 1e9
+        now = time.monotonic()
+        cpu_now = self._read_cpu()
+        threads = self._read_threads()
+        last = self._threads.get
+        # a thread new since the last reading (or a reused id whose count went back) counts from 0
+        longest = max((n - last(t, 0) if n >= last(t, 0) else n for t, n in threads.items()), default=0) / 1e9
+        step = now - self._wall_seen
+        self._busy += min(step, max(cpu_now - self._cpu_seen, longest))
+        self._wall_seen, self._cpu_seen, self._threads = now, cpu_now, threads
+        wall = now - self._wall0
+        cpu = max(0.0, cpu_now - self.cpu0)
         grader = own_busy_seconds() - self._grader0
-        return Sample(cpu=cpu, wall=wall, idle=max(0.0, wall - max(cpu, longest) - grader))
+        return Sample(cpu=cpu, wall=wall, idle=max(0.0, wall - self._busy - grader))
