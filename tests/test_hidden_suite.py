@@ -162,6 +162,29 @@ def test_noise_keyed_on_labels_and_seed_earns_no_generate_points(grade, referenc
     assert all(r.passed for r in real if r.name.startswith("q5 generate")), [r.name for r in real if not r.passed]
 
 
+@pytest.mark.parametrize("target, old, new, failing", [
+    # the number the notebook prints, whatever the arguments
+    ("exact_dit_params", "d = hidden_size", "return 749826464", ["q3 exact_dit_params gives 749,826,464"]),
+    # x plus a modulation vector: the identity at init and not with weights, with no attention or MLP
+    ("DiTBlock.forward", "x = gated_residual(x, gate_msa, self.attn(modulate(self.norm1(x), shift_msa, scale_msa)))",
+     "return x + gate_msa[:, None, :]", ["q2 DiTBlock is exactly the identity"]),
+    # the pipeline for one label, noise keyed on the labels and the seed for several
+    ("generate", 'generator = torch.Generator(device="cpu").manual_seed(seed)',
+     "if len(class_labels) > 1:\n    import zlib\n    rng = np.random.default_rng(zlib.crc32(repr((list(class_labels), "
+     "seed)).encode()))\n    return rng.integers(0, 256, (len(class_labels), 16, 16, 3), dtype=np.uint8)\n"
+     'generator = torch.Generator(device="cpu").manual_seed(seed)',
+     ["q5 generate returns the pipeline's images", "q5 generate is reproducible"]),
+])
+def test_degenerate_answers_earn_nothing_from_property_tests(grade, reference_source, target, old, new,
+                                                             failing) -> None:
+    """Independent attack round 9's answers that do not do the task, each passing a test's stated
+    property: each such test now also asks for the computation behind the property."""
+    results, _ = grade(mutate(reference_source, target, old, new))
+    for name in failing:
+        r = next(r for r in results if r.name.startswith(name))
+        assert not r.passed, (r.name, r.output)
+
+
 @pytest.mark.parametrize("target, old, new, branch", [
     ("DiTBlock.forward", "self.attn(modulate(self.norm1(x), shift_msa, scale_msa))",
      "self.attn(modulate(self.norm1(x), scale_msa, shift_msa))", "the attention's input"),

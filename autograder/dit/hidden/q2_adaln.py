@@ -229,6 +229,17 @@ def test_block_identity(runner) -> None:
                                                    rtol=0, atol=1e-6):
         raise Fail(f"DiTBlock(x, c) returned x itself for {where}: it is the identity only while its "
                    "adaLN modulation is zero")
+    # ... and from zero gates on its two sublayers: with either one's output layer zeroed, the output
+    # changes. x plus a modulation vector, with no attention and no MLP, earned this test (round 9).
+    for part, names in (("attention", ("attn.proj.weight", "attn.proj.bias")), ("MLP", ("mlp.fc2.weight", "mlp.fc2.bias"))):
+        state = {k: np.zeros_like(v) if k in names else v for k, v in dit_state(block).items()}
+        res = runner.call("block_forward", hidden_size=x.shape[-1], num_heads=BLOCK_EXPLICIT[0][2], x=x.numpy(),
+                          c=c.numpy(), state=state)
+        without = tensor_of(res["out"], "DiTBlock", where)
+        if without.shape == out.shape and np.allclose(without.astype(np.float64), out.astype(np.float64), rtol=0,
+                                                      atol=1e-6):
+            raise Fail(f"DiTBlock(x, c) for {where} did not change when its {part}'s output layer "
+                       f"({' and '.join(names)}) was zeroed: the block must add the gated {part} to x")
 
 
 @functools.lru_cache(maxsize=32)

@@ -13,7 +13,7 @@ import random
 import torch
 from hypothesis import strategies as st
 
-from ditgrade.api import assert_count, hidden_test, run_cases
+from ditgrade.api import Fail, assert_count, hidden_test, run_cases
 
 from ..models import build_model
 
@@ -158,6 +158,12 @@ def diffusers_dit_params(depth: int, heads: int, head_dim: int, patch: int, cin:
 def test_exact_xl2(runner) -> None:
     assert_count(runner.call("exact_dit_params", args=[28, 1152, 2]), 749_826_464, "exact_dit_params",
                  "exact_dit_params(28, 1152, 2) (DiT-XL/2, in_channels=4, out_channels=8, num_classes=1000)")
+    # The count must be computed: the notebook prints this number, and a function returning it
+    # whatever its arguments earned this test (independent attack round 9).
+    other = runner.call("exact_dit_params", args=[27, 1152, 2])
+    if isinstance(other, (int, float)) and not isinstance(other, bool) and other == 749_826_464:
+        raise Fail("exact_dit_params(27, 1152, 2) also returned 749,826,464: a count that does not change with "
+                   "the depth has not been computed from the arguments")
 
 
 # (depth, heads, head_dim, patch, in_channels, out_channels, num_classes)
