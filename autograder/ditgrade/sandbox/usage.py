@@ -109,6 +109,11 @@ class Meter:
     the call waited for it, were charged their waits as idle on a loaded machine); and threads
     runnable together never add up to more than the wall time they share (round 7: a sum of waits
     grew N-1 seconds a second for N threads on one CPU, credit that hid 150 s of sleep).
+
+    Not seen: a thread that starts and ends between two readings leaves its CPU time in the count
+    but takes its wait for a CPU with it (round 9: 10,000 threads of 1 ms each in one call, beside
+    14 busy processes on 2 cores, were charged 20 s idle). Per-group CPU pressure (cgroup v2's
+    ``cpu.pressure``) or exit statistics (taskstats) would hold it; neither is read yet.
     """
 
     def __init__(self, pid: int, group: Group | None = None):
