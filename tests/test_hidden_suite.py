@@ -145,24 +145,12 @@ def test_an_exception_names_the_call_and_its_input_shapes(grade, reference_sourc
     assert "RuntimeError: The size of tensor a" in r.output, r.output
 
 
-def test_noise_keyed_on_labels_and_seed_earns_no_generate_points(grade, reference_source) -> None:
-    """Images of the right format that the pipeline never sampled, keyed on the labels and the seed
-    (reproducible, different for other seeds and labels), earn neither the format test nor the
-    reproducibility test (independent attack round 8 earned both with it); the real images do."""
-    noise = ("import zlib\nsize = pipe.transformer.config.sample_size * 2\n"
-             "rng = np.random.default_rng(zlib.crc32(repr((list(class_labels), seed)).encode()))\n"
-             "return rng.integers(0, 256, (len(class_labels), size, size, 3), dtype=np.uint8)")
-    source = mutate(reference_source, "generate", 'generator = torch.Generator(device="cpu").manual_seed(seed)', noise)
-    results, _ = grade(source)
-    q5 = {r.name: r for r in results if r.name.startswith("q5 generate")}
-    for name in ("q5 generate returns the pipeline's images", "q5 generate is reproducible"):
-        r = next(r for n, r in q5.items() if n.startswith(name))
-        assert not r.passed and "must sample with the pipeline" in r.output, (r.name, r.output)
-    real, _ = grade(reference_source)
-    assert all(r.passed for r in real if r.name.startswith("q5 generate")), [r.name for r in real if not r.passed]
-
-
 @pytest.mark.parametrize("target, old, new, failing", [
+    # noise of the right format keyed on the labels and the seed, never sampled (round 8)
+    ("generate", 'generator = torch.Generator(device="cpu").manual_seed(seed)',
+     "import zlib\nrng = np.random.default_rng(zlib.crc32(repr((list(class_labels), seed)).encode()))\n"
+     "return rng.integers(0, 256, (len(class_labels), 16, 16, 3), dtype=np.uint8)",
+     ["q5 generate returns the pipeline's images", "q5 generate is reproducible"]),
     # the number the notebook prints, whatever the arguments
     ("exact_dit_params", "d = hidden_size", "return 749826464", ["q3 exact_dit_params gives 749,826,464"]),
     # x plus a modulation vector: the identity at init and not with weights, with no attention or MLP
@@ -177,12 +165,13 @@ def test_noise_keyed_on_labels_and_seed_earns_no_generate_points(grade, referenc
 ])
 def test_degenerate_answers_earn_nothing_from_property_tests(grade, reference_source, target, old, new,
                                                              failing) -> None:
-    """Independent attack round 9's answers that do not do the task, each passing a test's stated
-    property: each such test now also asks for the computation behind the property."""
+    """Independent attack rounds 8 and 9's answers that do not do the task, each passing a test's
+    stated property: each such test now also asks for the computation behind the property, and
+    says so. (The reference passes them all: test_reference_scores_full_marks.)"""
     results, _ = grade(mutate(reference_source, target, old, new))
     for name in failing:
         r = next(r for r in results if r.name.startswith(name))
-        assert not r.passed, (r.name, r.output)
+        assert not r.passed and r.output, (r.name, r.output)
 
 
 @pytest.mark.parametrize("target, old, new, branch", [
