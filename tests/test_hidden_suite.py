@@ -153,6 +153,7 @@ def test_an_exception_names_the_call_and_its_input_shapes(grade, reference_sourc
      ["q5 generate returns the pipeline's images", "q5 generate is reproducible"]),
     # the number the notebook prints, whatever the arguments
     ("exact_dit_params", "d = hidden_size", "return 749826464", ["q3 exact_dit_params gives 749,826,464"]),
+    ("exact_dit_params", "d = hidden_size", "return torch.tensor(749826464)", ["q3 exact_dit_params gives 749,826,464"]),
     # x plus a modulation vector: the identity at init and not with weights, with no attention or MLP
     ("DiTBlock.forward", "x = gated_residual(x, gate_msa, self.attn(modulate(self.norm1(x), shift_msa, scale_msa)))",
      "return x + gate_msa[:, None, :]", ["q2 DiTBlock is exactly the identity"]),
