@@ -145,6 +145,7 @@ def test_an_exception_names_the_call_and_its_input_shapes(grade, reference_sourc
     assert "RuntimeError: The size of tensor a" in r.output, r.output
 
 
+@pytest.mark.slow  # five whole in-process grades: 45-60 s beside CI's busy loops, past the default's 5 minutes
 @pytest.mark.parametrize("target, old, new, failing", [
     # noise of the right format keyed on the labels and the seed, never sampled (round 8)
     ("generate", 'generator = torch.Generator(device="cpu").manual_seed(seed)',
