@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import nbformat
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -109,6 +110,22 @@ def test_magics_are_blanked_and_non_python_cell_magics_skipped(tmp_path: Path) -
     assert [s.source for s in got.statements] == ["def f():\n    return 1\n", "z = 3\n"]
     assert [s.label for s in got.statements] == ["cell 1, line 3", "cell 3, line 2"]
     assert any("%%bash" in n for n in got.notes)
+
+
+@pytest.mark.parametrize(("source", "kept"), [
+    # a formatter's continuation lines start with an operator; they are Python (round 10 blanked them)
+    ("def f(a, b, c):\n    return (a\n            != b\n            % c)", "def f(a, b, c):\n    return (a\n            != b\n            % c)\n"),
+    ('s = """\n%not a magic\n!nor this\n"""', 's = """\n%not a magic\n!nor this\n"""\n'),
+    ("x = 1 + \\\n    2\n%time x", "x = 1 + \\\n    2\n"),
+    # help queries and assigned magics are IPython's (round 10: one `obj?` cost a whole cell)
+    ("import math\nmath.sqrt?\n?math.cos\nmath.pi??\ny = 1", "import math\n"),
+    ("files = !ls\nt = %timeit -o f()\nok = 1 != 2\nq = 5 % 2\nw = 'why?'  # why?", "ok = 1 != 2\n"),
+    ("!echo it's (\ny = 4", "y = 4\n"),
+])
+def test_only_whole_logical_lines_are_ipythons(tmp_path: Path, source: str, kept: str) -> None:
+    got = read_trusted(notebook(tmp_path / "m.ipynb", source))
+    assert not got.notes, got.notes
+    assert got.statements[0].source == kept
 
 
 def test_export_zip_takes_the_assignments_notebook_or_names_the_candidates(tmp_path: Path) -> None:

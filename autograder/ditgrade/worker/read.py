@@ -10,8 +10,8 @@ What runs: every top-level statement of every code cell, in notebook order (a ``
 cell): imports, definitions with their decorators, assignments, loops, ``with`` blocks, calls,
 ``del``, ``global`` ... each its own unit ("cell 7, line 3"). What does not, by design:
 
-* IPython magics and shell escapes (blanked line by line, keeping line numbers) and cell magics
-  whose body is not Python;
+* IPython magics, shell escapes and help queries (``obj?``), blanked a whole logical line at a
+  time as IPython reads them, keeping line numbers, and cell magics whose body is not Python;
 * notebook plumbing: imports of ``otter``/``IPython``/``google.colab``, and every statement that
   uses a name they bound (``grader = otter.Notebook(...)``, ``grader.check("q1")``);
 * in the template's own driver and exploration cells (known by cell id, or by identical source),
@@ -188,15 +188,85 @@ class _Reading:
         self.code_chars = 0
 
 
+def logical_lines(lines: list[str]) -> list[tuple[int, int]]:
+    """(first, last) physical line index of each logical line, as Python's tokenizer joins them:
+    inside brackets, after a backslash, inside a triple-quoted string. A rough scan that needs no
+    valid Python: strings (prefixes, escapes) and comments are followed, and a line that starts a
+    logical line with ``%``, ``!`` or ``?`` is IPython's and ends with itself (or its backslash), as
+    IPython reads it, whatever brackets or quotes it holds (``!echo it's``)."""
+    out: list[tuple[int, int]] = []
+    depth, quote, start, ipython = 0, "", 0, False  # quote: the open string's delimiter
+    for i, line in enumerate(lines):
+        if i == start:
+            ipython = line.lstrip().startswith(("%", "!", "?"))
+        joined = line.endswith("\\")  # unless in a comment (below)
+        j, n = 0, 0 if ipython else len(line)
+        while j < n:
+            ch = line[j]
+            if quote:
+                if ch == "\\":
+                    j += 2  # an escaped character, raw strings too (r"\"" does not end there)
+                elif line.startswith(quote, j):
+                    j, quote = j + len(quote), ""
+                else:
+                    j += 1
+                continue
+            if ch == "#":
+                joined = False
+                break
+            if ch in "'\"":
+                quote = line[j:j + 3] if line[j:j + 3] in ("'''", '"""') else ch
+                j += len(quote)
+                continue
+            if ch in "([{":
+                depth += 1
+            elif ch in ")]}":
+                depth = max(0, depth - 1)
+            j += 1
+        if len(quote) == 1 and not joined:
+            quote = ""  # an unclosed one-line string ends with its line (a syntax error anyway)
+        if not (depth or quote or joined):
+            out.append((start, i))
+            start = i + 1
+    if start < len(lines):
+        out.append((start, len(lines) - 1))
+    return out
+
+
+_ASSIGNED_MAGIC = re.compile(r"[\w\s.,\[\]()*]+=\s*[%!]")  # files = !ls, t = %timeit -o f()
+
+
+def _is_magic(text: str) -> bool:
+    """Whether one logical line is IPython's, not Python: a line magic or shell escape (also
+    assigned: ``x = !ls``) or a help query (``obj?``, ``?obj``, ``obj??``). Python never starts a
+    logical line with these characters nor ends one with ``?``; what parses is Python."""
+    code = text.strip()
+    candidate = (code.startswith(("%", "!", "?")) or bool(_ASSIGNED_MAGIC.match(code))
+                 or code.split("#", 1)[0].rstrip().endswith("?"))
+    if not candidate:
+        return False
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True
+    return False
+
+
 def strip_magics(source: str) -> str | None:
-    """Blank IPython magics and shell escapes, keeping line numbers; None for a non-Python cell magic."""
+    """Blank IPython magics, shell escapes and help queries, keeping line numbers; None for a
+    non-Python cell magic. Only a whole logical line is IPython's (as IPython itself reads it): a
+    continuation line that starts with ``%`` or ``!=`` inside brackets is Python (independent
+    attack round 10: blanking physical lines turned a correct check into a wrong one)."""
     lines = normalise_newlines(source).split("\n")
     first = lines[0].lstrip()
     if first.startswith("%%"):
         if not first.startswith(_PYTHON_CELL_MAGICS):
             return None
         lines[0] = ""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in lines)
+    for a, b in logical_lines(lines):
+        if _is_magic("\n".join(lines[a:b + 1])):
+            lines[a:b + 1] = [""] * (b + 1 - a)
+    return "\n".join(lines)
 
 
 def _first_line(node: ast.stmt) -> int:
