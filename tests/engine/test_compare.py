@@ -10,8 +10,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from ditgrade.core.compare import COMPARE_CHUNK, assert_close
-from ditgrade.core.suite import Fail
+from ditgrade.core.compare import COMPARE_CHUNK, assert_close, fmt_names
+from ditgrade.core.suite import MAX_MESSAGE_CHARS, Fail, GradedTest, run_test
 
 N = 28 << 20
 
@@ -51,3 +51,21 @@ def test_the_first_difference_and_nan_are_found_in_any_chunk(where: int) -> None
     a.reshape(-1)[where] = np.nan
     with pytest.raises(Fail, match=rf"contains 1 NaN/inf value\(s\); the first at index \[{idx[0]}, {idx[1]}\]"):
         assert_close(a, e, "x")
+
+
+@pytest.mark.parametrize("raised", ["fail", "grader"])
+def test_a_message_quoting_a_huge_answer_is_cut_to_a_few_names(raised: str) -> None:
+    """However much of the answer a test quotes, a result's message stays short (independent round
+    10: 120 buffer names of 100,000 characters each, all quoted, made results.json 12 MB)."""
+    names = [f"buf{i}_" + "x" * 100_000 for i in range(120)]
+
+    def test(runner) -> None:
+        if raised == "fail":
+            raise Fail(f"unexpected {names}")
+        raise KeyError(" ".join(names))
+
+    got = run_test(GradedTest("q9 quotes the answer", 1.0, test), None, 1.0)
+    assert not got.passed and got.output.startswith(("unexpected ['buf0_", "the grader could not"))
+    assert len(got.output) <= MAX_MESSAGE_CHARS
+    shown = fmt_names(names)
+    assert shown.count("'buf") == 6 and shown.endswith(", and 114 more]") and len(shown) < 600

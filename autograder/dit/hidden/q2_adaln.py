@@ -20,6 +20,7 @@ from ditgrade.api import (
     TensorValue,
     assert_close,
     assert_close_overall,
+    fmt_names,
     fmt_shape,
     hidden_test,
     items_of,
@@ -85,7 +86,7 @@ def test_adaln_structure(runner) -> None:
                        "class AdaLNZero(nn.Sequential))")
         names = [x.type if isinstance(x, Opaque) else type_name(x) for x in layers]
         if len(layers) < 2 or names[0] != "SiLU" or names[1] != "Linear":
-            raise Fail(f"{where} holds the layers {names}; expected an nn.SiLU at [0] and an nn.Linear at [1]")
+            raise Fail(f"{where} holds the layers {fmt_names(names)}; expected an nn.SiLU at [0] and an nn.Linear at [1]")
         params = info.get("parameters") or {}
         expected = {"1.weight": (6 * d_model, cond_dim), "1.bias": (6 * d_model,)}
         got = {k: v.shape for k, v in params.items() if isinstance(v, TensorValue)}
@@ -194,7 +195,8 @@ def test_block_state(runner) -> None:
         missing = sorted(set(expected) - set(got))
         extra = sorted(set(got) - set(expected))
         if missing or extra:
-            raise Fail(f"{where}'s state_dict keys differ from DiT's: missing {missing}, unexpected {extra}")
+            raise Fail(f"{where}'s state_dict keys differ from DiT's: missing {fmt_names(missing)}, "
+                       f"unexpected {fmt_names(extra)}")
         for k, shape in expected.items():
             if got[k] != shape:
                 raise Fail(f"{where}'s {k} has shape {fmt_shape(got[k])}, expected {fmt_shape(shape)}")

@@ -22,7 +22,7 @@ import numpy as np
 import torch.nn as nn
 from hypothesis import strategies as st
 
-from ditgrade.api import Fail, Opaque, TensorValue, hidden_test, items_of, run_cases, type_name
+from ditgrade.api import Fail, Opaque, TensorValue, fmt_names, hidden_test, items_of, run_cases, type_name
 
 from ..models import build_model
 
@@ -190,7 +190,7 @@ def _check_blocks(runner, model, blocks_attr: str | None, where: str) -> None:
         extra = heapq.nsmallest(6, (n for n in counts if n not in accepted))
         dup = heapq.nsmallest(6, (n for n, c in counts.items() if c > 1))
         raise Fail(f"{call} on {where} returned {len(items)} name(s), expected {len(inside)} (the Conv2d "
-                   f"modules inside model.{attr}): missing {missing[:6] or 'none'}; unexpected {extra or 'none'}"
+                   f"modules inside model.{attr}): missing {missing[:6] or 'none'}; unexpected {fmt_names(extra) if extra else 'none'}"
                    + (f"; listed twice: {dup}" if dup else ""))
 
 

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, sett
 from hypothesis.internal.entropy import deterministic_PRNG
 
 from .suite import Fail
+from .text import shorten
 from .values import TensorValue, type_name
 
 _BASE_SEED = [42]
@@ -33,6 +34,15 @@ def use_seed(base: int) -> None:
 
 def fmt_shape(shape: Any) -> str:
     return "[" + ", ".join(str(int(s)) for s in shape) + "]"
+
+
+def fmt_names(names: Any, limit: int = 6) -> str:
+    """The first ``limit`` of ``names``, each cut to 80 characters, and how many more: a message
+    names a few of what the student's answer holds, never all of it."""
+    items = list(names)
+    shown = [repr(shorten(str(n), 80)) for n in items[:limit]]
+    more = f", and {len(items) - limit} more" if len(items) > limit else ""
+    return "[" + ", ".join(shown) + more + "]"
 
 
 def tensor_of(res: Any, what: str, where: str = "", *, expected: str = "torch.Tensor") -> np.ndarray:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import StudentError
+from .text import shorten
 
 
 class Fail(AssertionError):
@@ -94,6 +95,12 @@ def order(tests: Iterable[GradedTest], questions: list[str]) -> list[GradedTest]
     return sorted(tests, key=lambda t: rank.get(t.question, len(rank)))
 
 
+# One test's message, whatever the test put in it: feedback a student reads, not a dump of their
+# answer (independent attack round 10: 120 buffer names of 100,000 characters each, quoted in a
+# failure, made results.json 12 MB and the grader's peak 55 MB higher).
+MAX_MESSAGE_CHARS = 2000
+
+
 def run_test(test: GradedTest, runner: Any, max_score: float) -> TestResult:
     """Run one test; never raises for anything the student's code did."""
     start = time.perf_counter()
@@ -113,7 +120,8 @@ def run_test(test: GradedTest, runner: Any, max_score: float) -> TestResult:
         kind, message = "failed", f"the grader could not check this result ({type(e).__name__}: {str(e)[:300]})"
     passed = kind == "passed"
     return TestResult(name=test.name, question=test.question, score=max_score if passed else 0.0,
-                      max_score=max_score, passed=passed, output=message, seconds=time.perf_counter() - start,
+                      max_score=max_score, passed=passed, output=shorten(message, MAX_MESSAGE_CHARS),
+                      seconds=time.perf_counter() - start,
                       kind=kind, public=test.public)
 
 
