@@ -196,10 +196,31 @@ def estimate_dit_params(ns: dict, hidden_size: int, depth: int) -> Any:
     return get_student(ns, "estimate_dit_params")(hidden_size, depth)
 
 
+class _Arithmetic:
+    """While in force, making any ``nn.Module`` raises. The task asks for the count "worked out with
+    arithmetic, not by building the model": independent attack round 10 built DiTTransformer2DModel
+    on the meta device (depth 1 and 2, then extrapolated) and earned every exact count. Every module
+    class runs ``nn.Module.__init__`` through ``super()``, whatever names the student bound at load."""
+
+    def __enter__(self) -> None:
+        self.original = nn.Module.__init__
+
+        def refuse(module: nn.Module, *args: Any, **kwargs: Any) -> None:
+            raise RuntimeError(f"exact_dit_params made a {type(module).__name__}: the task asks for the count "
+                               "worked out with arithmetic, not by building the model")
+
+        nn.Module.__init__ = refuse
+
+    def __exit__(self, *exc: object) -> None:
+        nn.Module.__init__ = self.original
+
+
 @PROBES.register("exact_dit_params(*{args})")
 def exact_dit_params(ns: dict, args: list) -> Any:
     """Positional arguments, so that renamed parameters still work."""
-    return get_student(ns, "exact_dit_params")(*args)
+    fn = get_student(ns, "exact_dit_params")
+    with _Arithmetic():
+        return fn(*args)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ _HOMES = {
     "AssignmentHooks": "hooks", "Mutant": "packaging.mutate",
     **{name: "core.compare" for name in (
         "assert_close", "assert_close_overall", "assert_equal", "assert_count", "as_number", "check_shape",
-        "dtype_of", "fmt_names", "fmt_shape", "items_of", "run_cases", "tensor_of")},
+        "dtype_of", "fmt_names", "fmt_shape", "items_of", "run_cases", "run_own_cases", "tensor_of")},
 }
 __all__ = sorted(_HOMES)
 

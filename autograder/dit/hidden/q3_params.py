@@ -13,7 +13,7 @@ import random
 import torch
 from hypothesis import strategies as st
 
-from ditgrade.api import Fail, as_number, assert_count, hidden_test, run_cases
+from ditgrade.api import assert_count, hidden_test, run_cases, run_own_cases
 
 from ..models import build_model
 
@@ -159,11 +159,10 @@ def test_exact_xl2(runner) -> None:
     assert_count(runner.call("exact_dit_params", args=[28, 1152, 2]), 749_826_464, "exact_dit_params",
                  "exact_dit_params(28, 1152, 2) (DiT-XL/2, in_channels=4, out_channels=8, num_classes=1000)")
     # The count must be computed: the notebook prints this number, and a function returning it
-    # whatever its arguments earned this test (independent attack round 9).
+    # whatever its arguments (round 9), or scaled by the depth (round 10), earned this test.
     where = "exact_dit_params(27, 1152, 2) (DiT-XL/2 with one block fewer)"
-    if as_number(runner.call("exact_dit_params", args=[27, 1152, 2]), "exact_dit_params", where) == 749_826_464:
-        raise Fail("exact_dit_params(27, 1152, 2) also returned 749,826,464: a count that does not change with "
-                   "the depth has not been computed from the arguments")
+    assert_count(runner.call("exact_dit_params", args=[27, 1152, 2]), dit_formula(27, 1152, 2), "exact_dit_params",
+                 where)
 
 
 # (depth, heads, head_dim, patch, in_channels, out_channels, num_classes)
@@ -183,6 +182,9 @@ def test_exact_small(runner) -> None:
 
     run_cases("q3 exact", CONFIGS, check, max_examples=6,
               examples=((2, 2, 8, 2, 4, 8, 1000), (1, 1, 4, 4, 3, 5, 10), (3, 3, 4, 1, 4, 4, 7)))
+    # and two of this submission's own: a table of the cases above, learnt from feedback one
+    # failure at a time, meets two it has not seen (independent attack round 10)
+    run_own_cases(runner, "q3 exact", CONFIGS, check, max_examples=2)
 
 
 def dit_formula(depth: int, d: int, p: int, cin: int = 4, cout: int = 8, classes: int = 1000) -> int:
@@ -196,8 +198,17 @@ def dit_formula(depth: int, d: int, p: int, cin: int = 4, cout: int = 8, classes
     return cin * p * p * d + d + depth * block + linear(d, 2 * d) + linear(d, p * p * cout)
 
 
+# Sizes no machine could build: (depth, hidden_size, patch, in_channels, out_channels, num_classes)
+HUGE = st.tuples(st.integers(64, 4096), st.integers(8192, 1 << 17), st.integers(1, 16), st.integers(1, 64),
+                 st.integers(1, 64), st.integers(1, 1 << 20))
+
+
 @hidden_test("q3 exact_dit_params is arithmetic: exact for sizes no machine could build (no overflow)", weight=1)
 def test_exact_huge(runner) -> None:
-    for args in ((96, 12288, 2), (64, 16384, 1, 16, 32, 21843), (1000, 65536, 8, 4, 8, 100000)):
+    def check(args):
         assert_count(runner.call("exact_dit_params", args=list(args)), dit_formula(*args), "exact_dit_params",
                      f"exact_dit_params{tuple(args)} (about {dit_formula(*args) / 1e9:,.0f} billion parameters)")
+
+    for args in ((96, 12288, 2), (64, 16384, 1, 16, 32, 21843), (1000, 65536, 8, 4, 8, 100000)):
+        check(args)
+    run_own_cases(runner, "q3 huge", HUGE, check, max_examples=1)  # and one of its own

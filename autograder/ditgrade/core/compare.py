@@ -216,6 +216,24 @@ def run_cases(key: str, strategy: Any, check: Any, *, max_examples: int, example
             check(case)
 
 
+def submission_key(runner: Any) -> str:
+    """A digest of the submission's own code ("" where the runner has none: the reference, the
+    audit's mutants in-process)."""
+    return str(getattr(runner, "submission_key", "") or "")
+
+
+def run_own_cases(runner: Any, key: str, strategy: Any, check: Any, *, max_examples: int) -> None:
+    """``run_cases`` on cases drawn from a digest of the submission's own code: other cases for
+    other code, the same for a regrade of the same code. A table of the course's fixed cases,
+    learnt from feedback one failure at a time, meets cases it has not seen (independent attack
+    round 10). Drawn on top of a test's fixed cases, never instead of them. Hypothesis tries the
+    simplest case first whatever its seed, the same for every submission: that one is dropped."""
+    own = drawn_cases(f"{key} {submission_key(runner)}", strategy, max_examples=max_examples + 1)[1:]
+    for case in own:
+        with deterministic_PRNG():
+            check(case)
+
+
 _DRAWN: dict[tuple, tuple] = {}
 # What a strategy's or the examples' text may hold for it to describe everything they draw: plain
 # numbers, brackets and these words. Anything else (a lambda or a function in .map or builds, whose

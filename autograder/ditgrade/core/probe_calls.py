@@ -20,6 +20,9 @@ from .values import roundtrip
 
 
 class Runner(Protocol):
+    """Runs a submission's probes. A sandbox's runner also has ``submission_key``, a digest of the
+    student's code (read through ``core.compare.submission_key``, which gives "" where it is absent)."""
+
     def call(self, probe: str, /, **kwargs: Any) -> Any:
         """Run probe ``probe`` with ``kwargs``; return plain data or raise StudentError."""
         ...

@@ -29,6 +29,7 @@ of their own, started while this grader holds the card's lease (``ditgrade.sandb
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import select
 import time
@@ -143,6 +144,15 @@ class SandboxRunner:
             return Extracted(file=name, unreadable=f"the file could not be read ({e})")
         self.statements += extracted.statements
         return extracted
+
+    @property
+    def submission_key(self) -> str:
+        """A digest of the student's statements as read (``core.compare.submission_key``)."""
+        h = hashlib.sha256()
+        for st in self.statements:
+            if not st.label.startswith(GIVEN):
+                h.update(st.source.encode("utf-8", "surrogatepass") + b"\0")
+        return h.hexdigest()[:16]
 
     # -- budgets per question ------------------------------------------------------------------------
     def begin_test(self, test: Any) -> None:
