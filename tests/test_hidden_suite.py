@@ -145,7 +145,7 @@ def test_an_exception_names_the_call_and_its_input_shapes(grade, reference_sourc
     assert "RuntimeError: The size of tensor a" in r.output, r.output
 
 
-@pytest.mark.slow  # five whole in-process grades: 45-60 s beside CI's busy loops, past the default's 5 minutes
+@pytest.mark.slow  # ten whole in-process grades: 45-60 s beside CI's busy loops, past the default's 5 minutes
 @pytest.mark.parametrize("target, old, new, failing", [
     # noise of the right format keyed on the labels and the seed, never sampled (round 8)
     ("generate", 'generator = torch.Generator(device="cpu").manual_seed(seed)',
@@ -164,10 +164,32 @@ def test_an_exception_names_the_call_and_its_input_shapes(grade, reference_sourc
      "seed)).encode()))\n    return rng.integers(0, 256, (len(class_labels), 16, 16, 3), dtype=np.uint8)\n"
      'generator = torch.Generator(device="cpu").manual_seed(seed)',
      ["q5 generate returns the pipeline's images", "q5 generate is reproducible"]),
+    # round 10: the bias cut in six, whatever c
+    ("AdaLNZero.forward", "return tuple(super().forward(c).chunk(6, dim=-1))",
+     "return tuple(self[1].bias.expand(c.shape[0], -1).chunk(6, dim=-1))",
+     ["q2 AdaLNZero returns six zero", "q2 AdaLNZero returns a tuple"]),
+    # round 10: x plus the gated output biases, with no attention or MLP
+    ("DiTBlock.forward", "x = gated_residual(x, gate_msa, self.attn(modulate(self.norm1(x), shift_msa, scale_msa)))",
+     "return x + gate_msa[:, None, :] * self.attn.proj.bias + gate_mlp[:, None, :] * self.mlp.fc2.bias",
+     ["q2 DiTBlock is exactly the identity"]),
+    # round 10: the count scaled by the depth; the model built on the meta device and counted
+    ("exact_dit_params", "d = hidden_size", "return 749826464 * depth // 28", ["q3 exact_dit_params gives 749,826,464"]),
+    ("exact_dit_params", "d = hidden_size",
+     "from diffusers import DiTTransformer2DModel\nwith torch.device('meta'):\n    m = DiTTransformer2DModel("
+     "num_attention_heads=1, attention_head_dim=hidden_size, in_channels=in_channels, out_channels=out_channels, "
+     "num_layers=depth, sample_size=4 * patch_size, patch_size=patch_size, num_embeds_ada_norm=num_classes)\n"
+     "return sum(p.numel() for p in m.parameters())",
+     ["q3 exact_dit_params gives 749,826,464", "q3 exact_dit_params matches diffusers'", "q3 exact_dit_params is arithmetic"]),
+    # round 10: the pipeline for the lesson's seed 42, noise for any other
+    ("generate", 'generator = torch.Generator(device="cpu").manual_seed(seed)',
+     "if seed != 42:\n    import zlib\n    rng = np.random.default_rng(zlib.crc32(repr((list(class_labels), "
+     "seed)).encode()))\n    return rng.integers(0, 256, (len(class_labels), 16, 16, 3), dtype=np.uint8)\n"
+     'generator = torch.Generator(device="cpu").manual_seed(seed)',
+     ["q5 generate returns the pipeline's images", "q5 generate is reproducible"]),
 ])
 def test_degenerate_answers_earn_nothing_from_property_tests(grade, reference_source, target, old, new,
                                                              failing) -> None:
-    """Independent attack rounds 8 and 9's answers that do not do the task, each passing a test's
+    """Independent attack rounds 8, 9 and 10's answers that do not do the task, each passing a test's
     stated property: each such test now also asks for the computation behind the property, and
     says so. (The reference passes them all: test_reference_scores_full_marks.)"""
     results, _ = grade(mutate(reference_source, target, old, new))
@@ -220,6 +242,34 @@ def test_probes_get_plain_data_and_every_run_sees_the_same_cases(grade, referenc
         assert all(r.passed for r in results)
         runs.append(calls)
     assert runs[0] == runs[1] and len(runs[0]) > 100
+
+
+def test_a_table_of_the_courses_cases_meets_cases_of_its_own_submission(grade, reference_source, assignment) -> None:
+    """exact_dit_params as a table of every case the tests asked one submission (learnt from
+    feedback, one failure at a time) passes for that submission's code and fails for another's:
+    each submission also gets cases drawn from a digest of its own code (round 10's table earned
+    every exact count)."""
+    def keyed(key: str, seen: dict | None = None):
+        class Keyed(InProcessRunner):
+            submission_key = key
+
+            def call(self, probe, /, **kwargs):
+                value = super().call(probe, **kwargs)
+                if seen is not None and probe == "exact_dit_params":
+                    seen[tuple(kwargs["args"])] = int(value)
+                return value
+        return lambda ns: Keyed(ns, assignment.probes)
+
+    seen: dict = {}
+    grade(reference_source, runner_cls=keyed("aaaa", seen))
+    table = mutate(reference_source, "exact_dit_params", "d = hidden_size",
+                   f"return {seen!r}.get((depth, hidden_size, patch_size, in_channels, out_channels, num_classes), "
+                   f"{seen!r}.get((depth, hidden_size, patch_size), 0))")
+    exact = ("q3 exact_dit_params matches", "q3 exact_dit_params is arithmetic")
+    same, _ = grade(table, runner_cls=keyed("aaaa"))
+    other, _ = grade(table, runner_cls=keyed("bbbb"))
+    assert all(r.passed for r in same if r.name.startswith(exact))
+    assert not any(r.passed for r in other if r.name.startswith(exact)), [r.output for r in other]
 
 
 def test_the_courses_seed_draws_other_cases() -> None:

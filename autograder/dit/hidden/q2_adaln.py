@@ -133,15 +133,26 @@ def test_adaln_zero_init(runner) -> None:
 
 def _not_zero_with_weights(runner) -> None:
     """Zeros at init must come from the zero-initialised Linear: with random '1.weight' and
-    '1.bias' (the names the task gives) the outputs are not all zero. A module that returns
-    zeros whatever its weights has not been written."""
+    '1.bias' (the names the task gives) the outputs are not all zero, and they change when c, the
+    weight or the bias does. A module that returns zeros whatever its weights, or the bias cut in
+    six whatever c (independent attack round 10), has not been written; the order of the chunks
+    and where the SiLU sits are other tests' business."""
     rng = np.random.default_rng(7)
     c, w, b = _rand(rng, 2, 4) * 2, _rand(rng, 18, 4), _rand(rng, 18)
     where = "AdaLNZero(4, 3) with random '1.weight' and '1.bias', c of shape [2, 4]"
-    six = _six(runner.call("adaln_forward", cond_dim=4, d_model=3, c=c, weight=w, bias=b), where, 2, 3)
-    if all(not np.any(t) for t in six):
+
+    def six(c, w, b) -> list[np.ndarray]:
+        return [t.astype(np.float64) for t in
+                _six(runner.call("adaln_forward", cond_dim=4, d_model=3, c=c, weight=w, bias=b), where, 2, 3)]
+
+    first = six(c, w, b)
+    if all(not np.any(t) for t in first):
         raise Fail(f"AdaLNZero returned six zero tensors for {where}: its outputs must be the chunks of "
                    "Linear(SiLU(c)), zero only while that Linear is")
+    for what, args in (("c", (c + 1, w, b)), ("'1.weight'", (c, w * 2 + 1, b)), ("'1.bias'", (c, w, b + 1))):
+        if all(np.allclose(t, u, rtol=0, atol=1e-6) for t, u in zip(first, six(*args), strict=True)):
+            raise Fail(f"AdaLNZero's six outputs for {where} did not change when {what} did: they must be the "
+                       "chunks of Linear(SiLU(c))")
 
 
 @hidden_test("q2 AdaLNZero splits Linear(SiLU(c)) into six chunks in the order shift, scale, gate (msa, mlp)",
@@ -231,17 +242,30 @@ def test_block_identity(runner) -> None:
                                                    rtol=0, atol=1e-6):
         raise Fail(f"DiTBlock(x, c) returned x itself for {where}: it is the identity only while its "
                    "adaLN modulation is zero")
-    # ... and from zero gates on its two sublayers: with either one's output layer zeroed, the output
-    # changes. x plus a modulation vector, with no attention and no MLP, earned this test (round 9).
-    for part, names in (("attention", ("attn.proj.weight", "attn.proj.bias")), ("MLP", ("mlp.fc2.weight", "mlp.fc2.bias"))):
+    # ... and from zero gates on its two sublayers: with either one's input or output layer zeroed,
+    # the output changes, and what the block adds to x changes with x. x plus a modulation vector
+    # (round 9), or plus the gated output biases (round 10), with no attention and no MLP, earned
+    # this test.
+    heads = BLOCK_EXPLICIT[0][2]
+    for part, names in (("attention", ("attn.qkv.weight", "attn.qkv.bias")),
+                        ("attention", ("attn.proj.weight", "attn.proj.bias")),
+                        ("MLP", ("mlp.fc1.weight", "mlp.fc1.bias")), ("MLP", ("mlp.fc2.weight", "mlp.fc2.bias"))):
         state = {k: np.zeros_like(v) if k in names else v for k, v in dit_state(block).items()}
-        res = runner.call("block_forward", hidden_size=x.shape[-1], num_heads=BLOCK_EXPLICIT[0][2], x=x.numpy(),
-                          c=c.numpy(), state=state)
+        res = runner.call("block_forward", hidden_size=x.shape[-1], num_heads=heads, x=x.numpy(), c=c.numpy(),
+                          state=state)
         without = tensor_of(res["out"], "DiTBlock", where)
         if without.shape == out.shape and np.allclose(without.astype(np.float64), out.astype(np.float64), rtol=0,
                                                       atol=1e-6):
-            raise Fail(f"DiTBlock(x, c) for {where} did not change when its {part}'s output layer "
-                       f"({' and '.join(names)}) was zeroed: the block must add the gated {part} to x")
+            raise Fail(f"DiTBlock(x, c) for {where} did not change when its {part}'s layer {names[0][:-7]} was "
+                       f"zeroed: the block must add the gated {part} of x to x")
+    x2 = x.numpy()[:, ::-1].copy() * 2  # other tokens: a real block adds something else
+    res = runner.call("block_forward", hidden_size=x.shape[-1], num_heads=heads, x=x2, c=c.numpy(),
+                      state=dit_state(block))
+    out2 = tensor_of(res["out"], "DiTBlock", where)
+    added, added2 = out.astype(np.float64) - x.numpy(), out2.astype(np.float64) - x2
+    if out2.shape == out.shape and np.allclose(added, added2, rtol=0, atol=1e-6):
+        raise Fail(f"DiTBlock(x, c) for {where} added the same thing to x whatever x was: the attention and "
+                   "the MLP it adds are computed from x")
 
 
 @functools.lru_cache(maxsize=32)
