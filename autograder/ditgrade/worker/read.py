@@ -233,7 +233,31 @@ def logical_lines(lines: list[str]) -> list[tuple[int, int]]:
     return out
 
 
-_ASSIGNED_MAGIC = re.compile(r"[\w\s.,\[\]()*]+=\s*[%!]")  # files = !ls, t = %timeit -o f()
+def _assigns_magic(code: str) -> bool:
+    """Whether the first ``=`` outside strings and brackets (not ``==``, ``!=``, ``<=``, ``+=`` ...)
+    is followed by ``!`` or ``%``: ``files = !ls``, ``runs["pip"] = !pip show x``, ``t = %timeit -o f()``."""
+    depth, quote, j = 0, "", 0
+    while j < len(code):
+        ch = code[j]
+        if quote:
+            if ch == "\\":
+                j += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "#":
+            return False
+        elif ch == "=" and depth == 0:
+            if code[j + 1:j + 2] == "=" or (j and code[j - 1] in "=!<>+-*/%&|^@:"):
+                return False
+            return code[j + 1:].lstrip()[:1] in ("!", "%")
+        j += 1
+    return False
 
 
 def _is_magic(text: str) -> bool:
@@ -241,7 +265,7 @@ def _is_magic(text: str) -> bool:
     assigned: ``x = !ls``) or a help query (``obj?``, ``?obj``, ``obj??``). Python never starts a
     logical line with these characters nor ends one with ``?``; what parses is Python."""
     code = text.strip()
-    candidate = (code.startswith(("%", "!", "?")) or bool(_ASSIGNED_MAGIC.match(code))
+    candidate = (code.startswith(("%", "!", "?")) or _assigns_magic(code)
                  or code.split("#", 1)[0].rstrip().endswith("?"))
     if not candidate:
         return False
@@ -265,7 +289,10 @@ def strip_magics(source: str) -> str | None:
         lines[0] = ""
     for a, b in logical_lines(lines):
         if _is_magic("\n".join(lines[a:b + 1])):
-            lines[a:b + 1] = [""] * (b + 1 - a)
+            # an indented one may be the only line of its block, which then still needs a body
+            # (round 11: a loop whose one line was `%time ...` made its whole cell a syntax error)
+            indent = lines[a][:len(lines[a]) - len(lines[a].lstrip())]
+            lines[a:b + 1] = [indent + "pass" if indent else ""] + [""] * (b - a)
     return "\n".join(lines)
 
 
