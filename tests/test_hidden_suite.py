@@ -145,7 +145,7 @@ def test_an_exception_names_the_call_and_its_input_shapes(grade, reference_sourc
     assert "RuntimeError: The size of tensor a" in r.output, r.output
 
 
-@pytest.mark.slow  # ten whole in-process grades: 45-60 s beside CI's busy loops, past the default's 5 minutes
+@pytest.mark.slow  # twelve whole in-process grades: 45-60 s beside CI's busy loops, past the default's 5 minutes
 @pytest.mark.parametrize("target, old, new, failing", [
     # noise of the right format keyed on the labels and the seed, never sampled (round 8)
     ("generate", 'generator = torch.Generator(device="cpu").manual_seed(seed)',
@@ -180,6 +180,15 @@ def test_an_exception_names_the_call_and_its_input_shapes(grade, reference_sourc
      "num_layers=depth, sample_size=4 * patch_size, patch_size=patch_size, num_embeds_ada_norm=num_classes)\n"
      "return sum(p.numel() for p in m.parameters())",
      ["q3 exact_dit_params gives 749,826,464", "q3 exact_dit_params matches diffusers'", "q3 exact_dit_params is arithmetic"]),
+    # round 11: any function of c, the weight and the bias; x plus a gated sum of weights times x
+    ("AdaLNZero.forward", "return tuple(super().forward(c).chunk(6, dim=-1))",
+     "s = (self[1].weight.sum() + self[1].bias.sum()) * c.sum(-1, keepdim=True)\n"
+     "return tuple(s.expand(-1, self[1].out_features // 6) for _ in range(6))",
+     ["q2 AdaLNZero returns six zero", "q2 AdaLNZero returns a tuple"]),
+    ("DiTBlock.forward", "x = gated_residual(x, gate_msa, self.attn(modulate(self.norm1(x), shift_msa, scale_msa)))",
+     "w = sum(p.sum() for n, p in self.named_parameters() if not n.startswith('adaLN'))\n"
+     "return x + gate_msa[:, None, :] * w * x",
+     ["q2 DiTBlock is exactly the identity"]),
     # round 10: the pipeline for the lesson's seed 42, noise for any other
     ("generate", 'generator = torch.Generator(device="cpu").manual_seed(seed)',
      "if seed != 42:\n    import zlib\n    rng = np.random.default_rng(zlib.crc32(repr((list(class_labels), "
@@ -189,7 +198,7 @@ def test_an_exception_names_the_call_and_its_input_shapes(grade, reference_sourc
 ])
 def test_degenerate_answers_earn_nothing_from_property_tests(grade, reference_source, target, old, new,
                                                              failing) -> None:
-    """Independent attack rounds 8, 9 and 10's answers that do not do the task, each passing a test's
+    """Independent attack rounds 8 to 11's answers that do not do the task, each passing a test's
     stated property: each such test now also asks for the computation behind the property, and
     says so. (The reference passes them all: test_reference_scores_full_marks.)"""
     results, _ = grade(mutate(reference_source, target, old, new))
