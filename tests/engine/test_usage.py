@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from ditgrade.sandbox.cgroup import Group
 from ditgrade.sandbox.usage import Meter
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not os.path.exists("/proc/self/task"),
@@ -30,6 +31,9 @@ class _OwnCPU:
 
     def thread_ids(self) -> list[int]:
         return _threads(os.getpid())
+
+    def stalled_seconds(self) -> None:
+        return None  # no pressure stall information: the meter's threads alone
 
 
 def _spin(cpu_s: float) -> None:
@@ -85,6 +89,9 @@ class _ChildCPU:
 
     def thread_ids(self) -> list[int]:
         return _threads(self.pid)
+
+    def stalled_seconds(self) -> None:
+        return None
 
 
 @pytest.mark.parametrize("grader", ["computes", "sleeps"])
@@ -157,6 +164,9 @@ class _Tree:
 
     def thread_ids(self) -> list[int]:
         return _threads(*self.pids)
+
+    def stalled_seconds(self) -> None:
+        return None
 
 
 def _beside_a_busy_process(body) -> None:
@@ -234,3 +244,70 @@ def _ended(pid: int) -> bool:
     """Whether ``pid`` has exited (a zombie not yet reaped: its counts are still readable)."""
     with open(f"/proc/{pid}/stat", "rb") as f:
         return f.read().rpartition(b")")[2].split()[0] == b"Z"
+
+
+def _real_group():
+    """A worker's control group as the fork server makes it, with pressure stall information;
+    skips where there is none (not root, no writable hierarchy, PSI off)."""
+    from ditgrade.sandbox.cgroup import Cgroups
+
+    found, why = Cgroups.detect()
+    if found is None:
+        pytest.skip(f"no control group here: {why}")
+    if "stall" not in found.parents:
+        found.remove()
+        pytest.skip("no pressure stall information (cpu.pressure) here")
+    return found, found.create(256 << 20, 64)
+
+
+@pytest.mark.parametrize("stall", [True, False])
+def test_short_threads_waiting_for_a_busy_cpu_are_not_idle(stall: bool) -> None:
+    """400 threads of 3 ms each, one after another, in a worker's control group on a CPU shared with
+    a busy process: each waits about as long as it computes and is gone before the meter reads
+    again, so only the group's CPU pressure still holds its wait (round 9: 10,000 threads of 1 ms
+    each were charged 20 s idle beside 14 busy processes). Without the pressure the same run is
+    charged most of its waits as idle: the test's own control."""
+    cgroups, group = _real_group()
+    if not stall:
+        group = Group(group.version, tuple(d for d in group.dirs if d[0] != "stall"))
+    cpu = min(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    r, w = os.pipe()
+    try:
+        time.sleep(0.2)
+        pid = os.fork()
+        if pid == 0:  # the worker: joins its group, then waits for the go
+            try:
+                os.sched_setaffinity(0, {cpu})
+                group.join()
+                os.read(r, 1)
+                for _ in range(400):
+                    t = threading.Thread(target=_spin, args=(0.003,))
+                    t.start()
+                    t.join()
+            finally:
+                os._exit(0)
+        time.sleep(0.2)
+        meter = Meter(pid, group)
+        os.write(w, b"x")
+        while not _ended(pid):
+            meter.sample()
+            time.sleep(0.05)
+        used = meter.sample()
+        os.waitpid(pid, 0)
+    finally:
+        os.sched_setaffinity(0, before)
+        busy.kill()
+        busy.wait()
+        os.close(r)
+        os.close(w)
+        while not group.remove():
+            time.sleep(0.05)
+        cgroups.remove()
+    assert used.cpu >= 1.0 and used.wall >= 2.0, used  # it computed, and waited about as long
+    if stall:
+        assert used.idle < 0.3, used
+    else:
+        assert used.idle > 0.5, used

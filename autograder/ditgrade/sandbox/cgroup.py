@@ -26,6 +26,12 @@ V1_CONTROLLERS = {"memory": "memory", "pids": "pids", "cpu": "cpuacct"}  # what 
 # (the kernel's autogroup gives each *session* a share, and a worker that could start sessions took
 # the CPU from its batch neighbour: independent attack round 8). Optional: only the fairness needs it.
 V1_WEIGHT = ("weight", "cpu")
+# Also optional: a group in the unified (v2) hierarchy, for its CPU pressure (``cpu.pressure``): the
+# time every runnable thread of the worker waited for a CPU while none of them ran, which the kernel
+# keeps for threads long gone (``Group.stalled_seconds``; see ``usage.Meter``). v2 has it in the
+# worker's own group; beside v1 it takes a cgroup2 mount: one already there (systemd's hybrid
+# layout) or, where none is, one the grader mounts at ``STALL_MOUNT`` and leaves for the next run.
+STALL_MOUNT = "/run/ditgrade/cgroup2"
 
 
 def _read(path: str) -> str:
@@ -67,6 +73,18 @@ class Group:
         """Every thread of every process in the group now (as this process's PID namespace numbers them)."""
         name = "tasks" if self.version == 1 else "cgroup.threads"
         return [int(t) for t in _read(os.path.join(self.folder("cpu"), name)).split()]
+
+    def stalled_seconds(self) -> float | None:
+        """Time all of the group's runnable threads waited for a CPU, none of them running (the
+        "full" line of ``cpu.pressure``, since the group was made); None without pressure stall
+        information."""
+        folder = dict(self.dirs).get("stall")
+        if folder is None:
+            return None
+        for line in _read(os.path.join(folder, "cpu.pressure")).splitlines():
+            if line.startswith("full "):
+                return int(line.rpartition("total=")[2]) / 1e6
+        return None
 
     def oom_kills(self) -> int:
         name = "memory.oom_control" if self.version == 1 else "memory.events"
@@ -139,19 +157,47 @@ def remove_orphans(folder: str) -> list[str]:
     return removed
 
 
-def _v1_weight(mounts: list, own: dict[str, str], name: str) -> dict[str, str]:
-    """{"weight": our parent folder in v1's cpu controller}, or {} where it is not mounted or writable."""
+def _parent(folder: str) -> str:
+    """``folder`` made (orphans of dead graders beside it removed first); OSError if it cannot be."""
+    remove_orphans(os.path.dirname(folder))
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def _mount_cgroup2() -> tuple[str, str] | None:
+    """(mount point, root) of a cgroup2 hierarchy mounted by the grader at ``STALL_MOUNT``."""
+    import ctypes
+
+    with contextlib.suppress(OSError):
+        os.makedirs(STALL_MOUNT, exist_ok=True)
+        if not os.path.exists(os.path.join(STALL_MOUNT, "cgroup.procs")):
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.mount(b"cgroup2", STALL_MOUNT.encode(), b"cgroup2", 0, None) != 0:
+                return None
+        return STALL_MOUNT, "/"
+    return None
+
+
+def _v1_optional(mounts: list, own: dict[str, str], name: str) -> dict[str, str]:
+    """Beside v1's groups, our parent folders for what only some machines give (see ``V1_WEIGHT``
+    and ``STALL_MOUNT``): {"weight": in v1's cpu controller, "stall": in a cgroup2 hierarchy}, each
+    only where it can be made."""
+    out = {}
     want, controller = V1_WEIGHT
     for fstype, point, root, options in mounts:
         if fstype == "cgroup" and controller in options and controller in own:
-            folder = os.path.join(_inside(point, root, own[controller]), name)
-            try:
-                remove_orphans(os.path.dirname(folder))
-                os.makedirs(folder, exist_ok=True)
-            except OSError:
-                return {}
-            return {want: folder}
-    return {}
+            with contextlib.suppress(OSError):
+                out[want] = _parent(os.path.join(_inside(point, root, own[controller]), name))
+            break
+    if os.path.exists("/proc/pressure/cpu"):  # pressure stall information is on
+        unified = next(((point, root) for fstype, point, root, _ in mounts if fstype == "cgroup2"), None)
+        unified = unified or _mount_cgroup2()
+        if unified is not None:
+            with contextlib.suppress(OSError):
+                folder = _parent(os.path.join(_inside(*unified, own.get("", "/")), name))
+                if os.path.exists(os.path.join(folder, "cpu.pressure")):
+                    out["stall"] = folder
+    return out
 
 
 class Cgroups:
@@ -181,12 +227,11 @@ class Cgroups:
         if len(v1) == len(V1_CONTROLLERS):
             try:
                 for d in set(v1.values()):
-                    remove_orphans(os.path.dirname(d))
-                    os.makedirs(d, exist_ok=True)
+                    _parent(d)
             except OSError as e:
                 errors.append(f"v1: {e.strerror or e}")
             else:
-                return cls(1, {**v1, **_v1_weight(mounts, own, name)}), ""
+                return cls(1, {**v1, **_v1_optional(mounts, own, name)}), ""
         for fstype, point, _root, _ in mounts:
             if fstype != "cgroup2":
                 continue
@@ -201,7 +246,8 @@ class Cgroups:
                 parent = os.path.join(point, name)
                 os.makedirs(parent, exist_ok=True)
                 _write(os.path.join(parent, "cgroup.subtree_control"), "+memory +pids +cpu")
-                return cls(2, {"memory": parent, "pids": parent, "cpu": parent}), ""
+                stall = {"stall": parent} if os.path.exists(os.path.join(parent, "cpu.pressure")) else {}
+                return cls(2, {"memory": parent, "pids": parent, "cpu": parent, **stall}), ""
             except OSError as e:
                 errors.append(f"v2 at {point}: {e.strerror or e}")
         return None, "no writable control-group hierarchy (" + ("; ".join(errors) or "none mounted") + ")"

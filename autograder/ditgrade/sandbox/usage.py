@@ -110,10 +110,15 @@ class Meter:
     runnable together never add up to more than the wall time they share (round 7: a sum of waits
     grew N-1 seconds a second for N threads on one CPU, credit that hid 150 s of sleep).
 
-    Not seen: a thread that starts and ends between two readings leaves its CPU time in the count
-    but takes its wait for a CPU with it (round 9: 10,000 threads of 1 ms each in one call, beside
-    14 busy processes on 2 cores, were charged 20 s idle). Per-group CPU pressure (cgroup v2's
-    ``cpu.pressure``) or exit statistics (taskstats) would hold it; neither is read yet.
+    A thread that starts and ends between two readings leaves its CPU time in the count but takes
+    its wait for a CPU with it (round 9: 10,000 threads of 1 ms each in one call, beside 14 busy
+    processes on 2 cores, were charged 20 s idle). Where the group has pressure stall information
+    (``Group.stalled_seconds``: the time every runnable thread of the group waited for a CPU while
+    none of them ran, kept by the kernel for threads long gone), each step's CPU time counts with
+    that stall added. A stall is the machine's doing, never the student's: a thread waiting behind
+    its own siblings on a CPU is not one (one of theirs runs there), so threads runnable together
+    still buy nothing. Without it (no control group, or pressure stall information off) the gap
+    stays.
     """
 
     def __init__(self, pid: int, group: Group | None = None):
@@ -125,6 +130,7 @@ class Meter:
         self._grader0 = own_busy_seconds()
         self.cpu0 = self._read_cpu()  # the tree's CPU seconds so far, when the meter started
         self._cpu_seen = self.cpu0
+        self._stall_seen = self._read_stall()
         self._busy = 0.0
         self._threads = self._read_threads()  # {tid: running or waiting ns} at the last reading
 
@@ -147,6 +153,15 @@ class Meter:
         if seen:
             self._cpu_last = total
         return self._cpu_last
+
+    def _read_stall(self) -> float | None:
+        """The group's stall so far (seconds), or None where there is none to read."""
+        if self.group is None:
+            return None
+        try:
+            return self.group.stalled_seconds()
+        except (OSError, ValueError):
+            return None
 
     def _rescan(self) -> None:
         now = time.monotonic()
@@ -171,9 +186,12 @@ class Meter:
         last = self._threads.get
         # a thread new since the last reading (or a reused id whose count went back) counts from 0
         longest = max((n - last(t, 0) if n >= last(t, 0) else n for t, n in threads.items()), default=0) / 1e9
+        stall = self._read_stall()
+        stalled = stall - self._stall_seen if stall is not None and self._stall_seen is not None else 0.0
         step = now - self._wall_seen
-        self._busy += min(step, max(cpu_now - self._cpu_seen, longest))
+        self._busy += min(step, max(cpu_now - self._cpu_seen + max(0.0, stalled), longest))
         self._wall_seen, self._cpu_seen, self._threads = now, cpu_now, threads
+        self._stall_seen = stall if stall is not None else self._stall_seen
         wall = now - self._wall0
         cpu = max(0.0, cpu_now - self.cpu0)
         grader = own_busy_seconds() - self._grader0
