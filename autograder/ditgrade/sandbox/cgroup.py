@@ -8,7 +8,9 @@ sandbox. The fork server creates one group per worker under a parent of its own:
     v1 (a hierarchy per controller):  <memory|pids|cpuacct mount>/<our path>/ditgrade-<pid>/w<n>
     v2 (one unified hierarchy):       <cgroup2 mount>/ditgrade-<pid>/w<n>   (controllers enabled on the way)
 
-and the worker's middle process joins it before it forks the worker. This needs root and a writable
+(v1 also, where they can be made: a group in the ``cpu`` controller, see ``V1_WEIGHT``, and one in
+the unified hierarchy for CPU pressure, see ``STALL_MOUNT``), and the worker's middle process joins
+it before it forks the worker. This needs root and a writable
 hierarchy (a TA's machine or CI, as root); in a container without one (Gradescope's, where each
 submission has its container to itself) ``Cgroups.detect`` returns why not, and the sandbox counts
 CPU over the worker's PID namespace instead (``sandbox.usage``) and relies on rlimits.

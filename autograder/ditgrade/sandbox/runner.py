@@ -514,9 +514,11 @@ def verify(worker: servers.Worker, reported: Any, limits: Limits) -> dict[str, A
                 share = worker.group.version == 2 or any(
                     "cpu" in line.split(":")[1].split(",") and line.endswith(name.rstrip("\n"))
                     for line in mine.splitlines() if line.count(":") >= 2)
+                stall = "stall" in dict(worker.group.dirs)
                 out["cgroup"] = (f"v{worker.group.version}: memory {limits.cgroup_memory_mb} MB, "
                                  f"{limits.nproc} processes, CPU time of all of them"
-                                 + (", one CPU share for all of them" if share else ""))
+                                 + (", one CPU share for all of them" if share else "")
+                                 + (", their waits for a CPU from pressure stall information" if stall else ""))
             else:
                 notes.append("the worker is not in its control group")
         except OSError as e:
