@@ -429,6 +429,7 @@ def test_empty_upload_files_say_why(tmp_path: Path, assignment, monkeypatch, cap
     assert _csv(tmp_path / "out" / "gradescope_scores.csv") == []
 
 
+@pytest.mark.slow  # two batch grades: the default suite stays within its 5 minutes beside CI's busy loops
 def test_a_rerun_moves_aside_the_files_of_submissions_no_longer_there(tmp_path: Path, assignment) -> None:
     """feedback/*.txt holds this run's students only: a removed submission's files go to stale/."""
     sub, out = _folder(tmp_path), tmp_path / "out"

@@ -253,6 +253,7 @@ def test_probes_get_plain_data_and_every_run_sees_the_same_cases(grade, referenc
     assert runs[0] == runs[1] and len(runs[0]) > 100
 
 
+@pytest.mark.slow  # three whole in-process grades: the default suite stays within its 5 minutes
 def test_a_table_of_the_courses_cases_meets_cases_of_its_own_submission(grade, reference_source, assignment) -> None:
     """exact_dit_params as a table of every case the tests asked one submission (learnt from
     feedback, one failure at a time) passes for that submission's code and fails for another's:

@@ -163,6 +163,7 @@ def test_points_come_from_the_master_and_the_tests_follow(tmp_path: Path) -> Non
     assert " passed" in tests.stdout.splitlines()[-1], tests.stdout[-500:]
 
 
+@pytest.mark.slow  # a build: the default suite stays within its 5 minutes beside CI's busy loops
 def test_release_refuses_stale_generated_files_and_names_the_fix(tmp_path: Path) -> None:
     course = copy_course(tmp_path / "course")
     edit_master(course, "    x = x.permute(0, 2, 4, 1, 3, 5)  # [B, gh, gw, C, p, p]",
@@ -173,6 +174,7 @@ def test_release_refuses_stale_generated_files_and_names_the_fix(tmp_path: Path)
     assert not (course / "dist" / "autograder.zip").exists()
 
 
+@pytest.mark.slow  # a build: the default suite stays within its 5 minutes beside CI's busy loops
 def test_a_comment_edit_in_the_master_leaves_every_mutant_applicable(tmp_path: Path) -> None:
     from conftest import load_bank_module
 
