@@ -282,6 +282,18 @@ def test_a_table_of_the_courses_cases_meets_cases_of_its_own_submission(grade, r
     assert not any(r.passed for r in other if r.name.startswith(exact)), [r.output for r in other]
 
 
+def test_the_closed_form_count_is_diffusers_count_for_every_configuration_drawn() -> None:
+    """q3's per-submission cases are judged by dit_formula, not by a meta build: it must equal the
+    model's own count wherever those cases can fall."""
+    from dit.hidden import q3_params as q3
+
+    cases = {c for key in range(12) for c in compare.drawn_cases(f"formula {key}", q3.CONFIGS, max_examples=4)}
+    assert len(cases) >= 30
+    for depth, heads, hd, patch, cin, cout, classes in sorted(cases):
+        assert q3.dit_formula(depth, heads * hd, patch, cin, cout, classes) == \
+            q3.diffusers_dit_params(depth, heads, hd, patch, cin, cout, classes), (depth, heads, hd, patch, cin, cout)
+
+
 def test_the_courses_seed_draws_other_cases() -> None:
     def draw(seed: int) -> list:
         compare.use_seed(seed)

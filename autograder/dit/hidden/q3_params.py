@@ -182,9 +182,20 @@ def test_exact_small(runner) -> None:
 
     run_cases("q3 exact", CONFIGS, check, max_examples=6,
               examples=((2, 2, 8, 2, 4, 8, 1000), (1, 1, 4, 4, 3, 5, 10), (3, 3, 4, 1, 4, 4, 7)))
+
     # and two of this submission's own: a table of the cases above, learnt from feedback one
-    # failure at a time, meets two it has not seen (independent attack round 10)
-    run_own_cases(runner, "q3 exact", CONFIGS, check, max_examples=2)
+    # failure at a time, meets two it has not seen (independent attack round 10). Their counts
+    # come from the closed form (equal to the model's for every configuration CONFIGS draws,
+    # tests/test_hidden_suite.py): two meta builds a submission cost a warm lane about 70 ms.
+    def check_own(case):
+        depth, heads, hd, patch, cin, cout, classes = case
+        d = heads * hd
+        assert_count(runner.call("exact_dit_params", args=[depth, d, patch, cin, cout, classes]),
+                     dit_formula(depth, d, patch, cin, cout, classes), "exact_dit_params",
+                     f"exact_dit_params({depth}, {d}, {patch}, in_channels={cin}, out_channels={cout}, "
+                     f"num_classes={classes})")
+
+    run_own_cases(runner, "q3 exact", CONFIGS, check_own, max_examples=2)
 
 
 def dit_formula(depth: int, d: int, p: int, cin: int = 4, cout: int = 8, classes: int = 1000) -> int:
