@@ -229,11 +229,18 @@ def test_only_the_path_the_ta_gives_is_read_as_an_export(tmp_path: Path, assignm
     ("{{{{ not yaml", "not valid YAML"),
     ("- just\n- a list\n", "does not map"),
 ])
-def test_hostile_metadata_costs_the_names_not_the_batch(tmp_path: Path, assignment, metadata: str, reason: str) -> None:
+def test_hostile_metadata_costs_the_names_not_the_submissions(tmp_path: Path, metadata: str, reason: str) -> None:
+    subs, notes = discover([_export_zip(tmp_path / "e.zip", metadata)], tmp_path / "work")
+    assert any(reason in n for n in notes), notes
+    assert len(subs) == 3 and all(s.people == [] for s in subs)
+
+
+def test_hostile_metadata_costs_the_names_not_the_batch(tmp_path: Path, assignment) -> None:
+    """The whole batch, once (the parametrized test above reads each kind of bad metadata)."""
     out = tmp_path / "out"
-    result = grade_batch([_export_zip(tmp_path / "e.zip", metadata)], out, assignment=assignment, jobs=1,
+    result = grade_batch([_export_zip(tmp_path / "e.zip", "a: &a [*a]\n")], out, assignment=assignment, jobs=1,
                          grade_fn=FAKE, progress=False)
-    assert any(reason in n for n in result.notes), result.notes
+    assert any("aliases" in n for n in result.notes), result.notes
     assert len(result.rows) == 3 and (out / "grades.csv").is_file() and (out / "report.html").is_file()
 
 

@@ -83,6 +83,8 @@ def test_escapes_are_refused_at_the_kernel() -> None:
         out["setpriority(nice 19)"] = _errno(libc, NR["setpriority"], 0, 0, 19)  # PRIO_PROCESS, itself
         out["sched_setscheduler(SCHED_IDLE)"] = _errno(libc, 144 if x86 else 119, 0, 5, 0)
         out["setsid"] = _errno(libc, NR["setsid"])  # a session of its own is a CPU share of its own
+        out["setpgid(0, 0)"] = _errno(libc, NR["setpgid"], 0, 0)  # a process group of its own
+        out["sched_setaffinity"] = _errno(libc, NR["sched_setaffinity"], 0, 8, ctypes.addressof(ctypes.c_ulong(1)))
         return out
 
     got = _in_filtered_child(body)

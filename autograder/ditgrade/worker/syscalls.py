@@ -15,7 +15,10 @@ CPU without computing and without being idle, so it would stretch a call's wall 
 nothing a worker runs needs it, and ``sched_setscheduler``/``sched_setattr`` were never allowed), and
 ``setsid`` (the kernel's autogroup gives each session its own CPU share: 55 processes in sessions
 of their own took a batch neighbour's CPU, independent attack round 8; nothing can run a daemon
-without ``execve`` anyway).
+without ``execve`` anyway), ``setpgid`` (a process group of its own would leave the worker's, and nothing
+a worker runs needs one) and ``sched_setaffinity`` (where a worker's threads run is the kernel's and
+the control group's business; OpenMP only pins threads when ``OMP_PROC_BIND`` or
+``GOMP_CPU_AFFINITY`` is set, which the worker's allow-listed environment never is).
 
 ``NUMBERS`` is generated from the kernel headers by ``scripts/gen_syscalls.py`` (x86-64 and arm64;
 arm64 has no legacy calls such as ``open`` or ``fork``).
@@ -45,9 +48,9 @@ rt_tgsigqueueinfo sigaltstack kill tgkill tkill pause alarm nanosleep clock_nano
 clock_gettime clock_getres gettimeofday time getitimer setitimer
 timer_create timer_settime timer_gettime timer_getoverrun timer_delete
 getpid getppid gettid getuid geteuid getgid getegid getresuid getresgid getgroups
-getpgid getpgrp getsid setpgid capget
+getpgid getpgrp getsid capget
 getrlimit setrlimit prlimit64 getrusage times getpriority ioprio_get
-sched_yield sched_getaffinity sched_setaffinity sched_getparam sched_getscheduler sched_getattr
+sched_yield sched_getaffinity sched_getparam sched_getscheduler sched_getattr
 sched_get_priority_max sched_get_priority_min sched_rr_get_interval getcpu
 uname sysinfo getrandom
 shmget shmat shmdt shmctl semget semop semtimedop semctl
