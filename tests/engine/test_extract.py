@@ -121,6 +121,7 @@ def test_magics_are_blanked_and_non_python_cell_magics_skipped(tmp_path: Path) -
     ("import math\nmath.sqrt?\n?math.cos\nmath.pi??\ny = 1", "import math\n"),
     ("files = !ls\nt = %timeit -o f()\nok = 1 != 2\nq = 5 % 2\nw = 'why?'  # why?", "ok = 1 != 2\n"),
     ("!echo it's (\ny = 4", "y = 4\n"),
+    ("x = 1  # a comment\n!echo a \\\n  b\ny = 2", "x = 1  # a comment\n"),  # the magic's backslash joins
     # an indented one keeps its block a body (round 11: `for ...:` over one `%time` line lost a cell)
     ("for i in range(2):\n    %time f(i)", "for i in range(2):\n    pass\n"),
     ("try:\n    import x\nexcept ImportError:\n    !pip install x", "try:\n    import x\nexcept ImportError:\n    pass\n"),

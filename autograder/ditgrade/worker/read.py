@@ -188,44 +188,64 @@ class _Reading:
         self.code_chars = 0
 
 
-def logical_lines(lines: list[str]) -> list[tuple[int, int]]:
-    """(first, last) physical line index of each logical line, as Python's tokenizer joins them:
-    inside brackets, after a backslash, inside a triple-quoted string. A rough scan that needs no
-    valid Python: strings (prefixes, escapes) and comments are followed, and a line that starts a
-    logical line with ``%``, ``!`` or ``?`` is IPython's and ends with itself (or its backslash), as
-    IPython reads it, whatever brackets or quotes it holds (``!echo it's``)."""
-    out: list[tuple[int, int]] = []
-    depth, quote, start, ipython = 0, "", 0, False  # quote: the open string's delimiter
-    for i, line in enumerate(lines):
-        if i == start:
-            ipython = line.lstrip().startswith(("%", "!", "?"))
-        joined = line.endswith("\\")  # unless in a comment (below)
-        j, n = 0, 0 if ipython else len(line)
-        while j < n:
+class _Scanner:
+    """Python's strings, comments and brackets, followed line by line without needing valid Python
+    (the one walker behind ``logical_lines`` and ``_assigns_magic``). ``code(line)`` yields each
+    character of ``line`` that is code: outside strings (prefixes and escapes followed; a triple-
+    quoted string may span lines) and before a comment; ``depth`` counts open brackets after it."""
+
+    def __init__(self) -> None:
+        self.depth, self.quote, self.comment = 0, "", False  # quote: the open string's delimiter
+
+    def code(self, line: str):
+        j, self.comment = 0, False
+        while j < len(line):
             ch = line[j]
-            if quote:
+            if self.quote:
                 if ch == "\\":
                     j += 2  # an escaped character, raw strings too (r"\"" does not end there)
-                elif line.startswith(quote, j):
-                    j, quote = j + len(quote), ""
+                elif line.startswith(self.quote, j):
+                    j, self.quote = j + len(self.quote), ""
                 else:
                     j += 1
                 continue
             if ch == "#":
-                joined = False
-                break
+                self.comment = True
+                return
             if ch in "'\"":
-                quote = line[j:j + 3] if line[j:j + 3] in ("'''", '"""') else ch
-                j += len(quote)
+                self.quote = line[j:j + 3] if line[j:j + 3] in ("'''", '"""') else ch
+                j += len(self.quote)
                 continue
             if ch in "([{":
-                depth += 1
+                self.depth += 1
             elif ch in ")]}":
-                depth = max(0, depth - 1)
+                self.depth = max(0, self.depth - 1)
+            yield j, ch
             j += 1
-        if len(quote) == 1 and not joined:
-            quote = ""  # an unclosed one-line string ends with its line (a syntax error anyway)
-        if not (depth or quote or joined):
+
+    def end_line(self, joined: bool) -> None:
+        if len(self.quote) == 1 and not joined:
+            self.quote = ""  # an unclosed one-line string ends with its line (a syntax error anyway)
+
+
+def logical_lines(lines: list[str]) -> list[tuple[int, int]]:
+    """(first, last) physical line index of each logical line, as Python's tokenizer joins them:
+    inside brackets, after a backslash, inside a triple-quoted string (``_Scanner``). A line that
+    starts a logical line with ``%``, ``!`` or ``?`` is IPython's and ends with itself (or its
+    backslash), as IPython reads it, whatever brackets or quotes it holds (``!echo it's``)."""
+    out: list[tuple[int, int]] = []
+    scan, start, ipython = _Scanner(), 0, False
+    for i, line in enumerate(lines):
+        if i == start:
+            ipython = line.lstrip().startswith(("%", "!", "?"))
+        if ipython:
+            scan.comment = False
+        else:
+            for _ in scan.code(line):
+                pass
+        joined = line.endswith("\\") and not scan.comment
+        scan.end_line(joined)
+        if not (scan.depth or scan.quote or joined):
             out.append((start, i))
             start = i + 1
     if start < len(lines):
@@ -236,27 +256,17 @@ def logical_lines(lines: list[str]) -> list[tuple[int, int]]:
 def _assigns_magic(code: str) -> bool:
     """Whether the first ``=`` outside strings and brackets (not ``==``, ``!=``, ``<=``, ``+=`` ...)
     is followed by ``!`` or ``%``: ``files = !ls``, ``runs["pip"] = !pip show x``, ``t = %timeit -o f()``."""
-    depth, quote, j = 0, "", 0
-    while j < len(code):
-        ch = code[j]
-        if quote:
-            if ch == "\\":
-                j += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "#":
+    scan, at = _Scanner(), 0  # at: where the line starts in code
+    for line in code.split("\n"):
+        for j, ch in scan.code(line):
+            if ch == "=" and scan.depth == 0:
+                if line[j + 1:j + 2] == "=" or (j and line[j - 1] in "=!<>+-*/%&|^@:"):
+                    return False
+                return code[at + j + 1:].lstrip()[:1] in ("!", "%")
+        if scan.comment:
             return False
-        elif ch == "=" and depth == 0:
-            if code[j + 1:j + 2] == "=" or (j and code[j - 1] in "=!<>+-*/%&|^@:"):
-                return False
-            return code[j + 1:].lstrip()[:1] in ("!", "%")
-        j += 1
+        scan.end_line(line.endswith("\\"))
+        at += len(line) + 1
     return False
 
 
