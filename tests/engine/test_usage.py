@@ -12,7 +12,7 @@ import time
 import pytest
 
 from ditgrade.sandbox.cgroup import Group
-from ditgrade.sandbox.usage import Meter
+from ditgrade.sandbox.usage import Meter, Readings, own_busy_seconds, tasks_busy
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not os.path.exists("/proc/self/task"),
                                 reason="reads /proc/<pid>/task/*/schedstat")
@@ -25,14 +25,14 @@ def _threads(*pids: int) -> list[int]:
 class _OwnCPU:
     """This process's CPU seconds and threads, in place of a worker's control group."""
 
-    def cpu_seconds(self) -> float:
+    def cpu_seconds(self, read=None) -> float:
         t = os.times()
         return t.user + t.system
 
-    def thread_ids(self) -> list[int]:
+    def thread_ids(self, read=None) -> list[int]:
         return _threads(os.getpid())
 
-    def stalled_seconds(self) -> None:
+    def stalled_seconds(self, read=None) -> None:
         return None  # no pressure stall information: the meter's threads alone
 
 
@@ -82,15 +82,15 @@ class _ChildCPU:
     def __init__(self, pid: int):
         self.pid = pid
 
-    def cpu_seconds(self) -> float:
+    def cpu_seconds(self, read=None) -> float:
         from ditgrade.sandbox.usage import cpu_seconds
 
         return cpu_seconds(self.pid)
 
-    def thread_ids(self) -> list[int]:
+    def thread_ids(self, read=None) -> list[int]:
         return _threads(self.pid)
 
-    def stalled_seconds(self) -> None:
+    def stalled_seconds(self, read=None) -> None:
         return None
 
 
@@ -157,15 +157,15 @@ class _Tree:
     def __init__(self, child: int):
         self.pids = (os.getpid(), child)
 
-    def cpu_seconds(self) -> float:
+    def cpu_seconds(self, read=None) -> float:
         from ditgrade.sandbox.usage import cpu_seconds
 
         return sum(cpu_seconds(pid) for pid in self.pids)
 
-    def thread_ids(self) -> list[int]:
+    def thread_ids(self, read=None) -> list[int]:
         return _threads(*self.pids)
 
-    def stalled_seconds(self) -> None:
+    def stalled_seconds(self, read=None) -> None:
         return None
 
 
@@ -309,3 +309,23 @@ def test_short_threads_waiting_for_a_busy_cpu_are_not_idle() -> None:
     assert used.cpu >= 1.0 and waited >= 0.2, used  # it computed, and waited for the CPU
     assert used.idle <= 0.1 + 0.1 * waited, (used, control)
     assert control.idle >= 0.3 * waited, (used, control)  # what the threads alone miss
+
+
+def test_readings_kept_open_read_the_file_again_and_let_ended_threads_go() -> None:
+    """The meter's files stay open (``Readings``): each read is the file's content now, a thread
+    that ended reads as gone (not as its last count), and its file is closed."""
+    files = Readings()
+    before = own_busy_seconds(files)
+    _spin(0.1)
+    assert own_busy_seconds(files) - before >= 0.08  # read again, not kept
+    done = threading.Event()
+    thread = threading.Thread(target=done.wait)
+    thread.start()
+    tid = thread.native_id
+    assert tid in tasks_busy([tid], files) and f"/proc/{tid}/schedstat" in files._fds
+    done.set()
+    thread.join()
+    time.sleep(0.05)
+    assert tasks_busy([tid], files) == {} and f"/proc/{tid}/schedstat" not in files._fds
+    files.close()
+    assert files._fds == {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 V1_CONTROLLERS = {"memory": "memory", "pids": "pids", "cpu": "cpuacct"}  # what we need -> v1 controller
@@ -61,29 +62,30 @@ class Group:
         for d in sorted({d for _, d in self.dirs}):
             _write(os.path.join(d, "cgroup.procs"), str(os.getpid()))
 
-    def cpu_seconds(self) -> float:
+    # The three readings below take the meter's ``read`` (``usage.Readings``: files kept open).
+    def cpu_seconds(self, read: Callable[[str], str] = _read) -> float:
         """CPU time of every process that ever ran in the group."""
         if self.version == 1:
-            return int(_read(os.path.join(self.folder("cpu"), "cpuacct.usage"))) / 1e9
-        for line in _read(os.path.join(self.folder("cpu"), "cpu.stat")).splitlines():
+            return int(read(os.path.join(self.folder("cpu"), "cpuacct.usage"))) / 1e9
+        for line in read(os.path.join(self.folder("cpu"), "cpu.stat")).splitlines():
             key, _, value = line.partition(" ")
             if key == "usage_usec":
                 return int(value) / 1e6
         return 0.0
 
-    def thread_ids(self) -> list[int]:
+    def thread_ids(self, read: Callable[[str], str] = _read) -> list[int]:
         """Every thread of every process in the group now (as this process's PID namespace numbers them)."""
         name = "tasks" if self.version == 1 else "cgroup.threads"
-        return [int(t) for t in _read(os.path.join(self.folder("cpu"), name)).split()]
+        return [int(t) for t in read(os.path.join(self.folder("cpu"), name)).split()]
 
-    def stalled_seconds(self) -> float | None:
+    def stalled_seconds(self, read: Callable[[str], str] = _read) -> float | None:
         """Time all of the group's runnable threads waited for a CPU, none of them running (the
         "full" line of ``cpu.pressure``, since the group was made); None without pressure stall
         information."""
         folder = dict(self.dirs).get("stall")
         if folder is None:
             return None
-        for line in _read(os.path.join(folder, "cpu.pressure")).splitlines():
+        for line in read(os.path.join(folder, "cpu.pressure")).splitlines():
             if line.startswith("full "):
                 return int(line.rpartition("total=")[2]) / 1e6
         return None

@@ -48,7 +48,7 @@ from ..worker.codec import CodecError, encode
 from . import forkserver_client as servers
 from . import gpu as gpu_lease
 from .limits import READ_CPU_S, Limits
-from .usage import Meter, Sample
+from .usage import Meter, Readings, Sample
 
 HELLO_TIMEOUT_S = 60.0  # fork, namespaces, mounts: no student code runs before the hello
 POLL_S = 0.05
@@ -103,6 +103,7 @@ class SandboxRunner:
         self._output_dropped = 0
         self._output_read = 0
         self._worker: servers.Worker | None = None
+        self._files = Readings()  # the meter's open files, one set per worker
         self._worker_gpu = False
         self._loaded = False
         self._server: servers.ForkServer | None = None
@@ -288,9 +289,10 @@ class SandboxRunner:
                 if attempt:
                     raise SandboxError(f"the sandbox's fork server failed twice: {e}") from None
         self._worker_gpu, self._loaded, self._cpu_mark = self._gpu_phase, False, None
+        self._files = Readings()
         self.workers_started += 1
         try:
-            hello = self._receive(Meter(self._worker.pid, self._worker.group),
+            hello = self._receive(Meter(self._worker.pid, self._worker.group, self._files),
                                   _Budget(HELLO_TIMEOUT_S, HELLO_TIMEOUT_S, 2 * HELLO_TIMEOUT_S, HELLO_TIMEOUT_S),
                                   max_bytes=MAX_HELLO_BYTES)
             body = decode_answer(hello.payload) if hello.kind == protocol.HELLO else None
@@ -342,6 +344,7 @@ class SandboxRunner:
     def _kill(self) -> None:
         worker, self._worker = self._worker, None
         self._loaded = False
+        self._files.close()
         if worker is None:
             return
         with contextlib.suppress(OSError):
@@ -364,7 +367,7 @@ class SandboxRunner:
         ``question``). Anything but the one reply asked for kills the worker: _Killed."""
         self._id += 1
         rid = self._id
-        meter = Meter(self._worker.pid, self._worker.group)
+        meter = Meter(self._worker.pid, self._worker.group, self._files)
         if charge and self._cpu_mark is not None:  # what the student's processes computed while the grader
             self._student_s += max(0.0, meter.cpu0 - self._cpu_mark)  # worked (children spinning between calls)
         try:
