@@ -134,6 +134,24 @@ def test_only_whole_logical_lines_are_ipythons(tmp_path: Path, source: str, kept
     assert got.statements[0].source == kept
 
 
+def test_statements_sharing_a_line_each_run_once_as_their_own_text(tmp_path: Path) -> None:
+    """Round 12: each statement of ``a; b`` was the whole line, so ``a; b`` ran twice."""
+    nb = notebook(tmp_path / "m.ipynb", "steps = []\nsteps += [1]; s = 'é;'; steps += [2]  # two\nt = (1,\n     2); u = 3")
+    assert sources(nb) == ["steps = []\n", "steps += [1]\n", "s = 'é;'\n", "steps += [2]\n", "t = (1,\n     2)\n",
+                           "u = 3\n"]
+
+
+def test_cell_magics_read_as_ipython_runs_them(tmp_path: Path) -> None:
+    """Round 12: a blank line before ``%%writefile`` still makes it a cell magic; ``%%prun`` runs its
+    body in the notebook's namespace; ``%%timeit`` runs it in a function of its own."""
+    nb = notebook(tmp_path / "m.ipynb", "\n%%writefile x.py\ndef f():\n    return 1", "%%prun -q\ndef g():\n    return 2",
+                  "%%timeit\ndef h():\n    return 3", "%%time\nk = 4")
+    got = read_trusted(nb)
+    assert [s.source for s in got.statements] == ["def g():\n    return 2\n", "k = 4\n"]
+    assert any("%%writefile" in n and "not Python" in n for n in got.notes), got.notes
+    assert any("%%timeit" in n and "function of its own" in n for n in got.notes), got.notes
+
+
 def test_export_zip_takes_the_assignments_notebook_or_names_the_candidates(tmp_path: Path) -> None:
     def zipped(name: str, members: dict[str, str]) -> Path:
         buf = io.BytesIO()

@@ -46,7 +46,9 @@ PREDICTION_CHARS = 4_000
 MAX_PREDICTION_CHARS = 16 * 1024  # ... and in all: what one student adds to the class's report.html
 TRUNCATED = " [...] (more predictions were written; the rest was left out)"
 PLUMBING_MODULES = frozenset({"otter", "IPython", "google"})  # notebook plumbing the grader has no use for
-_PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture")  # cell magics whose body is still Python
+# Cell magics that run their body in the notebook's namespace, as Python. Not ``%%timeit``: IPython
+# runs its body inside a function of timeit's, so nothing it defines reaches the notebook.
+_PYTHON_CELL_MAGICS = frozenset({"%%time", "%%capture", "%%prun"})
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 # why a statement does not run (shown to the student)
@@ -286,17 +288,26 @@ def _is_magic(text: str) -> bool:
     return False
 
 
+def cell_magic(source: str) -> str:
+    """The cell magic a cell starts with (``%%time``), after any blank lines as IPython reads it; ""."""
+    for line in normalise_newlines(source).split("\n"):
+        if line.strip():
+            word = line.split()[0]
+            return word if word.startswith("%%") else ""
+    return ""
+
+
 def strip_magics(source: str) -> str | None:
     """Blank IPython magics, shell escapes and help queries, keeping line numbers; None for a
     non-Python cell magic. Only a whole logical line is IPython's (as IPython itself reads it): a
     continuation line that starts with ``%`` or ``!=`` inside brackets is Python (independent
     attack round 10: blanking physical lines turned a correct check into a wrong one)."""
     lines = normalise_newlines(source).split("\n")
-    first = lines[0].lstrip()
-    if first.startswith("%%"):
-        if not first.startswith(_PYTHON_CELL_MAGICS):
+    top = next((i for i, line in enumerate(lines) if line.strip()), 0)  # IPython drops blank lines first
+    if lines[top].lstrip().startswith("%%"):
+        if cell_magic(source) not in _PYTHON_CELL_MAGICS:
             return None
-        lines[0] = ""
+        lines[top] = ""
     for a, b in logical_lines(lines):
         if _is_magic("\n".join(lines[a:b + 1])):
             # an indented one may be the only line of its block, which then still needs a body
@@ -319,7 +330,10 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
     """Add one cell's statements (or its notes) to ``out``."""
     text = strip_magics(source)
     if text is None:
-        out.notes.append(f"{label}: a cell magic ({source.lstrip().split()[0][:40]}) that is not Python; not graded")
+        magic = cell_magic(source)[:40]
+        why = ("runs the cell inside a function of its own (IPython), so nothing it defines reaches the notebook"
+               if magic == "%%timeit" else "is not Python")
+        out.notes.append(f"{label}: the cell magic {magic} {why}; not graded")
         return
     out.code_chars += len(text)
     if out.code_chars > MAX_CODE_CHARS:
@@ -336,7 +350,8 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
                          "this cell was skipped")
         return
     lines = text.split("\n")
-    for node in tree.body:
+    body = tree.body
+    for i, node in enumerate(body):
         first = _first_line(node)
         where = f"{label}, line {first}"
         bound = binds(node)
@@ -352,7 +367,11 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
             why = PLUMBING
         elif driver and not isinstance(node, _DEFINITIONS):
             why = DRIVER
-        source = "\n".join(lines[first - 1 : node.end_lineno]) + "\n"
+        if (i and body[i - 1].end_lineno == first) or (i + 1 < len(body) and body[i + 1].lineno == node.end_lineno):
+            # `a; b`: each runs once, as its own text (round 12: whole lines ran `a; b` twice)
+            source = (ast.get_source_segment(text, node) or "") + "\n"
+        else:
+            source = "\n".join(lines[first - 1 : node.end_lineno]) + "\n"
         if not why and len(source) > MAX_STATEMENT_CHARS:
             why = f"it is longer than {MAX_STATEMENT_CHARS:,} characters"
         if not why and len(out.statements) >= MAX_STATEMENTS:
