@@ -602,6 +602,33 @@ def test_no_network(env) -> None:
         env["listener"].accept()
 
 
+def test_statements_run_as_a_notebook_runs_them(env, tmp_path) -> None:
+    """Round 12: the worker's own ``from __future__ import annotations`` reached the student's
+    statements (a dataclass's ``ClassVar`` became a field), ``inspect.getsource`` found no source
+    (``torch.jit.script`` failed), and ``sys.modules["__main__"]`` was not the notebook's namespace.
+    As in IPython: the student's own future import holds for their later cells."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in [
+        "from __future__ import annotations",
+        "from dataclasses import dataclass\nfrom typing import ClassVar\n\n@dataclass\nclass Grid:\n"
+        "    KINDS: ClassVar[dict] = {'a': 1}\n    p: int = 2",
+        "import inspect\ndef helper(h):\n    return h\nSOURCE = inspect.getsource(helper)",
+        "def sequence_length(h: NotDefinedAnywhere, w, p):\n"
+        "    return (h // p) * (w // p) + 100 * ('return h' in SOURCE) + 1000 * Grid.KINDS['a'] + 10000 * Grid().p",
+    ]]
+    path = tmp_path / "sub.ipynb"
+    nbformat.write(nb, path)
+    r = SandboxRunner(env["assignment"], limits_for(env["assignment"], gpu=False))
+    r.read(path)
+    try:
+        assert r.call("sequence_length", h=8, w=4, p=2) == 8 + 100 + 1000 + 20000
+    finally:
+        r.close()
+    assert not r.report().get("load_errors"), r.report()
+
+
 def test_a_statement_that_hangs_or_exits_while_loading_costs_only_itself(env, tmp_path) -> None:
     import nbformat
 

@@ -30,7 +30,8 @@ def public_check(ns: dict, cases: list) -> list:
             sys.stdout = printed
             raised = None
             try:
-                exec(compile(example.source, "<public check>", "single"), globs)
+                # this module's own __future__ flags are not the notebook's (dont_inherit)
+                exec(compile(example.source, "<public check>", "single", 0, True), globs)
             except BaseException as e:  # noqa: BLE001 - reported to the grader, which judges it
                 raised = e
             finally:

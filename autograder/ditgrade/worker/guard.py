@@ -66,13 +66,15 @@ _TEST_MODULES = ("_test", "_xxtestfuzz", "_ctypes_test")
 _FRAMES = frozenset({"sys._getframe", "object.__getattr__"})
 
 
-def scrub(prefixes: tuple[str, ...]) -> None:
+def scrub(prefixes: tuple[str, ...], main: types.ModuleType | None = None) -> None:
     """Remove every module named ``prefix`` or ``prefix.*`` from ``sys.modules``, and the fork
-    server's ``__main__`` (the student's code gets a ``__main__`` of its own)."""
+    server's ``__main__``: the student's code gets ``main``, the module whose namespace it runs in
+    (as IPython's ``__main__`` is the notebook's: dataclasses, pickle and typing look a class's
+    module up there; independent attack round 12)."""
     for name in list(sys.modules):
         if any(name == p or name.startswith(p + ".") for p in prefixes):
             del sys.modules[name]
-    sys.modules["__main__"] = types.ModuleType("__main__")
+    sys.modules["__main__"] = main or types.ModuleType("__main__")
 
 
 def collector_off() -> None:

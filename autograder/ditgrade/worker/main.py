@@ -35,6 +35,7 @@ import gc
 import os
 import signal
 import sys
+import types
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -83,7 +84,9 @@ def _serve(spec: WorkerSpec, namespaces: list[str], probes: dict[str, Callable],
     # machine unless OMP_NUM_THREADS said otherwise before torch loaded: started again for every
     # call (1-4 ms each) and counted against the student's process limit. One thread, per call.
     call = calls.caller((torch.set_num_threads, (1,)))  # a builtin: nothing in it to rewrite
-    ns: dict = {"__name__": "__main__", "__builtins__": __builtins__}
+    main_module = types.ModuleType("__main__")  # sys.modules["__main__"] once scrubbed (guard.scrub)
+    ns: dict = main_module.__dict__
+    ns["__builtins__"] = __builtins__
     read_task, run_task, call_task = tasks.make(ns)
 
     def send(kind: int, rid: int, payload: bytes) -> None:
@@ -109,7 +112,7 @@ def _serve(spec: WorkerSpec, namespaces: list[str], probes: dict[str, Callable],
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a KeyboardInterrupt would stop the serve loop
 
-    guard.scrub(scrub)
+    guard.scrub(scrub, main_module)
     os.set_inheritable(CHANNEL_FD, False)
     why = seccomp.install(CHANNEL_FD)
     protections["channel_filter"] = not why

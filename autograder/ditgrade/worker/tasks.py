@@ -9,11 +9,21 @@ who reaches them (through a frame) can change only how their own later calls are
 """
 
 from __future__ import annotations
+import __future__
 
 import gc
+import linecache
 from collections.abc import Callable
 
 from . import codec, read
+
+# What a ``from __future__ import ...`` of the student's own turns on, kept for their later
+# statements as IPython keeps it for later cells; nothing else of this module's own compiler flags
+# (its ``annotations`` above) reaches their code (independent attack round 12: a dataclass's
+# ``ClassVar`` field became a string and the class failed).
+FUTURE_FLAGS = 0
+for _name in __future__.all_feature_names:
+    FUTURE_FLAGS |= getattr(__future__, _name).compiler_flag
 
 # Collections, run by each call's thread at its end (automatic collection is off in the worker): the
 # young generations every time, everything every FULL_EVERY-th time. A full collection walks every
@@ -27,7 +37,8 @@ def make(ns: dict) -> tuple[Callable, Callable, Callable]:
     """(read, run, call) over the student's namespace ``ns`` (see the module docstring)."""
     encode, decode, CodecError = codec.encode, codec.decode, codec.CodecError
     compile_, exec_, str_, type_, gc_collect = compile, exec, str, type, gc.collect
-    since_full = [0]
+    sources = linecache.cache
+    since_full, future = [0], [0]
 
     def collect() -> None:
         since_full[0] += 1
@@ -53,8 +64,14 @@ def make(ns: dict) -> tuple[Callable, Callable, Callable]:
 
     def run_task(payload: bytes) -> bytes:
         label, source = decode(payload)
+        name = f"<{label}>"
         try:
-            exec_(compile_(source, f"<{label}>", "exec"), ns)
+            # the statement's text where inspect.getsource and tracebacks look (torch.jit.script
+            # needs it), as IPython keeps each cell's (round 12)
+            sources[name] = (len(source), None, source.splitlines(True), name)
+            code = compile_(source, name, "exec", future[0], True)
+            future[0] |= code.co_flags & FUTURE_FLAGS
+            exec_(code, ns)
         except BaseException as e:  # noqa: BLE001 - a statement that fails or exits costs only itself
             out = outcome(e, True)
         else:
