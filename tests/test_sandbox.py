@@ -534,6 +534,20 @@ def test_a_memory_hog_fails_inside_the_student_process(env) -> None:
     assert err.kind in (EXCEPTION, CRASH), err.message
 
 
+def test_memory_one_question_kept_does_not_fail_anothers_calls(env) -> None:
+    """A call that fails for want of memory on a worker an earlier question's calls used runs once more
+    on a fresh worker (round 12); the question whose code kept the memory keeps its failures."""
+    r = runner_for("memory_kept_for_later", env)  # its first test is a q1 one
+    r.call("patchify", z=Z, p=2)  # returns, leaving its worker no memory to give
+    with pytest.raises(StudentError, match="Cannot allocate memory"):  # in q1 still: q1's own doing
+        r.call("sequence_length", h=8, w=4, p=2)
+    assert getattr(r, "retried", 0) == 0
+    r.begin_test("q3 another question")
+    assert r.call("sequence_length", h=8, w=4, p=2) == 8
+    r.close()
+    assert r.retried == 1 and r.report()["calls_retried"] == 1
+
+
 def test_an_output_flood_is_cut_and_the_answer_still_counts(env) -> None:
     r = runner_for("output_flood", env)
     out = r.call("patchify", z=Z, p=2)["out"]

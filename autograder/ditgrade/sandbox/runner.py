@@ -60,6 +60,13 @@ GIVEN = "given: "  # label prefix of the template's given code, run before the s
 
 DIED = "the student's process died (sys.exit, os._exit, a signal, or a memory or CPU limit)"
 OUT_OF_TIME = "this submission used up the time it may take in all ({why}); this test was not run"
+# A call that ran out of memory, or whose worker died or lost it, on a worker that earlier questions'
+# calls also used, runs once more on a fresh worker: memory another question's code kept must not fail
+# this question's (independent attack round 12: a q1 patchify that kept 24 MB a call cost q3 0.8 points,
+# a torch.compile in q2 cost q4 and q5 4.9). At most this many such retries a submission.
+MAX_RETRIES = 4
+_OUT_OF_MEMORY = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "bad_alloc", "out of memory",
+                  "can't start new thread")
 
 
 class SandboxError(RuntimeError):
@@ -98,6 +105,8 @@ class SandboxRunner:
         self.protections: dict[str, Any] | None = None
         self.gpu_protections: dict[str, Any] | None = None  # of the GPU tests' worker, under --gpu
         self.workers_started = 0
+        self.retried = 0  # calls run again on a fresh worker (MAX_RETRIES)
+        self._worker_questions: set[str] = set()  # the questions whose calls this worker has served
         self.deadline_reached = False
         self._output = bytearray()
         self._output_dropped = 0
@@ -212,9 +221,25 @@ class SandboxRunner:
         why = self._out_of_time()
         if why:
             raise StudentError(TIMEOUT, why)
+        while True:
+            try:
+                return self._call_once(probe, where, kwargs)
+            except StudentError as e:
+                if not self._may_retry(e):
+                    raise
+                self._kill()
+                self.retried += 1
+
+    def _call_once(self, probe: str, where: str, kwargs: dict[str, Any]) -> Any:
         self._ensure_worker()
         if probe not in self._probes:
             raise StudentError(CRASH, f"{where}: the sandbox has no probe named {probe!r}")
+        self._worker_questions.add(self._question)
+        limits = self._now
+        cpu_left = limits.question_cpu_s - self._q_cpu
+        if cpu_left <= 0:  # the first try used it up
+            raise StudentError(TIMEOUT, f"the time budget of {self._question} ({limits.question_cpu_s:g} s of CPU) "
+                                        "was used up by earlier calls; this test was not run")
         left = self._student_left()
         budget = _Budget(cpu=min(limits.call_cpu_s, cpu_left), idle=limits.idle_s, total=left,
                          wall=min(limits.wall_factor * limits.call_cpu_s, self._deadline_left()))
@@ -231,6 +256,13 @@ class SandboxRunner:
         why = str(reply.get("unreadable", ""))[:300] if isinstance(reply.get("unreadable"), str) else "malformed"
         raise StudentError(CRASH, f"{where} returned a value the grader cannot read: {why}")
 
+    def _may_retry(self, e: StudentError) -> bool:
+        """Whether a failed call runs again on a fresh worker (see MAX_RETRIES): it ran out of memory or
+        ended with its worker, on a worker that other questions' calls had used first."""
+        if self.retried >= MAX_RETRIES or not (self._worker_questions - {self._question}) or self._out_of_time():
+            return False
+        return e.kind == CRASH or any(m in str(e) for m in _OUT_OF_MEMORY)
+
     def close(self) -> None:
         if self._gpu_phase:
             self._end_gpu_phase()
@@ -246,7 +278,8 @@ class SandboxRunner:
                 **({"gpu_protections": self.gpu_protections} if self.gpu_protections else {}),
                 "load_errors": [f"{label}: {e.type}: {e.message}"[:500] for label, e in self.raised.items()],
                 "stopped_at_load": dict(self.stopped), "not_run_out_of_time": list(self.out_of_time),
-                "workers_started": self.workers_started, "deadline_reached": self.deadline_reached,
+                "workers_started": self.workers_started, "calls_retried": self.retried,
+                "deadline_reached": self.deadline_reached,
                 "student_seconds": round(self._student_s, 2)}
 
     def problems(self) -> dict[str, str]:
@@ -289,6 +322,7 @@ class SandboxRunner:
                 if attempt:
                     raise SandboxError(f"the sandbox's fork server failed twice: {e}") from None
         self._worker_gpu, self._loaded, self._cpu_mark = self._gpu_phase, False, None
+        self._worker_questions = set()
         self._files = Readings()
         self.workers_started += 1
         try:

@@ -1,0 +1,17 @@
+"""patchify leaves its worker no memory to give (as if it had kept all of it: it lowers the
+address-space limit to what is mapped now); sequence_length is honest and needs some. Independent
+attack round 12: memory one question's code kept failed another question's honest calls."""
+import mmap
+import resource
+
+
+def patchify(z, p):
+    with open("/proc/self/status") as f:
+        mapped = int(f.read().split("VmSize:")[1].split()[0]) * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (mapped, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    return z
+
+
+def sequence_length(h, w, p):
+    scratch = mmap.mmap(-1, 32 << 20)  # honest, but it needs 32 MB (a fresh mapping: no heap can serve it)
+    return (h // p) * (w // p) + scratch[0]
