@@ -666,6 +666,8 @@ def test_a_statement_that_hangs_or_exits_while_loading_costs_only_itself(env, tm
     report = r.report()
     assert list(report["stopped_at_load"]) == ["cell 2, line 1"]
     assert any("not_a_real_module" in e for e in report["load_errors"])
+    assert any("not_a_real_module" in why and "only the packages the assignment installs" in why
+               for why in r.problems().values())
     assert any("SystemExit" in e for e in report["load_errors"])
 
 

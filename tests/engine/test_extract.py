@@ -100,7 +100,8 @@ def test_a_syntax_error_costs_only_its_cell(tmp_path: Path) -> None:
     nb = notebook(tmp_path / "s.ipynb", "def f():\n    return 1", "def broken(:\n    pass", "def f():\n    return 2")
     got = read_trusted(nb)
     assert [s.source for s in got.statements] == ["def f():\n    return 1\n", "def f():\n    return 2\n"]
-    assert any("cell 2: syntax error" in n for n in got.notes)
+    # the grader's Python is named: code for a newer one is a syntax error here (round 12)
+    assert any(n.startswith("cell 2: syntax error on line 1 for the grader's Python 3.") for n in got.notes), got.notes
 
 
 def test_magics_are_blanked_and_non_python_cell_magics_skipped(tmp_path: Path) -> None:

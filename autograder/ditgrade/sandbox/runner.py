@@ -60,6 +60,8 @@ GIVEN = "given: "  # label prefix of the template's given code, run before the s
 
 DIED = "the student's process died (sys.exit, os._exit, a signal, or a memory or CPU limit)"
 OUT_OF_TIME = "this submission used up the time it may take in all ({why}); this test was not run"
+# round 12: a package of the student's own machine (einops) is not the grader's
+_NO_MODULE = " (the grader has only the packages the assignment installs)"
 # A call that ran out of memory, or whose worker died or lost it, on a worker that earlier questions'
 # calls also used, runs once more on a fresh worker: memory another question's code kept must not fail
 # this question's (independent attack round 12: a q1 patchify that kept 24 MB a call cost q3 0.8 points,
@@ -284,7 +286,8 @@ class SandboxRunner:
 
     def problems(self) -> dict[str, str]:
         """{label: why it did not run or what it raised} for every statement that did not run to its end."""
-        out = {label: f"raised {e.type}: {e.message}"[:300] for label, e in self.raised.items()}
+        out = {label: f"raised {e.type}: {e.message}"[:300] + (_NO_MODULE if e.type == "ModuleNotFoundError" else "")
+               for label, e in self.raised.items()}
         out |= {label: f"was left out: it {why}" for label, why in self.stopped.items()}
         out |= {label: "was not run: the time for top-level code was used up by the statements before it"
                 for label in self.out_of_time}

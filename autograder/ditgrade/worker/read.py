@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import re
+import sys
 import zipfile
 
 from .choose import choose
@@ -343,7 +344,9 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
     try:
         tree = ast.parse(text)
     except SyntaxError as e:
-        out.notes.append(f"{label}: syntax error on line {e.lineno}: {e.msg}; this cell was skipped")
+        version = f"Python {sys.version_info.major}.{sys.version_info.minor}"  # round 12: 3.12's f-strings
+        out.notes.append(f"{label}: syntax error on line {e.lineno} for the grader's {version}: {e.msg}; "
+                         "this cell was skipped")
         return
     except (RecursionError, MemoryError, ValueError):
         out.notes.append(f"{label}: the code is nested too deeply, too large or holds a null byte; "
