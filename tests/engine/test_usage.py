@@ -329,3 +329,31 @@ def test_readings_kept_open_read_the_file_again_and_let_ended_threads_go() -> No
     assert tasks_busy([tid], files) == {} and f"/proc/{tid}/schedstat" not in files._fds
     files.close()
     assert files._fds == {}
+
+
+def test_without_a_cgroup2_mount_the_grader_mounts_one_for_cpu_pressure() -> None:
+    """Beside v1's controllers with no unified hierarchy mounted (``_v1_optional`` is given the mounts
+    without it), the grader mounts cgroup2 at ``STALL_MOUNT`` and makes the worker's stall group
+    there; its CPU pressure reads. Left as it was found: the folders removed, the mount undone
+    unless it was there before."""
+    import ctypes
+
+    from ditgrade.sandbox import cgroup
+
+    if os.geteuid() != 0 or not os.path.exists("/proc/pressure/cpu"):
+        pytest.skip("needs root and pressure stall information")
+    mounts = cgroup._mounts()
+    if not any(m[0] == "cgroup" for m in mounts):
+        pytest.skip("not a machine with v1 controllers")
+    was_mounted = os.path.exists(os.path.join(cgroup.STALL_MOUNT, "cgroup.procs"))
+    made = {}
+    try:
+        made = cgroup._v1_optional([m for m in mounts if m[0] != "cgroup2"], cgroup._own_paths(),
+                                   f"ditgrade-test-{os.getpid()}")
+        assert made.get("stall", "").startswith(cgroup.STALL_MOUNT + "/"), made
+        assert Group(1, (("stall", made["stall"]),)).stalled_seconds() >= 0.0
+    finally:
+        for folder in made.values():
+            os.rmdir(folder)
+        if not was_mounted and os.path.ismount(cgroup.STALL_MOUNT):
+            ctypes.CDLL(None, use_errno=True).umount2(cgroup.STALL_MOUNT.encode(), 2)  # MNT_DETACH
