@@ -64,7 +64,7 @@ OUT_OF_TIME = "this submission used up the time it may take in all ({why}); this
 _NO_MODULE = " (the grader has only the packages the assignment installs)"
 # A call that ran out of memory, or whose worker died or lost it, on a worker that earlier questions'
 # calls also used, runs once more on a fresh worker: memory another question's code kept must not fail
-# this question's (independent attack round 12: a q1 patchify that kept 24 MB a call cost q3 0.8 points,
+# this question's (independent attack round 12: a q1 function that kept 24 MB a call cost q3 0.8 points,
 # a torch.compile in q2 cost q4 and q5 4.9). At most this many such retries a submission.
 MAX_RETRIES = 4
 _OUT_OF_MEMORY = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "bad_alloc", "out of memory",
