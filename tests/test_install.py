@@ -144,6 +144,7 @@ def patchify(z, p):
 
 @pytest.mark.skipif(sys.prefix == sys.base_prefix, reason="not run from a virtual environment (.venv/bin/python)")
 @pytest.mark.skipif(os.geteuid() != 0, reason="the mount, PID and IPC namespaces and the uid drop need root")
+@pytest.mark.slow  # a fresh fork server for a copied project (about 6 s; CI runs it with the slow ones)
 def test_sandbox_reads_a_venv_inside_a_hidden_project_folder_and_nothing_else_there(tmp_path, assignment):
     """setup.sh puts the venv in the project folder, which the sandbox hides (the grader's files).
     A student's program must still import lazily from the venv (a module first imported inside a

@@ -99,6 +99,7 @@ def test_report_renders_links_and_never_runs_student_text(tmp_path: Path, assign
     assert re.search(r"ada|bob|eve", (out / "grades.csv").read_text())
 
 
+@pytest.mark.slow  # a browser's layout (about 6 s; CI runs it with the slow ones)
 def test_the_scores_table_fits_a_1400_px_window(tmp_path: Path, assignment) -> None:
     """Long names, emails and submission times: the scores table fits a 1400 px window (and were
     it wider, it would scroll in its own box: the page never scrolls sideways)."""
