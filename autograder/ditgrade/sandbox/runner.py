@@ -215,14 +215,6 @@ class SandboxRunner:
     def call(self, probe: str, /, **kwargs: Any) -> Any:
         spec = self.assignment.probes.table.get(probe)
         where = describe_call(spec.call, kwargs) if spec else probe
-        limits = self._now
-        cpu_left = limits.question_cpu_s - self._q_cpu
-        if cpu_left <= 0:
-            raise StudentError(TIMEOUT, f"the time budget of {self._question} ({limits.question_cpu_s:g} s of CPU) "
-                                        "was used up by earlier calls; this test was not run")
-        why = self._out_of_time()
-        if why:
-            raise StudentError(TIMEOUT, why)
         while True:
             try:
                 return self._call_once(probe, where, kwargs)
@@ -233,15 +225,18 @@ class SandboxRunner:
                 self.retried += 1
 
     def _call_once(self, probe: str, where: str, kwargs: dict[str, Any]) -> Any:
+        limits = self._now
+        cpu_left = limits.question_cpu_s - self._q_cpu
+        if cpu_left <= 0:
+            raise StudentError(TIMEOUT, f"the time budget of {self._question} ({limits.question_cpu_s:g} s of CPU) "
+                                        "was used up by earlier calls; this test was not run")
+        why = self._out_of_time()
+        if why:
+            raise StudentError(TIMEOUT, why)
         self._ensure_worker()
         if probe not in self._probes:
             raise StudentError(CRASH, f"{where}: the sandbox has no probe named {probe!r}")
         self._worker_questions.add(self._question)
-        limits = self._now
-        cpu_left = limits.question_cpu_s - self._q_cpu
-        if cpu_left <= 0:  # the first try used it up
-            raise StudentError(TIMEOUT, f"the time budget of {self._question} ({limits.question_cpu_s:g} s of CPU) "
-                                        "was used up by earlier calls; this test was not run")
         left = self._student_left()
         budget = _Budget(cpu=min(limits.call_cpu_s, cpu_left), idle=limits.idle_s, total=left,
                          wall=min(limits.wall_factor * limits.call_cpu_s, self._deadline_left()))
