@@ -544,8 +544,12 @@ def test_memory_one_question_kept_does_not_fail_anothers_calls(env) -> None:
     assert getattr(r, "retried", 0) == 0
     r.begin_test("q3 another question")
     assert r.call("sequence_length", h=8, w=4, p=2) == 8
+    r.begin_test("q1 again, on the fresh worker")
+    r.call("patchify", z=Z, p=2)
+    r.begin_test("q4 another question")  # fails in words of its own: the worker's own headroom tells
+    assert r.call("unpatchify", tokens=np.zeros((2, 4, 16), np.float32), p=2, c=4, h=4, w=4).shape == (2, 4, 4, 4)
     r.close()
-    assert r.retried == 1 and r.report()["calls_retried"] == 1
+    assert r.retried == 2 and r.report()["calls_retried"] == 2
 
 
 def test_an_output_flood_is_cut_and_the_answer_still_counts(env) -> None:

@@ -137,9 +137,29 @@ def test_only_whole_logical_lines_are_ipythons(tmp_path: Path, source: str, kept
 
 def test_statements_sharing_a_line_each_run_once_as_their_own_text(tmp_path: Path) -> None:
     """Round 12: each statement of ``a; b`` was the whole line, so ``a; b`` ran twice."""
-    nb = notebook(tmp_path / "m.ipynb", "steps = []\nsteps += [1]; s = 'é;'; steps += [2]  # two\nt = (1,\n     2); u = 3")
-    assert sources(nb) == ["steps = []\n", "steps += [1]\n", "s = 'é;'\n", "steps += [2]\n", "t = (1,\n     2)\n",
-                           "u = 3\n"]
+    nb = notebook(tmp_path / "m.ipynb", "steps = []\nsteps += [1]; s = 'é;'; steps += [2]  # two\nt = (1,\n     2); u = 3\n"
+                                        "v = 4; \\\n    w = 5")
+    got = read_trusted(nb).statements
+    assert [s.source for s in got] == ["steps = []\n", "steps += [1]\n", "s = 'é;'\n", "steps += [2]\n",
+                                       "t = (1,\n     2)\n", "u = 3\n", "v = 4\n", "w = 5\n"]
+    # each its own label (round 13: a statement stopped at load took its neighbour on the line with it)
+    assert [s.label for s in got] == ["cell 1, line 1", "cell 1, line 2", "cell 1, line 2, statement 2",
+                                      "cell 1, line 2, statement 3", "cell 1, line 3", "cell 1, line 4",
+                                      "cell 1, line 5", "cell 1, line 6"]
+
+
+@pytest.mark.parametrize(("source", "kept"), [
+    ("    def f():\n        return 1\n", "def f():\n    return 1\n"),  # an indented cell is dedented
+    (">>> def f():\n...     return 1\n>>> y = 2", "def f():\n    return 1\n"),  # pasted doctest prompts
+    ("In [3]: def f():\n   ...:     return 1", "def f():\n    return 1\n"),  # pasted IPython prompts
+    ('def f():\n    """\n    >>> f()\n    ...\n    """\n    return 1',  # a docstring's examples stay text
+     'def f():\n    """\n    >>> f()\n    ...\n    """\n    return 1\n'),
+])
+def test_cells_are_cleaned_up_as_ipython_does(tmp_path: Path, source: str, kept: str) -> None:
+    """Round 13: IPython dedents a cell and strips pasted prompts before running it."""
+    got = read_trusted(notebook(tmp_path / "m.ipynb", source))
+    assert not got.notes, got.notes
+    assert got.statements[0].source == kept
 
 
 def test_cell_magics_read_as_ipython_runs_them(tmp_path: Path) -> None:

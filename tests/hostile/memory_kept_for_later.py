@@ -15,3 +15,11 @@ def patchify(z, p):
 def sequence_length(h, w, p):
     scratch = mmap.mmap(-1, 32 << 20)  # honest, but it needs 32 MB (a fresh mapping: no heap can serve it)
     return (h // p) * (w // p) + scratch[0]
+
+
+def unpatchify(tokens, p, c, h, w):
+    try:
+        mmap.mmap(-1, 32 << 20)  # honest too; when memory is short it says so in words of its own
+    except OSError:
+        raise RuntimeError("could not create a primitive") from None  # as oneDNN does (round 13)
+    return tokens.reshape(tokens.shape[0], c, h, w)

@@ -90,6 +90,15 @@ class Group:
                 return int(line.rpartition("total=")[2]) / 1e6
         return None
 
+    def memory_left(self) -> int | None:
+        """Bytes the group may still take before its memory limit (None when unknown)."""
+        names = ("memory.limit_in_bytes", "memory.usage_in_bytes") if self.version == 1 else ("memory.max", "memory.current")
+        try:
+            limit, usage = (_read(os.path.join(self.folder("memory"), n)).strip() for n in names)
+            return int(limit) - int(usage)
+        except (OSError, ValueError):  # gone, or "max"
+            return None
+
     def oom_kills(self) -> int:
         name = "memory.oom_control" if self.version == 1 else "memory.events"
         with contextlib.suppress(OSError, ValueError):

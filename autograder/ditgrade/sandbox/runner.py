@@ -48,7 +48,7 @@ from ..worker.codec import CodecError, encode
 from . import forkserver_client as servers
 from . import gpu as gpu_lease
 from .limits import READ_CPU_S, Limits
-from .usage import Meter, Readings, Sample
+from .usage import Meter, Readings, Sample, address_space_left
 
 HELLO_TIMEOUT_S = 60.0  # fork, namespaces, mounts: no student code runs before the hello
 POLL_S = 0.05
@@ -69,6 +69,9 @@ _NO_MODULE = " (the grader has only the packages the assignment installs)"
 MAX_RETRIES = 4
 _OUT_OF_MEMORY = ("MemoryError", "can't allocate memory", "Cannot allocate memory", "bad_alloc", "out of memory",
                   "can't start new thread")
+# ... or whatever it raised, when the worker has less than this left to map or to use: libraries
+# word it their own way (round 13: oneDNN's "could not create a primitive")
+LOW_MEMORY_BYTES = 16 << 20
 
 
 class SandboxError(RuntimeError):
@@ -254,11 +257,18 @@ class SandboxRunner:
         raise StudentError(CRASH, f"{where} returned a value the grader cannot read: {why}")
 
     def _may_retry(self, e: StudentError) -> bool:
-        """Whether a failed call runs again on a fresh worker (see MAX_RETRIES): it ran out of memory or
-        ended with its worker, on a worker that other questions' calls had used first."""
+        """Whether a failed call runs again on a fresh worker (see MAX_RETRIES): it ran out of memory
+        (said so, or left its worker with almost none) or ended with its worker, on a worker that other
+        questions' calls had used first."""
         if self.retried >= MAX_RETRIES or not (self._worker_questions - {self._question}) or self._out_of_time():
             return False
-        return e.kind == CRASH or any(m in str(e) for m in _OUT_OF_MEMORY)
+        if e.kind == CRASH or any(m in str(e) for m in _OUT_OF_MEMORY):
+            return True
+        if e.kind == TIMEOUT or self._worker is None:
+            return False
+        left = [address_space_left(self._worker.pid)]
+        left += [self._worker.group.memory_left()] if self._worker.group is not None else []
+        return any(n is not None and n < LOW_MEMORY_BYTES for n in left)
 
     def close(self) -> None:
         if self._gpu_phase:

@@ -147,6 +147,22 @@ def own_busy_seconds(files: Readings | None = None) -> float:
         return 0.0
 
 
+def address_space_left(pid: int) -> int | None:
+    """Bytes ``pid`` may still map under its own limit: RLIMIT_AS less its mapped size, or, where
+    only the data segment is limited (a GPU worker), RLIMIT_DATA less its data (None when unknown)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            status = {k: v.split() for k, _, v in (line.partition(":") for line in f)}
+        with open(f"/proc/{pid}/limits") as f:
+            soft = {line[:26].strip(): line[26:].split()[0] for line in f if line.startswith("Max ")}
+        for limit, size in (("Max address space", "VmSize"), ("Max data size", "VmData")):
+            if soft.get(limit, "unlimited").isdigit():
+                return int(soft[limit]) - int(status[size][0]) * 1024
+    except (OSError, KeyError, IndexError, ValueError):
+        pass
+    return None
+
+
 @dataclass
 class Sample:
     cpu: float  # seconds of CPU since the meter started

@@ -33,6 +33,7 @@ import io
 import json
 import re
 import sys
+import textwrap
 import zipfile
 
 from .choose import choose
@@ -289,26 +290,102 @@ def _is_magic(text: str) -> bool:
     return False
 
 
-def cell_magic(source: str) -> str:
-    """The cell magic a cell starts with (``%%time``), after any blank lines as IPython reads it; ""."""
-    for line in normalise_newlines(source).split("\n"):
-        if line.strip():
-            word = line.split()[0]
-            return word if word.startswith("%%") else ""
-    return ""
+# IPython's clean-up of a cell before it reads magics (``IPython.core.inputtransformer2``, 9.x):
+# the cell is dedented; pasted doctest prompts (``>>> ``, ``... ``, indented or not) come off every
+# line outside a triple-quoted string when one such line starts with ``>>>``, and those lines are
+# dedented again; IPython's own prompts (``In [n]: ``, ``...: ``) come off when the first or the
+# second line has one. Colab's IPython 7 took the first line's indentation off the lines that have
+# it instead of dedenting: both are applied, so a cell either runs also runs here.
+_INDENT = re.compile(r"^[ \t]+")
+_PS1_AT = re.compile(r"^\s*>>>")
+_PS1, _PS2 = re.compile(r"^\s*>>>[ \t]?"), re.compile(r"^\s*\.\.\.[ \t]?")
+_TRIPLE = re.compile(r"(?<!\\)(\"\"\"|\'\'\')")
+_STRING_PREFIX = re.compile(r"(?i)^[rubf]*$")
+_IPYTHON_PROMPT = re.compile(r"^((\[nav\]|\[ins\])?\ )?In\ \[\d+\]:\ |^\s*\.{3,}:\ ?")
+
+
+def _dedent(lines: list[str]) -> list[str]:
+    """``textwrap.dedent`` of the lines (whitespace-only lines become empty)."""
+    return textwrap.dedent("\n".join(lines)).split("\n")
+
+
+def _in_string_literal(lines: list[str]) -> list[bool]:
+    """For each line, whether it lies inside a triple-quoted string written as a string (a docstring,
+    a literal), whose ``>>>`` lines are text, not prompts: IPython's heuristic. A string opened on a
+    line that had a prompt, after an earlier prompt line, is part of the pasted code."""
+    inside: list[bool] = []
+    open_quote, keep, seen_prompt = "", False, False
+    for line in lines:
+        inside.append(bool(open_quote) and keep)
+        for m in _TRIPLE.finditer(line):
+            if not open_quote:
+                open_quote = m.group(1)
+                before = line[:m.start()]
+                bare = _PS2.sub("", _PS1.sub("", before, count=1), count=1)
+                keep = not (bare != before and seen_prompt) and bool(_STRING_PREFIX.match(bare.strip()))
+                inside[-1] = keep
+            elif m.group(1) == open_quote:
+                open_quote, keep = "", False
+        seen_prompt = seen_prompt or bool(_PS1_AT.match(line))
+    return inside
+
+
+def _strip_doctest_prompts(lines: list[str]) -> list[str]:
+    inside = _in_string_literal(lines)
+    if not any(_PS1_AT.match(line) and not kept for line, kept in zip(lines, inside, strict=True)):
+        return lines
+    out, stripped = [], []
+    for line, kept in zip(lines, inside, strict=True):
+        new = line if kept else (_PS1.sub("", line, count=1) if _PS1.match(line) else _PS2.sub("", line, count=1))
+        out.append(new)
+        stripped.append(new != line)
+    result, i = [], 0
+    while i < len(out):  # dedent each run of lines outside strings where a prompt came off
+        j = i
+        while j < len(out) and inside[j] == inside[i]:
+            j += 1
+        run = out[i:j]
+        result += _dedent(run) if not inside[i] and any(stripped[i:j]) else run
+        i = j
+    return result
+
+
+def ipython_cleanup(lines: list[str]) -> None:
+    """Clean the lines of one cell up as IPython does before running it (see above), in place; blank
+    lines before the first are kept blank (IPython drops them), so line numbers stay (round 13: an
+    indented cell and one with pasted prompts ran in IPython and were syntax errors here)."""
+    top = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if top is None:
+        return
+    body = _dedent(lines[top:])
+    indent = _INDENT.match(body[0])
+    if indent:  # IPython 7's rule, where a later line is less indented than the first
+        body = [line[len(indent.group(0)):] if line.startswith(indent.group(0)) else line for line in body]
+    body = _strip_doctest_prompts(body)
+    if _IPYTHON_PROMPT.match(body[0]) or (len(body) > 1 and _IPYTHON_PROMPT.match(body[1])):
+        body = [_IPYTHON_PROMPT.sub("", line, count=1) for line in body]
+    lines[top:] = body
+
+
+def _cell_magic(lines: list[str]) -> str:
+    """The cell magic cleaned-up lines start with (``%%time``), or ""."""
+    first = next((line for line in lines if line.strip()), "")
+    return first.split()[0] if first.startswith("%%") else ""
 
 
 def strip_magics(source: str) -> str | None:
-    """Blank IPython magics, shell escapes and help queries, keeping line numbers; None for a
-    non-Python cell magic. Only a whole logical line is IPython's (as IPython itself reads it): a
-    continuation line that starts with ``%`` or ``!=`` inside brackets is Python (independent
-    attack round 10: blanking physical lines turned a correct check into a wrong one)."""
+    """The cell as Python, as IPython reads it: cleaned up (``ipython_cleanup``), IPython's magics,
+    shell escapes and help queries blanked, line numbers kept; None for a cell magic whose body is not
+    Python in the notebook's namespace. Only a whole logical line is IPython's: a continuation line
+    that starts with ``%`` or ``!=`` inside brackets is Python (independent attack round 10: blanking
+    physical lines turned a correct check into a wrong one)."""
     lines = normalise_newlines(source).split("\n")
-    top = next((i for i, line in enumerate(lines) if line.strip()), 0)  # IPython drops blank lines first
-    if lines[top].lstrip().startswith("%%"):
-        if cell_magic(source) not in _PYTHON_CELL_MAGICS:
+    ipython_cleanup(lines)
+    magic = _cell_magic(lines)
+    if magic:
+        if magic not in _PYTHON_CELL_MAGICS:
             return None
-        lines[top] = ""
+        lines[next(i for i, line in enumerate(lines) if line.strip())] = ""
     for a, b in logical_lines(lines):
         if _is_magic("\n".join(lines[a:b + 1])):
             # an indented one may be the only line of its block, which then still needs a body
@@ -316,6 +393,35 @@ def strip_magics(source: str) -> str | None:
             indent = lines[a][:len(lines[a]) - len(lines[a].lstrip())]
             lines[a:b + 1] = [indent + "pass" if indent else ""] + [""] * (b - a)
     return "\n".join(lines)
+
+
+def cell_magic(source: str) -> str:
+    """The cell magic a cell starts with, as IPython finds it (``ipython_cleanup``), or ""."""
+    lines = normalise_newlines(source).split("\n")
+    ipython_cleanup(lines)
+    return _cell_magic(lines)
+
+
+def _text(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
+    """The text from ``start`` to ``end`` ((line from 1, column in UTF-8 bytes), as ``ast`` counts)."""
+    (a, ac), (b, bc) = start, end
+    if a == b:
+        return lines[a - 1].encode()[ac:bc].decode()
+    return "\n".join([lines[a - 1].encode()[ac:].decode(), *lines[a:b - 1], lines[b - 1].encode()[:bc].decode()])
+
+
+def _segment(lines: list[str], node: ast.stmt) -> str:
+    """A statement's own text, without what shares its first or last line."""
+    return _text(lines, (node.lineno, node.col_offset), (node.end_lineno, node.end_col_offset))
+
+
+def _semicolon_between(lines: list[str], a: ast.stmt, b: ast.stmt) -> bool:
+    """Whether ``;`` joins two consecutive statements (the text between them holds only blanks,
+    comments, backslashes and that ``;``; a line break after a backslash still joins them: round 13)."""
+    if getattr(b, "decorator_list", None):
+        return False
+    between = _text(lines, (a.end_lineno, a.end_col_offset), (b.lineno, b.col_offset))
+    return ";" in "\n".join(line.split("#", 1)[0] for line in between.split("\n"))
 
 
 def _first_line(node: ast.stmt) -> int:
@@ -356,7 +462,8 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
     body = tree.body
     for i, node in enumerate(body):
         first = _first_line(node)
-        where = f"{label}, line {first}"
+        starting_here = [n for n in body[:i] if n.lineno == node.lineno]  # `a; b`: a label each (round 13)
+        where = f"{label}, line {first}" + (f", statement {len(starting_here) + 1}" if starting_here else "")
         bound = binds(node)
         if isinstance(node, (ast.Import, ast.ImportFrom)) and not _plumbing_import(node):
             out.modules.update(bound)
@@ -370,9 +477,10 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
             why = PLUMBING
         elif driver and not isinstance(node, _DEFINITIONS):
             why = DRIVER
-        if (i and body[i - 1].end_lineno == first) or (i + 1 < len(body) and body[i + 1].lineno == node.end_lineno):
+        if (i and _semicolon_between(lines, body[i - 1], node)) or (
+                i + 1 < len(body) and _semicolon_between(lines, node, body[i + 1])):
             # `a; b`: each runs once, as its own text (round 12: whole lines ran `a; b` twice)
-            source = (ast.get_source_segment(text, node) or "") + "\n"
+            source = _segment(lines, node) + "\n"
         else:
             source = "\n".join(lines[first - 1 : node.end_lineno]) + "\n"
         if not why and len(source) > MAX_STATEMENT_CHARS:
