@@ -1,5 +1,5 @@
-"""patchify leaves its worker no memory to give (as if it had kept all of it: it lowers the
-address-space limit to what is mapped now); sequence_length is honest and needs some. Independent
+"""patchify leaves its worker almost no memory to give (as if it had kept the rest: it lowers the
+address-space limit to what is mapped now and 12 MB); sequence_length is honest and needs some. Independent
 attack round 12: memory one question's code kept failed another question's honest calls."""
 import mmap
 import resource
@@ -8,7 +8,8 @@ import resource
 def patchify(z, p):
     with open("/proc/self/status") as f:
         mapped = int(f.read().split("VmSize:")[1].split()[0]) * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (mapped, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    # 12 MB left: enough to answer, not enough for anything else (as if it had kept the rest)
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + (12 << 20), resource.getrlimit(resource.RLIMIT_AS)[1]))
     return z
 
 

@@ -112,6 +112,7 @@ class SandboxRunner:
         self.workers_started = 0
         self.retried = 0  # calls run again on a fresh worker (MAX_RETRIES)
         self._worker_questions: set[str] = set()  # the questions whose calls this worker has served
+        self._idle_and_short = False  # the last call was killed idle, its worker short of memory
         self.deadline_reached = False
         self._output = bytearray()
         self._output_dropped = 0
@@ -228,6 +229,7 @@ class SandboxRunner:
                 self.retried += 1
 
     def _call_once(self, probe: str, where: str, kwargs: dict[str, Any]) -> Any:
+        self._idle_and_short = False
         limits = self._now
         cpu_left = limits.question_cpu_s - self._q_cpu
         if cpu_left <= 0:
@@ -264,7 +266,13 @@ class SandboxRunner:
             return False
         if e.kind == CRASH or any(m in str(e) for m in _OUT_OF_MEMORY):
             return True
-        if e.kind == TIMEOUT or self._worker is None:
+        if e.kind == TIMEOUT:  # only a call that hung short of memory (a thread that could not start)
+            return self._idle_and_short
+        return self._short_of_memory()
+
+    def _short_of_memory(self) -> bool:
+        """Whether the worker has less than LOW_MEMORY_BYTES left to map or to use."""
+        if self._worker is None:
             return False
         left = [address_space_left(self._worker.pid)]
         left += [self._worker.group.memory_left()] if self._worker.group is not None else []
@@ -504,6 +512,7 @@ class SandboxRunner:
                    else f"used more than {budget.cpu:.0f} s of CPU time")
         elif used.idle > budget.idle:
             why = f"waited {used.idle:.0f} s without computing (sleeping or blocked)"
+            self._idle_and_short = self._short_of_memory()  # read before the kill (round 13)
         elif used.cpu + used.idle > budget.total:
             why = "used up the time this submission may take in all"
         elif used.wall > budget.wall:
