@@ -289,6 +289,7 @@ def test_canvas_rows_are_uploaded_to_canvas_by_its_user_id(tmp_path: Path) -> No
     assert _csv(tmp_path / "grades.csv")[0]["canvas_id"] == "1234"
 
 
+@pytest.mark.slow  # a batch of its own (about 4 s; CI runs it with the slow ones)
 def test_terminal_output_and_files_carry_no_control_characters(tmp_path: Path, assignment) -> None:
     from ditgrade.batch.report import feedback_text, score_table
     from ditgrade.core.text import clean

@@ -236,6 +236,7 @@ def _plain(v) -> bool:
     return False
 
 
+@pytest.mark.slow  # the whole hidden suite twice (about 6 s; CI runs it with the slow ones)
 def test_probes_get_plain_data_and_every_run_sees_the_same_cases(grade, reference_source, assignment) -> None:
     runs = []
     for _ in range(2):

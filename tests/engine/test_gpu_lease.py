@@ -39,6 +39,7 @@ def _holder(folder: Path, seconds: float) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.slow  # holds a lease 1.5 s by design (CI runs it with the slow ones)
 def test_the_lease_is_one_at_a_time_machine_wide(tmp_path: Path) -> None:
     proc = _holder(tmp_path, 1.5)
     lease = gpu.Lease("t", folder=str(tmp_path))
