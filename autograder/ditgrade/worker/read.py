@@ -435,17 +435,17 @@ def _shorten(line: str) -> str:
 
 def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> None:
     """Add one cell's statements (or its notes) to ``out``."""
+    out.code_chars += len(source)  # counted before any work on the text (CI: a 4 MB cell took 10 s to clean up)
+    if out.code_chars > MAX_CODE_CHARS:
+        out.notes.append(f"{label}: the code cells hold more than {MAX_CODE_CHARS:,} characters; this cell and "
+                         "the rest were not read")
+        return
     text = strip_magics(source)
     if text is None:
         magic = cell_magic(source)[:40]
         why = ("runs the cell inside a function of its own (IPython), so nothing it defines reaches the notebook"
                if magic == "%%timeit" else "is not Python")
         out.notes.append(f"{label}: the cell magic {magic} {why}; not graded")
-        return
-    out.code_chars += len(text)
-    if out.code_chars > MAX_CODE_CHARS:
-        out.notes.append(f"{label}: the code cells hold more than {MAX_CODE_CHARS:,} characters; this cell and "
-                         "the rest were not read")
         return
     try:
         tree = ast.parse(text)
@@ -460,10 +460,11 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
         return
     lines = text.split("\n")
     body = tree.body
+    on_line: dict[int, int] = {}  # statements so far that start on each line: `a; b` gets a label each (round 13)
     for i, node in enumerate(body):
         first = _first_line(node)
-        starting_here = [n for n in body[:i] if n.lineno == node.lineno]  # `a; b`: a label each (round 13)
-        where = f"{label}, line {first}" + (f", statement {len(starting_here) + 1}" if starting_here else "")
+        on_line[node.lineno] = on_line.get(node.lineno, 0) + 1
+        where = f"{label}, line {first}" + (f", statement {on_line[node.lineno]}" if on_line[node.lineno] > 1 else "")
         bound = binds(node)
         if isinstance(node, (ast.Import, ast.ImportFrom)) and not _plumbing_import(node):
             out.modules.update(bound)
