@@ -63,6 +63,7 @@ def bank_verdict(assignment, tmp_path_factory) -> dict[str, dict]:
     return rows
 
 
+@pytest.mark.slow  # grades the bank unless the release gate's verdict is kept (25 s beside CI's loads)
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
 def test_mutant_loses_points_only_in_its_question(bank_verdict, mutant) -> None:
     row = bank_verdict[mutant.name]
@@ -70,6 +71,7 @@ def test_mutant_loses_points_only_in_its_question(bank_verdict, mutant) -> None:
     assert row["caught_by"].startswith(mutant.question + " ")
 
 
+@pytest.mark.slow
 def test_print_kill_table(bank_verdict) -> None:
     """Prints, with -s, which test caught each mutant, and how many tests could not see it."""
     lines = [f"{r['name']:<38}{r['question']:<4}{r['caught_by'][:70]:<72}ran {r['ran']:>2}, skipped {r['skipped']:>2}"

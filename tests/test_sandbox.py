@@ -347,6 +347,7 @@ def test_exits_and_kills_cost_one_call_and_the_next_call_still_works(env) -> Non
     assert r.workers_started == 2
 
 
+@pytest.mark.slow  # spends budgets of seconds by design (CI runs it with the slow ones)
 def test_a_hang_is_killed_at_its_cpu_budget_and_a_sleep_at_its_idle_limit(env) -> None:
     r = runner_for("hangs", env, call_cpu_s=2.0)
     start = time.monotonic()
@@ -363,6 +364,7 @@ def test_a_hang_is_killed_at_its_cpu_budget_and_a_sleep_at_its_idle_limit(env) -
     assert err.kind == TIMEOUT and "without computing" in err.message and time.monotonic() - start < 15
 
 
+@pytest.mark.slow  # spends budgets of seconds by design (CI runs it with the slow ones)
 def test_calls_killed_at_their_budget_use_up_their_questions(env) -> None:
     """An endless loop in every call of a question: the CPU each killed call used is charged to the
     question, whose later calls are cut short and then not run at all."""
@@ -377,6 +379,7 @@ def test_calls_killed_at_their_budget_use_up_their_questions(env) -> None:
     assert time.monotonic() - start < 40
 
 
+@pytest.mark.slow  # spends budgets of seconds by design (CI runs it with the slow ones)
 def test_cpu_burnt_between_calls_is_the_students(env, tmp_path) -> None:
     """A child that spins while the grader works between two calls: its CPU is charged to the
     submission at the next call, not lost (the grader's own time is never charged)."""
