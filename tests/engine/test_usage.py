@@ -327,6 +327,7 @@ def test_readings_kept_open_read_the_file_again_and_let_ended_threads_go() -> No
     thread.join()
     time.sleep(0.05)
     assert tasks_busy([tid], files) == {} and f"/proc/{tid}/schedstat" not in files._fds
+    assert tid not in files._threads
     files.close()
     assert files._fds == {}
 

@@ -76,6 +76,7 @@ class Readings:
 
     def __init__(self) -> None:
         self._fds: dict[str, int] = {}
+        self._threads: dict[int, str] = {}  # {thread id: its schedstat's path}, for keep_threads
 
     def read(self, path: str) -> bytes:
         fd = self._fds.get(path)
@@ -96,16 +97,21 @@ class Readings:
     def text(self, path: str) -> str:
         return self.read(path).decode()
 
+    def schedstat(self, tid: int) -> bytes:
+        """A worker thread's ``/proc/<tid>/schedstat``, kept open until ``keep_threads`` drops it."""
+        path = self._threads.setdefault(tid, f"/proc/{tid}/schedstat")
+        return self.read(path)
+
     def keep_threads(self, tids: set[int]) -> None:
         """Close the ``schedstat`` of threads no longer among ``tids`` (10,000 short threads must not
         become 10,000 open files)."""
-        for path in [p for p in self._fds if p.endswith("/schedstat") and not p.startswith("/proc/self/")]:
-            if int(path.split("/")[2]) not in tids:
-                self._close(path)
+        for tid in [t for t in self._threads if t not in tids]:
+            self._close(self._threads.pop(tid))
 
     def close(self) -> None:
         for path in list(self._fds):
             self._close(path)
+        self._threads.clear()
 
     def __del__(self) -> None:
         self.close()
@@ -129,7 +135,7 @@ def tasks_busy(tids: list[int], files: Readings | None = None) -> dict[int, int]
     out = {}
     for tid in tids:
         try:
-            run, wait = files.read(f"/proc/{tid}/schedstat").split()[:2]
+            run, wait = files.schedstat(tid).split()[:2]
             out[tid] = int(run) + int(wait)
         except (OSError, IndexError, ValueError):
             continue
