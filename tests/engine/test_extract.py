@@ -154,6 +154,10 @@ def test_statements_sharing_a_line_each_run_once_as_their_own_text(tmp_path: Pat
     ("In [3]: def f():\n   ...:     return 1", "def f():\n    return 1\n"),  # pasted IPython prompts
     ('def f():\n    """\n    >>> f()\n    ...\n    """\n    return 1',  # a docstring's examples stay text
      'def f():\n    """\n    >>> f()\n    ...\n    """\n    return 1\n'),
+    # round 14: IPython 9 only dedents a cell whose first line is an indented comment
+    ("    # a note\ndef f():\n    return 1\n", "def f():\n    return 1\n"),
+    # Colab's IPython 7 rule still where IPython 9's reading is not Python
+    ("    def f():\n        return 1\n  # end\n", "def f():\n    return 1\n"),
 ])
 def test_cells_are_cleaned_up_as_ipython_does(tmp_path: Path, source: str, kept: str) -> None:
     """Round 13: IPython dedents a cell and strips pasted prompts before running it."""
@@ -171,6 +175,24 @@ def test_cell_magics_read_as_ipython_runs_them(tmp_path: Path) -> None:
     assert [s.source for s in got.statements] == ["def g():\n    return 2\n", "k = 4\n"]
     assert any("%%writefile" in n and "not Python" in n for n in got.notes), got.notes
     assert any("%%timeit" in n and "function of its own" in n for n in got.notes), got.notes
+
+
+def test_a_cell_magics_body_is_read_as_a_cell_of_its_own(tmp_path: Path) -> None:
+    """Round 14: IPython runs the body of ``%%time``, ``%%capture`` and ``%%prun`` as a cell: cleaned
+    up again (an indented body runs) and read for a cell magic again (``%%capture`` over
+    ``%%writefile`` defines nothing). A prompt left blank on the first line keeps ``%%`` below it
+    from being a cell magic, as in IPython."""
+    nb = notebook(tmp_path / "m.ipynb", "%%time\n    def f():\n        return 1\n",
+                  "%%capture\n%%writefile draft.py\ndef f():\n    return 0\n",
+                  "%%capture out\n%%time\n\n    k = 4", "%%time\n%%timeit\nj = 5",
+                  ">>> \n%%writefile x.py\n>>> m = 6")
+    got = read_trusted(nb)
+    assert [s.source for s in got.statements] == ["def f():\n    return 1\n", "k = 4\n", "m = 6\n"]
+    assert [s.label for s in got.statements] == ["cell 1, line 2", "cell 3, line 4", "cell 5, line 3"]
+    assert any(n.startswith("cell 2") and "%%writefile" in n and "not Python" in n for n in got.notes), got.notes
+    assert any(n.startswith("cell 4") and "%%timeit" in n for n in got.notes), got.notes
+    deep = "%%capture\n" * (read.MAX_NESTED_CELL_MAGICS + 1) + "z = 1"
+    assert read.strip_magics(deep) is None and read.strip_magics("%%capture\n" * 3 + "z = 1").endswith("z = 1")
 
 
 def test_export_zip_takes_the_assignments_notebook_or_names_the_candidates(tmp_path: Path) -> None:

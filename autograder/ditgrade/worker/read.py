@@ -51,6 +51,7 @@ PLUMBING_MODULES = frozenset({"otter", "IPython", "google"})  # notebook plumbin
 # Cell magics that run their body in the notebook's namespace, as Python. Not ``%%timeit``: IPython
 # runs its body inside a function of timeit's, so nothing it defines reaches the notebook.
 _PYTHON_CELL_MAGICS = frozenset({"%%time", "%%capture", "%%prun"})
+MAX_NESTED_CELL_MAGICS = 8  # `%%capture` over `%%time` over ...: each body read as a cell again
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 # why a statement does not run (shown to the student)
@@ -295,7 +296,9 @@ def _is_magic(text: str) -> bool:
 # line outside a triple-quoted string when one such line starts with ``>>>``, and those lines are
 # dedented again; IPython's own prompts (``In [n]: ``, ``...: ``) come off when the first or the
 # second line has one. Colab's IPython 7 took the first line's indentation off the lines that have
-# it instead of dedenting: both are applied, so a cell either runs also runs here.
+# it instead of dedenting: where IPython 9's reading is not Python and that rule's is, that one is
+# taken, so a cell either runs also runs here (attack round 14: applying both at once broke cells
+# whose first line was an indented comment, which IPython 9 runs).
 _INDENT = re.compile(r"^[ \t]+")
 _PS1_AT = re.compile(r"^\s*>>>")
 _PS1, _PS2 = re.compile(r"^\s*>>>[ \t]?"), re.compile(r"^\s*\.\.\.[ \t]?")
@@ -350,26 +353,36 @@ def _strip_doctest_prompts(lines: list[str]) -> list[str]:
     return result
 
 
-def ipython_cleanup(lines: list[str]) -> None:
-    """Clean the lines of one cell up as IPython does before running it (see above), in place; blank
-    lines before the first are kept blank (IPython drops them), so line numbers stay (round 13: an
-    indented cell and one with pasted prompts ran in IPython and were syntax errors here)."""
-    top = next((i for i, line in enumerate(lines) if line.strip()), None)
+def ipython_cleanup(lines: list[str], *, colab: bool = False) -> bool:
+    """Clean the lines of one cell up as IPython 9 does before running it (see above), in place;
+    ``colab``: with IPython 7's rule for the first line's indentation too. True where that rule
+    reads the cell otherwise (its first line still indented once the cell is dedented). Blank lines before the
+    first are kept blank (IPython drops them), so line numbers stay (round 13: an indented cell and
+    one with pasted prompts ran in IPython and were syntax errors here)."""
+    top = _top(lines)
     if top is None:
-        return
+        return False
     body = _dedent(lines[top:])
     indent = _INDENT.match(body[0])
-    if indent:  # IPython 7's rule, where a later line is less indented than the first
+    if indent and colab:  # IPython 7's rule, where a later line is less indented than the first
         body = [line[len(indent.group(0)):] if line.startswith(indent.group(0)) else line for line in body]
     body = _strip_doctest_prompts(body)
     if _IPYTHON_PROMPT.match(body[0]) or (len(body) > 1 and _IPYTHON_PROMPT.match(body[1])):
         body = [_IPYTHON_PROMPT.sub("", line, count=1) for line in body]
     lines[top:] = body
+    return bool(indent)
 
 
-def _cell_magic(lines: list[str]) -> str:
-    """The cell magic cleaned-up lines start with (``%%time``), or ""."""
-    first = next((line for line in lines if line.strip()), "")
+def _top(lines: list[str]) -> int | None:
+    """The index of a cell's first line that is not blank, or None."""
+    return next((i for i, line in enumerate(lines) if line.strip()), None)
+
+
+def _cell_magic(lines: list[str], top: int | None) -> str:
+    """The cell magic (``%%time``) on line ``top`` of the cleaned-up lines, or "". ``top`` is the
+    first line not blank before the clean-up: IPython drops blank lines first, then prompts, and a
+    line a bare prompt left blank still comes first (round 14's comparison with IPython 9)."""
+    first = lines[top] if top is not None else ""
     return first.split()[0] if first.startswith("%%") else ""
 
 
@@ -378,28 +391,64 @@ def strip_magics(source: str) -> str | None:
     shell escapes and help queries blanked, line numbers kept; None for a cell magic whose body is not
     Python in the notebook's namespace. Only a whole logical line is IPython's: a continuation line
     that starts with ``%`` or ``!=`` inside brackets is Python (independent attack round 10: blanking
-    physical lines turned a correct check into a wrong one)."""
+    physical lines turned a correct check into a wrong one). IPython 9's reading; Colab's IPython 7's
+    only where it differs, IPython 9's is not Python and it is."""
+    text, differs = _read_cell(source, colab=False, depth=0)
+    if differs and text is not None and not _parses(text):
+        colab, _ = _read_cell(source, colab=True, depth=0)
+        if colab is not None and _parses(colab):
+            return colab
+    return text
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, bool]:
+    """``strip_magics`` for one reading (``ipython_cleanup``'s ``colab``), and whether IPython 7's
+    rule would read the cell or a cell magic's body otherwise."""
     lines = normalise_newlines(source).split("\n")
-    ipython_cleanup(lines)
-    magic = _cell_magic(lines)
+    top = _top(lines)
+    differs = ipython_cleanup(lines, colab=colab)
+    magic = _cell_magic(lines, top)
     if magic:
-        if magic not in _PYTHON_CELL_MAGICS:
-            return None
-        lines[next(i for i, line in enumerate(lines) if line.strip())] = ""
+        if magic not in _PYTHON_CELL_MAGICS or depth >= MAX_NESTED_CELL_MAGICS:
+            return None, differs
+        # IPython runs the body as a cell of its own (``%%capture``: run_cell; ``%%time``, ``%%prun``:
+        # transform_cell), cleaned up and read for magics again: an indented body runs, and a cell
+        # magic inside makes the body whatever that magic makes it (round 14: ``%%capture`` over
+        # ``%%writefile`` defined nothing in IPython and redefined a function here).
+        body, inner = _read_cell("\n".join(lines[top + 1:]), colab=colab, depth=depth + 1)
+        return (None if body is None else "\n" * (top + 1) + body), differs or inner
     for a, b in logical_lines(lines):
         if _is_magic("\n".join(lines[a:b + 1])):
             # an indented one may be the only line of its block, which then still needs a body
             # (round 11: a loop whose one line was `%time ...` made its whole cell a syntax error)
             indent = lines[a][:len(lines[a]) - len(lines[a].lstrip())]
             lines[a:b + 1] = [indent + "pass" if indent else ""] + [""] * (b - a)
-    return "\n".join(lines)
+    return "\n".join(lines), differs
 
 
 def cell_magic(source: str) -> str:
-    """The cell magic a cell starts with, as IPython finds it (``ipython_cleanup``), or ""."""
-    lines = normalise_newlines(source).split("\n")
-    ipython_cleanup(lines)
-    return _cell_magic(lines)
+    """The cell magic that makes a cell not Python, as IPython finds it (``ipython_cleanup``), after
+    any that run their body as a cell (``%%capture`` over ``%%writefile``: ``%%writefile``); the
+    outermost where they are nested too deeply; "" for none."""
+    outer = ""
+    for _ in range(MAX_NESTED_CELL_MAGICS + 1):
+        lines = normalise_newlines(source).split("\n")
+        top = _top(lines)
+        ipython_cleanup(lines)
+        magic = _cell_magic(lines, top)
+        if magic not in _PYTHON_CELL_MAGICS:
+            return magic or outer
+        outer = outer or magic
+        source = "\n".join(lines[top + 1:])
+    return outer
 
 
 def _text(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
