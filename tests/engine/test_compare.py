@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ditgrade.core.compare import COMPARE_CHUNK, assert_close, fmt_names
-from ditgrade.core.suite import MAX_MESSAGE_CHARS, Fail, GradedTest, run_test
+from ditgrade.core.suite import MAX_MESSAGE_CHARS, Fail, GradedTest, run_test, run_tests
 
 N = 28 << 20
 
@@ -69,3 +69,23 @@ def test_a_message_quoting_a_huge_answer_is_cut_to_a_few_names(raised: str) -> N
     assert len(got.output) <= MAX_MESSAGE_CHARS
     shown = fmt_names(names)
     assert shown.count("'buf") == 6 and shown.endswith(", and 114 more]") and len(shown) < 600
+
+
+def test_the_public_checks_run_first_and_results_keep_the_suites_order() -> None:
+    """The public checks run before any hidden test, as in the notebook: their failure text is shown
+    to the student at once, and after the hidden tests it could carry what the student's code logged
+    of their inputs (independent attack round 14). The results keep the suite's order."""
+    seen: list[str] = []
+
+    class Runner:
+        def begin_test(self, test: GradedTest) -> None:
+            seen.append(test.name)
+
+    def fn(runner) -> None:
+        return None
+
+    tests = [GradedTest("q1 hidden a", 1.0, fn), GradedTest("q1 public checks", 0.0, fn, public=True),
+             GradedTest("q2 hidden b", 1.0, fn), GradedTest("q2 public checks", 0.0, fn, public=True)]
+    results = run_tests(tests, Runner(), {"q1": 1.0, "q2": 1.0})
+    assert seen == ["q1 public checks", "q2 public checks", "q1 hidden a", "q2 hidden b"]
+    assert [r.name for r in results] == [t.name for t in tests] and all(r.passed for r in results)

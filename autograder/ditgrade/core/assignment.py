@@ -179,11 +179,8 @@ class Assignment:
         return registry
 
     def tests(self, *, gpu: bool = False) -> list[GradedTest]:
-        """The tests one grade runs: the public checks first, then the hidden tests, each question by
-        question. The public checks run as they do in the notebook, before the student's code has
-        seen any hidden input: their failure text is shown at once (``public_test_visibility``), and
-        run after hidden tests it could carry what the student's code logged of those inputs
-        (independent attack round 14)."""
+        """The tests one grade reports, question by question: hidden ones, then the public checks
+        (``suite.run_tests`` runs the public checks first)."""
         self.import_package()
         hidden = [t for t in collect(f"{self.package}.hidden") if gpu or not t.requires_gpu]
         unknown = sorted({t.question for t in hidden} - set(self.question_ids))
@@ -193,7 +190,7 @@ class Assignment:
         use_seed(self.project.config.seed)
         weight = float(self.project.config.public_test_weight)
         checks = public.checks(self.generated.get("public_tests", {}), weight)
-        return order(checks, self.question_ids) + order(hidden, self.question_ids)
+        return order(hidden + checks, self.question_ids)
 
     @cached_property
     def fingerprint(self) -> str:

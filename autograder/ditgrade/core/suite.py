@@ -145,8 +145,14 @@ def max_scores(tests: list[GradedTest], points: dict[str, float]) -> dict[str, f
 
 
 def run_tests(tests: list[GradedTest], runner: Any, points: dict[str, float]) -> list[TestResult]:
+    """Each test's result, in the order of ``tests``; the public checks run first, as they do in the
+    notebook, before the student's code has seen any hidden input. Their failure text is shown at
+    once (``public_test_visibility``): run after the hidden tests, it could carry what the student's
+    code logged of those inputs (independent attack round 14)."""
     shares = max_scores(tests, points)
-    return [run_test(t, runner, shares[t.name]) for t in tests]
+    ran = {i: run_test(tests[i], runner, shares[tests[i].name])
+           for i in sorted(range(len(tests)), key=lambda i: not tests[i].public)}
+    return [ran[i] for i in range(len(tests))]
 
 
 def question_scores(results: list[TestResult]) -> dict[str, tuple[float, float]]:

@@ -172,9 +172,9 @@ class SandboxRunner:
 
     # -- budgets per question ------------------------------------------------------------------------
     def begin_test(self, test: Any) -> None:
-        """Called by the suite before each test (a GradedTest, or a name): the public checks question by
-        question, then the hidden tests question by question; a question's CPU budget starts again
-        whenever the question changes."""
+        """Called by the suite before each test (a GradedTest, or a name): the public checks first, then
+        the hidden tests, each question by question (``suite.run_tests``); a question's CPU budget
+        starts again whenever the question changes."""
         name = getattr(test, "name", test)
         question = str(name).split(maxsplit=1)[0]
         if question != self._question:
