@@ -249,6 +249,24 @@ def test_size_caps_hold_before_and_after_parsing(tmp_path: Path) -> None:
     assert "longer than" in got.skipped[0].reason
 
 
+def test_a_bomb_of_statements_cells_or_notes_reads_within_the_caps(tmp_path: Path) -> None:
+    """More statements, skipped lines or notes than the grader accepts (``MAX_ITEMS``) used to make the
+    whole reading fail (round 13's leftover: 150,000 one-line statements read as unreadable); the
+    reading now stops at the caps, each with one note, and what came before them is graded."""
+    many = tmp_path / "many.ipynb"
+    notebook(many, "def f():\n    return 1\n", "x = 1\n" * 12_000, "def g():\n    return 2\n")
+    got = read_trusted(many)
+    assert len(got.statements) == read.MAX_STATEMENTS and got.statements[0].source.startswith("def f")
+    assert [n for n in got.notes if "more than 3,000 top-level statements" in n] == got.notes
+    assert got.notes[0].startswith("cell 2, line 3000:") and len(got.notes) == 1
+    plumbing = tmp_path / "plumbing.ipynb"
+    notebook(plumbing, "import otter\n" + "otter.Notebook()\n" * 12_000 + "def h():\n    return 3\n",
+             *(["def (:\n"] * 300))
+    got = read_trusted(plumbing)
+    assert [s.source for s in got.statements] == ["def h():\n    return 3\n"]
+    assert len(got.skipped) == read.MAX_SKIPPED and len(got.notes) == read.MAX_NOTES
+
+
 @settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(st.lists(st.text(max_size=200), max_size=5))
 def test_any_cell_text_is_handled(cells: list[str]) -> None:

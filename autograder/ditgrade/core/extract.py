@@ -15,12 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..worker.read import MAX_PREDICTIONS, MAX_SUBMISSION_BYTES, read_submission, source_digest
+from ..worker.read import MAX_NOTES, MAX_PREDICTIONS, MAX_SUBMISSION_BYTES, read_submission, source_digest
 
 __all__ = ["ExplorationCells", "Extracted", "Skipped", "Statement", "from_plain", "read_bytes", "read_trusted",
            "source_digest", "MAX_SUBMISSION_BYTES"]
 
-MAX_NOTES = 200
 MAX_LABEL = 200
 MAX_ITEMS = 10_000  # statements, skipped statements, notes or questions in one reader's answer
 

@@ -42,6 +42,8 @@ MAX_SUBMISSION_BYTES = 20 * 1024 * 1024  # a submission file, or the notebook in
 MAX_CODE_CHARS = 1_000_000  # all code cells together: far more than a real notebook holds
 MAX_STATEMENT_CHARS = 50_000  # one top-level statement
 MAX_STATEMENTS = 3_000
+MAX_NOTES = 200  # notes kept (the grader keeps no more); later ones are dropped, the reading goes on
+MAX_SKIPPED = MAX_STATEMENTS  # statements listed as not run; every later one is not run either
 MAX_JSON_CONTAINERS = 200_000  # "{" plus "[" in a notebook's bytes: far more than a real one holds
 MAX_PREDICTIONS = 16  # prediction answers kept per submission (each at most PREDICTION_CHARS) ...
 PREDICTION_CHARS = 4_000
@@ -191,6 +193,17 @@ class _Reading:
         self.plumbing: set[str] = set()
         self.modules: set[str] = set()
         self.code_chars = 0
+        self.full = False  # a cap was reached: later cells are not read (one note says so)
+
+    def note(self, text: str) -> None:
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(text)
+
+    def stop(self, text: str) -> None:
+        """No more cells are read (a cap was reached), with one note saying why."""
+        if not self.full:
+            self.full = True
+            self.notes.append(text)
 
 
 class _Scanner:
@@ -483,28 +496,33 @@ def _shorten(line: str) -> str:
 
 
 def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> None:
-    """Add one cell's statements (or its notes) to ``out``."""
+    """Add one cell's statements (or its notes) to ``out``. Whatever the cells hold, the answer stays
+    within the caps (``MAX_CODE_CHARS``, ``MAX_STATEMENTS``, ``MAX_NOTES``, ``MAX_SKIPPED``): a code bomb
+    of many statements, cells or notes costs the reading no work past them, and the grader never
+    sees a list longer than it accepts."""
+    if out.full:
+        return
     out.code_chars += len(source)  # counted before any work on the text (CI: a 4 MB cell took 10 s to clean up)
     if out.code_chars > MAX_CODE_CHARS:
-        out.notes.append(f"{label}: the code cells hold more than {MAX_CODE_CHARS:,} characters; this cell and "
-                         "the rest were not read")
+        out.stop(f"{label}: the code cells hold more than {MAX_CODE_CHARS:,} characters; this cell and "
+                 "the rest were not read")
         return
     text = strip_magics(source)
     if text is None:
         magic = cell_magic(source)[:40]
         why = ("runs the cell inside a function of its own (IPython), so nothing it defines reaches the notebook"
                if magic == "%%timeit" else "is not Python")
-        out.notes.append(f"{label}: the cell magic {magic} {why}; not graded")
+        out.note(f"{label}: the cell magic {magic} {why}; not graded")
         return
     try:
         tree = ast.parse(text)
     except SyntaxError as e:
         version = f"Python {sys.version_info.major}.{sys.version_info.minor}"  # round 12: 3.12's f-strings
-        out.notes.append(f"{label}: syntax error on line {e.lineno} for the grader's {version}: {e.msg}; "
+        out.note(f"{label}: syntax error on line {e.lineno} for the grader's {version}: {e.msg}; "
                          "this cell was skipped")
         return
     except (RecursionError, MemoryError, ValueError):
-        out.notes.append(f"{label}: the code is nested too deeply, too large or holds a null byte; "
+        out.note(f"{label}: the code is nested too deeply, too large or holds a null byte; "
                          "this cell was skipped")
         return
     lines = text.split("\n")
@@ -512,6 +530,10 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
     on_line: dict[int, int] = {}  # statements so far that start on each line: `a; b` gets a label each (round 13)
     for i, node in enumerate(body):
         first = _first_line(node)
+        if len(out.statements) >= MAX_STATEMENTS:
+            out.stop(f"{label}, line {first}: the submission has more than {MAX_STATEMENTS:,} top-level "
+                     "statements; this one and every later one were not run")
+            return
         on_line[node.lineno] = on_line.get(node.lineno, 0) + 1
         where = f"{label}, line {first}" + (f", statement {on_line[node.lineno]}" if on_line[node.lineno] > 1 else "")
         bound = binds(node)
@@ -535,10 +557,10 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
             source = "\n".join(lines[first - 1 : node.end_lineno]) + "\n"
         if not why and len(source) > MAX_STATEMENT_CHARS:
             why = f"it is longer than {MAX_STATEMENT_CHARS:,} characters"
-        if not why and len(out.statements) >= MAX_STATEMENTS:
-            why = f"the submission has more than {MAX_STATEMENTS:,} top-level statements"
         if why:
-            out.skipped.append({"label": where, "text": _shorten(lines[first - 1]), "names": touched, "reason": why})
+            if len(out.skipped) < MAX_SKIPPED:
+                out.skipped.append({"label": where, "text": _shorten(lines[first - 1]), "names": touched,
+                                    "reason": why})
             continue
         out.trees.append(node)
         out.statements.append({"label": where, "source": source, "names": touched,
@@ -678,7 +700,7 @@ def read_submission(data: bytes, name: str, *, notebook_name: str = "", drivers:
                 continue
             src = _cell_source(c)
             if src is None:
-                out.notes.append(f"cell {i}: its source is not text; this cell was skipped")
+                out.note(f"cell {i}: its source is not text; this cell was skipped")
                 continue
             cell(src, f"cell {i}", out, driver=_is_driver(c, drivers))
     elif name.endswith(".py"):
