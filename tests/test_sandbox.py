@@ -650,6 +650,28 @@ def test_statements_run_as_a_notebook_runs_them(env, tmp_path) -> None:
     assert not r.report().get("load_errors"), r.report()
 
 
+def test_torch_compile_runs_without_a_compiler(env, tmp_path) -> None:
+    """No compiler may run in the sandbox, so inductor (torch.compile's default backend) cannot: the
+    assignment's ``prepare_students`` gives torch.compile dynamo's eager backend instead. A compiled
+    function, ``fullgraph=True`` included, and a module's ``compile()`` work and give the plain
+    results (round 12: every compiled call failed; round 15: switching compilation off instead
+    broke ``fullgraph=True``)."""
+    path = tmp_path / "compiled.py"
+    path.write_text(
+        "import torch\n\n@torch.compile(fullgraph=True)\ndef _twice(t):\n    return t * 2\n\n"
+        "_lin = torch.nn.Linear(1, 1)\n_lin.compile(mode='max-autotune')\n\n"
+        "def sequence_length(h, w, p):\n"
+        "    n = torch.tensor([float((h // p) * (w // p))])\n"
+        "    return int(_twice(n).item()) // 2 + 0 * int(_lin(n).detach().round().item())\n")
+    r = SandboxRunner(env["assignment"], limits_for(env["assignment"], gpu=False))
+    r.read(path)
+    try:
+        assert [r.call("sequence_length", h=h, w=w, p=2) for h, w in ((8, 4), (6, 6))] == [8, 9]
+    finally:
+        r.close()
+    assert not r.report().get("load_errors"), r.report()
+
+
 def test_a_statement_that_hangs_or_exits_while_loading_costs_only_itself(env, tmp_path) -> None:
     import nbformat
 

@@ -53,13 +53,39 @@ class DiTHooks(AssignmentHooks):
             return True
         return super().gpu_available()
 
+    def prepare_students(self) -> None:
+        """``torch.compile`` without a compiler (``compile_without_a_compiler``)."""
+        compile_without_a_compiler()
+
     def environment(self) -> dict[str, str]:
-        """Nothing is ever downloaded: the Hugging Face libraries stay offline, in the grader too.
-        ``torch.compile`` runs the code it is given as it is: no compiler may run in the sandbox, and
-        a compiled function gives what the plain one gives (a notebook that compiled its q2 answer
-        lost points that varied from run to run)."""
-        return {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                "TORCH_COMPILE_DISABLE": "1"}
+        """Nothing is ever downloaded: the Hugging Face libraries stay offline, in the grader too."""
+        return {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def compile_without_a_compiler() -> None:
+    """Make ``torch.compile`` (and ``nn.Module.compile``, which calls it) use TorchDynamo's "eager"
+    backend where it would use inductor, its default: inductor writes C++ and runs a compiler, which
+    nothing in the sandbox may start, so every compiled call failed (a notebook that compiled its
+    q2 answer lost points, by an amount that varied from run to run). The eager backend captures the
+    same graph (``fullgraph=True`` still holds, ``flex_attention`` works) and runs it with PyTorch's
+    own kernels: what the plain code computes. Switching compilation off instead
+    (``TORCH_COMPILE_DISABLE``) made ``fullgraph=True`` and ``flex_attention`` raise (attack round 15).
+    Other backends are left as asked."""
+    import functools
+
+    import torch
+
+    original = getattr(torch.compile, "__wrapped__", torch.compile)
+
+    @functools.wraps(original)
+    def compile(model=None, *args, backend="inductor", **kwargs):  # noqa: A001 - torch's own name
+        if backend == "inductor":
+            backend = "eager"
+            kwargs.pop("mode", None)  # inductor's settings; the eager backend takes none
+            kwargs.pop("options", None)
+        return original(model, *args, backend=backend, **kwargs)
+
+    torch.compile = compile
 
 
 HOOKS = DiTHooks()

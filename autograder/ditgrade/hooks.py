@@ -50,6 +50,12 @@ class AssignmentHooks:
         the grader never holds it. Only where a process grades many submissions (a batch's workers,
         an audit): in a single grade it would delay the one worker more than it saves."""
 
+    def prepare_students(self) -> None:
+        """Set up what the students' code runs with, once in the fork server after the preload and
+        the warm-up, before any worker is forked (e.g. a library told what the sandbox cannot do);
+        never in the grader. Unlike ``warm``, a failure here stops the fork server: it decides how
+        students' code runs, not how fast."""
+
     def readable_paths(self, gpu: bool) -> list[str]:
         """Folders a sandboxed worker may read besides the interpreter's (model weights for ``--gpu``)."""
         return []

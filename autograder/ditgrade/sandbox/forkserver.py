@@ -97,6 +97,7 @@ def _preload(config: dict) -> dict:
         hooks.warm()
         if config.get("warm_workers"):
             hooks.warm_workers()
+    hooks.prepare_students()
     functions = load_probes(config["package"]).functions()
     functions.setdefault(checks.PROBE.name, checks.PROBE.fn)  # the notebook's public checks
     return functions
