@@ -195,6 +195,30 @@ def test_a_cell_magics_body_is_read_as_a_cell_of_its_own(tmp_path: Path) -> None
     assert read.strip_magics(deep) is None and read.strip_magics("%%capture\n" * 3 + "z = 1").endswith("z = 1")
 
 
+@pytest.mark.parametrize(("source", "kept", "note"), [
+    # round 15: IPython refuses these lines ("Can't use statement directly after '%%time'!",
+    # "unrecognized arguments", an unknown magic or option, an empty body): the cell never runs
+    ("%%time  # how long?\nA = 1", [], "IPython refuses"),
+    ("%%capture out extra\nA = 1", [], "IPython refuses"),
+    ("%%capture --no-std\nA = 1", [], "IPython refuses"),  # ambiguous
+    ("%%prun -z\nA = 1", [], "IPython refuses"),
+    ("%%time\tx\nA = 1", [], "is not Python"),
+    ("%%prun -q A = 1; B = 2\n", [], "empty body"),
+    # ... and accepts these: %%prun runs what follows its options on its line, first
+    ("%%prun -q -l 3 A = 7\nB = A", ["A = 7\n", "B = A\n"], "line 1"),
+    ("%%capture -- out\n%%time --no-raise\nA = 1", ["A = 1\n"], "line 3"),
+    ("%%capture --no-stdout -1\nA = 1", ["A = 1\n"], "line 2"),
+])
+def test_a_cell_magics_own_line_is_read_as_ipython_reads_it(tmp_path: Path, source: str, kept: list,
+                                                             note: str) -> None:
+    got = read_trusted(notebook(tmp_path / "m.ipynb", source))
+    assert [s.source for s in got.statements] == kept
+    if kept:  # ``note``: where the first statement is
+        assert not got.notes and got.statements[0].label == f"cell 1, {note}", (got.notes, got.statements)
+    else:
+        assert note in got.notes[0], got.notes
+
+
 def test_export_zip_takes_the_assignments_notebook_or_names_the_candidates(tmp_path: Path) -> None:
     def zipped(name: str, members: dict[str, str]) -> Path:
         buf = io.BytesIO()

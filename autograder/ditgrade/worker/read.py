@@ -391,12 +391,73 @@ def _top(lines: list[str]) -> int | None:
     return next((i for i, line in enumerate(lines) if line.strip()), None)
 
 
-def _cell_magic(lines: list[str], top: int | None) -> str:
-    """The cell magic (``%%time``) on line ``top`` of the cleaned-up lines, or "". ``top`` is the
-    first line not blank before the clean-up: IPython drops blank lines first, then prompts, and a
-    line a bare prompt left blank still comes first (round 14's comparison with IPython 9)."""
+def _cell_magic(lines: list[str], top: int | None) -> tuple[str, str]:
+    """(the cell magic on line ``top`` of the cleaned-up lines, the rest of its line), or ("", "").
+    ``top`` is the first line not blank before the clean-up: IPython drops blank lines first, then
+    prompts, and a line a bare prompt left blank still comes first (round 14's comparison with
+    IPython 9). The name ends at the first space, as IPython reads it (``%%time<TAB>x`` is a magic
+    of that whole name, which does not exist)."""
     first = lines[top] if top is not None else ""
-    return first.split()[0] if first.startswith("%%") else ""
+    if not first.startswith("%%"):
+        return "", ""
+    name, _, rest = first[2:].rstrip().partition(" ")
+    return "%%" + name, rest
+
+
+_CAPTURE_OPTIONS = ("--no-stderr", "--no-stdout", "--no-display")
+_PRUN_FLAGS, _PRUN_VALUED = frozenset("rq"), frozenset("DlsT")
+
+
+_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")  # argparse's: a value, not an option
+
+
+def _abbreviates(word: str, options: tuple[str, ...]) -> bool:
+    """Whether argparse reads ``word`` as one of ``options`` (the whole name or a unique prefix)."""
+    return word.startswith("--") and len(word) > 2 and (
+        word in options or sum(o.startswith(word) for o in options) == 1)
+
+
+def _magic_code(magic: str, rest: str) -> str | None:
+    """For a cell magic that runs its body as a cell, the code it runs before the body ("" for none:
+    only ``%%prun`` runs what follows its options on its line); None where IPython refuses what
+    follows the magic on its line, and the body never runs (attack round 15: ``%%time  # a note``
+    raises "Can't use statement directly after '%%time'!" in IPython and ran here)."""
+    words = list(re.finditer(r"\S+", rest))
+    if magic == "%%time":  # only --no-raise-error; anything else is a statement after %%time
+        return "" if all(_abbreviates(w.group(), ("--no-raise-error",)) for w in words) else None
+    if magic == "%%capture":  # [--no-stderr] [--no-stdout] [--no-display] [output], parsed by argparse
+        positional, options_end = 0, False
+        for w in (w.group() for w in words):
+            if w == "--" and not options_end:
+                options_end = True
+            elif w.startswith("-") and not options_end and not _NEGATIVE_NUMBER.match(w):
+                if not _abbreviates(w, _CAPTURE_OPTIONS):
+                    return None
+            else:
+                positional += 1
+        return "" if positional <= 1 else None
+    # %%prun: getopt with "D:l:rs:T:q", stopping at the first word that is not an option
+    i = 0
+    while i < len(words):
+        word = words[i].group()
+        if word == "--":
+            i += 1
+            break
+        if not word.startswith("-") or word == "-":
+            break
+        if word.startswith("--"):
+            return None  # no long options
+        for j, flag in enumerate(word[1:], start=1):
+            if flag in _PRUN_VALUED:
+                if j == len(word) - 1:  # its value is the next word
+                    i += 1
+                    if i == len(words):
+                        return None
+                break
+            if flag not in _PRUN_FLAGS:
+                return None
+        i += 1
+    return rest[words[i].start():] if i < len(words) else ""
 
 
 def strip_magics(source: str) -> str | None:
@@ -428,16 +489,19 @@ def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, boo
     lines = normalise_newlines(source).split("\n")
     top = _top(lines)
     differs = ipython_cleanup(lines, colab=colab)
-    magic = _cell_magic(lines, top)
+    magic, rest = _cell_magic(lines, top)
     if magic:
-        if magic not in _PYTHON_CELL_MAGICS or depth >= MAX_NESTED_CELL_MAGICS:
+        code = _magic_code(magic, rest) if magic in _PYTHON_CELL_MAGICS else None
+        if code is None or depth >= MAX_NESTED_CELL_MAGICS or not "\n".join(lines[top + 1:]):
+            # (an empty body: IPython refuses the cell, "the cell body is empty")
             return None, differs
         # IPython runs the body as a cell of its own (``%%capture``: run_cell; ``%%time``, ``%%prun``:
         # transform_cell), cleaned up and read for magics again: an indented body runs, and a cell
         # magic inside makes the body whatever that magic makes it (round 14: ``%%capture`` over
-        # ``%%writefile`` defined nothing in IPython and redefined a function here).
-        body, inner = _read_cell("\n".join(lines[top + 1:]), colab=colab, depth=depth + 1)
-        return (None if body is None else "\n" * (top + 1) + body), differs or inner
+        # ``%%writefile`` defined nothing in IPython and redefined a function here). ``%%prun``'s
+        # code from its own line comes first, on that line (round 15).
+        body, inner = _read_cell("\n".join([code, *lines[top + 1:]]), colab=colab, depth=depth + 1)
+        return (None if body is None else "\n" * top + body), differs or inner
     for a, b in logical_lines(lines):
         if _is_magic("\n".join(lines[a:b + 1])):
             # an indented one may be the only line of its block, which then still needs a body
@@ -447,21 +511,30 @@ def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, boo
     return "\n".join(lines), differs
 
 
-def cell_magic(source: str) -> str:
-    """The cell magic that makes a cell not Python, as IPython finds it (``ipython_cleanup``), after
-    any that run their body as a cell (``%%capture`` over ``%%writefile``: ``%%writefile``); the
-    outermost where they are nested too deeply; "" for none."""
+def cell_magic_note(source: str) -> str:
+    """Why a cell that ``strip_magics`` found not Python does not run, for the student: the cell magic
+    that makes it so, as IPython finds it, after any that run their body as a cell (``%%capture``
+    over ``%%writefile``: ``%%writefile``)."""
     outer = ""
     for _ in range(MAX_NESTED_CELL_MAGICS + 1):
         lines = normalise_newlines(source).split("\n")
         top = _top(lines)
         ipython_cleanup(lines)
-        magic = _cell_magic(lines, top)
+        magic, rest = _cell_magic(lines, top)
+        shown = magic[:40]
+        if magic == "%%timeit":
+            return ("the cell magic %%timeit runs the cell inside a function of its own (IPython), so nothing it "
+                    "defines reaches the notebook")
         if magic not in _PYTHON_CELL_MAGICS:
-            return magic or outer
+            return f"the cell magic {shown} is not Python" if magic else f"the cell magic {outer} is not Python"
+        if _magic_code(magic, rest) is None:
+            return (f"IPython refuses what follows {magic} on its line ({rest.strip()[:40]!r}), so the cell "
+                    "never runs")
+        if not "\n".join(lines[top + 1:]):
+            return f"the cell magic {magic} has an empty body, which IPython refuses to run"
         outer = outer or magic
         source = "\n".join(lines[top + 1:])
-    return outer
+    return f"the cell magics are nested more than {MAX_NESTED_CELL_MAGICS} deep"
 
 
 def _text(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
@@ -509,10 +582,7 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
         return
     text = strip_magics(source)
     if text is None:
-        magic = cell_magic(source)[:40]
-        why = ("runs the cell inside a function of its own (IPython), so nothing it defines reaches the notebook"
-               if magic == "%%timeit" else "is not Python")
-        out.note(f"{label}: the cell magic {magic} {why}; not graded")
+        out.note(f"{label}: {cell_magic_note(source)}; not graded")
         return
     try:
         tree = ast.parse(text)
