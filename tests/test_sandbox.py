@@ -652,17 +652,21 @@ def test_statements_run_as_a_notebook_runs_them(env, tmp_path) -> None:
 
 def test_torch_compile_runs_without_a_compiler(env, tmp_path) -> None:
     """No compiler may run in the sandbox, so inductor (torch.compile's default backend) cannot: the
-    assignment's ``prepare_students`` gives torch.compile dynamo's eager backend instead. A compiled
-    function, ``fullgraph=True`` included, and a module's ``compile()`` work and give the plain
-    results (round 12: every compiled call failed; round 15: switching compilation off instead
-    broke ``fullgraph=True``)."""
+    assignment's ``prepare_students`` returns a function as it is and gives a module dynamo's eager
+    backend. A compiled function, ``fullgraph=True`` included, a module's ``compile()``, a compiled
+    module (with its ``_orig_mod``) and ``torch._dynamo.optimize`` work and give the plain results
+    (round 12: every compiled call failed; round 15: switching compilation off instead broke
+    ``fullgraph=True``; round 16: ``optimize("inductor")``, and tracing cost budgets)."""
     path = tmp_path / "compiled.py"
     path.write_text(
         "import torch\n\n@torch.compile(fullgraph=True)\ndef _twice(t):\n    return t * 2\n\n"
-        "_lin = torch.nn.Linear(1, 1)\n_lin.compile(mode='max-autotune')\n\n"
+        "_lin = torch.nn.Linear(1, 1)\n_lin.compile(mode='max-autotune')\n"
+        "_thrice = torch._dynamo.optimize('inductor')(lambda t: t * 3)\n"
+        "_wrapped = torch.compile(torch.nn.Linear(1, 1))\n_orig = _wrapped._orig_mod\n\n"
         "def sequence_length(h, w, p):\n"
         "    n = torch.tensor([float((h // p) * (w // p))])\n"
-        "    return int(_twice(n).item()) // 2 + 0 * int(_lin(n).detach().round().item())\n")
+        "    return int(_twice(n).item()) // 2 + 0 * int(_lin(n).detach().round().item()) + 0 * int(_thrice(n).item())"
+        " + 0 * int(_wrapped(n).detach().round().item())\n")
     r = SandboxRunner(env["assignment"], limits_for(env["assignment"], gpu=False))
     r.read(path)
     try:

@@ -63,29 +63,64 @@ class DiTHooks(AssignmentHooks):
 
 
 def compile_without_a_compiler() -> None:
-    """Make ``torch.compile`` (and ``nn.Module.compile``, which calls it) use TorchDynamo's "eager"
-    backend where it would use inductor, its default: inductor writes C++ and runs a compiler, which
-    nothing in the sandbox may start, so every compiled call failed (a notebook that compiled its
-    q2 answer lost points, by an amount that varied from run to run). The eager backend captures the
-    same graph (``fullgraph=True`` still holds, ``flex_attention`` works) and runs it with PyTorch's
-    own kernels: what the plain code computes. Switching compilation off instead
-    (``TORCH_COMPILE_DISABLE``) made ``fullgraph=True`` and ``flex_attention`` raise (attack round 15).
-    Other backends are left as asked."""
+    """``torch.compile`` and ``torch._dynamo.optimize`` where they would use inductor, their default
+    backend, which writes C++ and runs a compiler that nothing in the sandbox may start (every
+    compiled call failed: a notebook that compiled its q2 answer lost points, by an amount that
+    varied from run to run):
+
+    * a function or a method is returned as it is: what it computes is what the compiled one
+      computes, and tracing it with TorchDynamo again for every new shape, integer or module
+      instance the hidden tests pass cost a notebook that compiled five answers more CPU than its
+      questions' budgets (round 16: 42.9-44.71 of 46, varying);
+    * a module (``torch.compile(model)``) still gets TorchDynamo's wrapper with its "eager" backend,
+      PyTorch's own kernels, so that the module is what the notebook holds in Jupyter (its
+      ``_orig_mod``, the ``_orig_mod.`` in its state_dict's names);
+    * other backends are left as asked (``flex_attention`` compiles with "eager" itself).
+
+    Switching compilation off instead (``TORCH_COMPILE_DISABLE``) made ``fullgraph=True`` and
+    ``flex_attention`` raise (round 15)."""
     import functools
 
     import torch
+    import torch._dynamo
 
-    original = getattr(torch.compile, "__wrapped__", torch.compile)
+    if getattr(torch.compile, "without_a_compiler", False):
+        return  # done already (a fork server started again in the same process)
+    original, optimize = torch.compile, torch._dynamo.optimize
 
     @functools.wraps(original)
     def compile(model=None, *args, backend="inductor", **kwargs):  # noqa: A001 - torch's own name
-        if backend == "inductor":
-            backend = "eager"
+        if backend != "inductor":
+            return original(model, *args, backend=backend, **kwargs)
+        if model is None:  # @torch.compile(...) with arguments
+            return functools.partial(compile, *args, backend=backend, **kwargs)
+        if isinstance(model, torch.nn.Module):
             kwargs.pop("mode", None)  # inductor's settings; the eager backend takes none
             kwargs.pop("options", None)
-        return original(model, *args, backend=backend, **kwargs)
+            return original(model, *args, backend="eager", **kwargs)
+        return model
 
-    torch.compile = compile
+    @functools.wraps(optimize)
+    def optimize_as_written(*args, **kwargs):  # torch._dynamo.optimize(backend="inductor", ...)
+        backend = args[0] if args else kwargs.get("backend", "inductor")
+        return _AsWritten() if backend == "inductor" else optimize(*args, **kwargs)
+
+    compile.without_a_compiler = True
+    torch.compile, torch._dynamo.optimize = compile, optimize_as_written
+
+
+class _AsWritten:
+    """What ``torch._dynamo.optimize("inductor")`` gives in the sandbox: a decorator that returns the
+    function as it is, and a ``with`` block that changes nothing."""
+
+    def __call__(self, fn):
+        return fn
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
 
 
 HOOKS = DiTHooks()

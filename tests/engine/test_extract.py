@@ -204,10 +204,12 @@ def test_a_cell_magics_body_is_read_as_a_cell_of_its_own(tmp_path: Path) -> None
     ("%%prun -z\nA = 1", [], "IPython refuses"),
     ("%%time\tx\nA = 1", [], "is not Python"),
     ("%%prun -q A = 1; B = 2\n", [], "empty body"),
+    ("%%prun -q -s cumulative # profile 'em\nA = 1", [], "IPython refuses"),  # round 16: a quote left open
     # ... and accepts these: %%prun runs what follows its options on its line, first
     ("%%prun -q -l 3 A = 7\nB = A", ["A = 7\n", "B = A\n"], "line 1"),
     ("%%capture -- out\n%%time --no-raise\nA = 1", ["A = 1\n"], "line 3"),
     ("%%capture --no-stdout -1\nA = 1", ["A = 1\n"], "line 2"),
+    ("%%time?\nA = 1", ["A = 1\n"], "line 2"),  # round 16: a help query, then the cell runs
 ])
 def test_a_cell_magics_own_line_is_read_as_ipython_reads_it(tmp_path: Path, source: str, kept: list,
                                                              note: str) -> None:

@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import re
+import shlex
 import sys
 import textwrap
 import zipfile
@@ -398,12 +399,13 @@ def _cell_magic(lines: list[str], top: int | None) -> tuple[str, str]:
     IPython 9). The name ends at the first space, as IPython reads it (``%%time<TAB>x`` is a magic
     of that whole name, which does not exist)."""
     first = lines[top] if top is not None else ""
-    if not first.startswith("%%"):
+    if not first.startswith("%%") or _MAGIC_HELP.match(first):  # `%%time?` asks for help: not a cell magic
         return "", ""
     name, _, rest = first[2:].rstrip().partition(" ")
     return "%%" + name, rest
 
 
+_MAGIC_HELP = re.compile(r"%%\w+\?")
 _CAPTURE_OPTIONS = ("--no-stderr", "--no-stdout", "--no-display")
 _PRUN_FLAGS, _PRUN_VALUED = frozenset("rq"), frozenset("DlsT")
 
@@ -422,15 +424,17 @@ def _magic_code(magic: str, rest: str) -> str | None:
     only ``%%prun`` runs what follows its options on its line); None where IPython refuses what
     follows the magic on its line, and the body never runs (attack round 15: ``%%time  # a note``
     raises "Can't use statement directly after '%%time'!" in IPython and ran here)."""
-    words = list(re.finditer(r"\S+", rest))
+    words = _arg_words(rest)
+    if words is None:
+        return None
     if magic == "%%time":  # only --no-raise-error; anything else is a statement after %%time
-        return "" if all(_abbreviates(w.group(), ("--no-raise-error",)) for w in words) else None
+        return "" if all(_abbreviates(w, ("--no-raise-error",)) for w in words) else None
     if magic == "%%capture":  # [--no-stderr] [--no-stdout] [--no-display] [output], parsed by argparse
         positional, options_end = 0, False
-        for w in (w.group() for w in words):
+        for w in words:
             if w == "--" and not options_end:
                 options_end = True
-            elif w.startswith("-") and not options_end and not _NEGATIVE_NUMBER.match(w):
+            elif w.startswith("-") and w != "-" and not options_end and not _NEGATIVE_NUMBER.match(w):
                 if not _abbreviates(w, _CAPTURE_OPTIONS):
                     return None
             else:
@@ -439,7 +443,7 @@ def _magic_code(magic: str, rest: str) -> str | None:
     # %%prun: getopt with "D:l:rs:T:q", stopping at the first word that is not an option
     i = 0
     while i < len(words):
-        word = words[i].group()
+        word = words[i]
         if word == "--":
             i += 1
             break
@@ -457,7 +461,18 @@ def _magic_code(magic: str, rest: str) -> str | None:
             if flag not in _PRUN_FLAGS:
                 return None
         i += 1
-    return rest[words[i].start():] if i < len(words) else ""
+    return " ".join(words[i:])  # as IPython joins them
+
+
+def _arg_words(rest: str) -> list[str] | None:
+    """A magic's arguments split as IPython splits them (``IPython.utils.process.arg_split``: shlex,
+    not POSIX, quotes kept); None where a quote is left open, which IPython refuses (round 16)."""
+    lex = shlex.shlex(rest, posix=False)
+    lex.whitespace_split, lex.commenters = True, ""
+    try:
+        return list(lex)
+    except ValueError:
+        return None
 
 
 def strip_magics(source: str) -> str | None:
