@@ -370,9 +370,9 @@ def _strip_doctest_prompts(lines: list[str]) -> list[str]:
 def ipython_cleanup(lines: list[str], *, colab: bool = False) -> bool:
     """Clean the lines of one cell up as IPython 9 does before running it (see above), in place;
     ``colab``: with IPython 7's rule for the first line's indentation too. True where that rule
-    reads the cell otherwise (its first line still indented once the cell is dedented). Blank lines before the
-    first are kept blank (IPython drops them), so line numbers stay (round 13: an indented cell and
-    one with pasted prompts ran in IPython and were syntax errors here)."""
+    reads the cell otherwise (its first line still indented once the cell is dedented). Blank lines
+    before the first are kept blank (IPython drops them), so line numbers stay (round 13: an indented
+    cell and one with pasted prompts ran in IPython and were syntax errors here)."""
     top = _top(lines)
     if top is None:
         return False
@@ -482,12 +482,17 @@ def strip_magics(source: str) -> str | None:
     that starts with ``%`` or ``!=`` inside brackets is Python (independent attack round 10: blanking
     physical lines turned a correct check into a wrong one). IPython 9's reading; Colab's IPython 7's
     only where it differs, IPython 9's is not Python and it is."""
-    text, differs = _read_cell(source, colab=False, depth=0)
+    return python_of_cell(source)[0]
+
+
+def python_of_cell(source: str) -> tuple[str | None, str]:
+    """(``strip_magics(source)``, and where that is None, why the cell does not run, for the student)."""
+    text, why, differs = _read_cell(source, colab=False, depth=0)
     if differs and text is not None and not _parses(text):
-        colab, _ = _read_cell(source, colab=True, depth=0)
+        colab, _, _ = _read_cell(source, colab=True, depth=0)
         if colab is not None and _parses(colab):
-            return colab
-    return text
+            return colab, ""
+    return text, why
 
 
 def _parses(text: str) -> bool:
@@ -498,58 +503,49 @@ def _parses(text: str) -> bool:
     return True
 
 
-def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, bool]:
-    """``strip_magics`` for one reading (``ipython_cleanup``'s ``colab``), and whether IPython 7's
+def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, str, bool]:
+    """``python_of_cell`` for one reading (``ipython_cleanup``'s ``colab``), and whether IPython 7's
     rule would read the cell or a cell magic's body otherwise."""
     lines = normalise_newlines(source).split("\n")
     top = _top(lines)
     differs = ipython_cleanup(lines, colab=colab)
     magic, rest = _cell_magic(lines, top)
     if magic:
-        code = _magic_code(magic, rest) if magic in _PYTHON_CELL_MAGICS else None
-        if code is None or depth >= MAX_NESTED_CELL_MAGICS or not "\n".join(lines[top + 1:]):
-            # (an empty body: IPython refuses the cell, "the cell body is empty")
-            return None, differs
+        why = _not_run(magic, rest, "\n".join(lines[top + 1:]), depth)
+        if why:
+            return None, why, differs
         # IPython runs the body as a cell of its own (``%%capture``: run_cell; ``%%time``, ``%%prun``:
         # transform_cell), cleaned up and read for magics again: an indented body runs, and a cell
         # magic inside makes the body whatever that magic makes it (round 14: ``%%capture`` over
         # ``%%writefile`` defined nothing in IPython and redefined a function here). ``%%prun``'s
         # code from its own line comes first, on that line (round 15).
-        body, inner = _read_cell("\n".join([code, *lines[top + 1:]]), colab=colab, depth=depth + 1)
-        return (None if body is None else "\n" * top + body), differs or inner
+        body, why, inner = _read_cell("\n".join([_magic_code(magic, rest) or "", *lines[top + 1:]]), colab=colab,
+                                      depth=depth + 1)
+        return (None if body is None else "\n" * top + body), why, differs or inner
     for a, b in logical_lines(lines):
         if _is_magic("\n".join(lines[a:b + 1])):
             # an indented one may be the only line of its block, which then still needs a body
             # (round 11: a loop whose one line was `%time ...` made its whole cell a syntax error)
             indent = lines[a][:len(lines[a]) - len(lines[a].lstrip())]
             lines[a:b + 1] = [indent + "pass" if indent else ""] + [""] * (b - a)
-    return "\n".join(lines), differs
+    return "\n".join(lines), "", differs
 
 
-def cell_magic_note(source: str) -> str:
-    """Why a cell that ``strip_magics`` found not Python does not run, for the student: the cell magic
-    that makes it so, as IPython finds it, after any that run their body as a cell (``%%capture``
-    over ``%%writefile``: ``%%writefile``)."""
-    outer = ""
-    for _ in range(MAX_NESTED_CELL_MAGICS + 1):
-        lines = normalise_newlines(source).split("\n")
-        top = _top(lines)
-        ipython_cleanup(lines)
-        magic, rest = _cell_magic(lines, top)
-        shown = magic[:40]
-        if magic == "%%timeit":
-            return ("the cell magic %%timeit runs the cell inside a function of its own (IPython), so nothing it "
-                    "defines reaches the notebook")
-        if magic not in _PYTHON_CELL_MAGICS:
-            return f"the cell magic {shown} is not Python" if magic else f"the cell magic {outer} is not Python"
-        if _magic_code(magic, rest) is None:
-            return (f"IPython refuses what follows {magic} on its line ({rest.strip()[:40]!r}), so the cell "
-                    "never runs")
-        if not "\n".join(lines[top + 1:]):
-            return f"the cell magic {magic} has an empty body, which IPython refuses to run"
-        outer = outer or magic
-        source = "\n".join(lines[top + 1:])
-    return f"the cell magics are nested more than {MAX_NESTED_CELL_MAGICS} deep"
+def _not_run(magic: str, rest: str, body: str, depth: int) -> str:
+    """Why a cell that starts with the cell magic ``magic`` (the rest of its line ``rest``) does not run
+    its ``body`` as Python in the notebook's namespace, for the student; "" where it does."""
+    if magic == "%%timeit":
+        return ("the cell magic %%timeit runs the cell inside a function of its own (IPython), so nothing it "
+                "defines reaches the notebook")
+    if magic not in _PYTHON_CELL_MAGICS:
+        return f"the cell magic {magic[:40]} is not Python"
+    if _magic_code(magic, rest) is None:
+        return f"IPython refuses what follows {magic} on its line ({rest.strip()[:40]!r}), so the cell never runs"
+    if not body:
+        return f"the cell magic {magic} has an empty body, which IPython refuses to run"
+    if depth >= MAX_NESTED_CELL_MAGICS:
+        return f"the cell magics are nested more than {MAX_NESTED_CELL_MAGICS} deep"
+    return ""
 
 
 def _text(lines: list[str], start: tuple[int, int], end: tuple[int, int]) -> str:
@@ -595,9 +591,9 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
         out.stop(f"{label}: the code cells hold more than {MAX_CODE_CHARS:,} characters; this cell and "
                  "the rest were not read")
         return
-    text = strip_magics(source)
+    text, why = python_of_cell(source)
     if text is None:
-        out.note(f"{label}: {cell_magic_note(source)}; not graded")
+        out.note(f"{label}: {why}; not graded")
         return
     try:
         tree = ast.parse(text)
