@@ -184,6 +184,7 @@ def _sandboxed_patchify_error(path: Path, assignment, hide=()) -> str:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the mount, PID and IPC namespaces and the uid drop need root")
+@pytest.mark.slow  # a whole grade (about 8 s; CI runs it with the slow ones)
 def test_a_cpu_grade_shows_student_code_no_gpu(tmp_path, assignment):
     """Without --gpu the worker gets CUDA_VISIBLE_DEVICES="": torch.cuda.is_available() is then False
     at once. On a CUDA build of torch (PyPI's, the only 2.13.0 at hand for Ubuntu 24.04's Python 3.12

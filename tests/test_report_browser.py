@@ -43,6 +43,7 @@ def fake_grade(path: str, *, gpu: bool = False, sub: str = "") -> dict:
             "extra_data": {"ditgrade": {"predictions": {"Exercise 1": text}}}}
 
 
+@pytest.mark.slow  # a browser and a batch (about 8 s; CI runs it with the slow ones)
 def test_report_renders_links_and_never_runs_student_text(tmp_path: Path, assignment, full_marks) -> None:
     subs = tmp_path / "subs"
     subs.mkdir()

@@ -602,6 +602,7 @@ def test_nothing_survives_a_worker_shm_sysv_tmp_or_processes(env) -> None:
 
 
 @needs_root
+@pytest.mark.slow  # about 8 s (the default suite's 5 minutes under CI's load; CI runs it with the slow ones)
 def test_no_secret_of_the_graders_environment_is_visible(env, monkeypatch) -> None:
     monkeypatch.setenv("HF_TOKEN", "hf_secret_token_value_123")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws_secret_value_456")
@@ -614,6 +615,7 @@ def test_no_secret_of_the_graders_environment_is_visible(env, monkeypatch) -> No
     assert "pytest" not in err.message  # no other process's command line is visible
 
 
+@pytest.mark.slow  # about 8 s of connection attempts (CI runs it with the slow ones)
 def test_no_network(env) -> None:
     r = runner_for("network", env)
     err = call_error(r)
