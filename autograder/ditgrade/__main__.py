@@ -1,7 +1,5 @@
 """``python -m ditgrade``: the ``ditgrade`` command."""
 
-import sys
+from .cli import command
 
-from .cli import main
-
-sys.exit(main())
+command()

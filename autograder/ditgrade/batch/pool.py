@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
+from ..core.leave import leave
 from .discover import Submission
 
 if TYPE_CHECKING:
@@ -71,9 +72,9 @@ def _worker_main(conn: Any, grade_fn: str, gpu: bool, project: str | None) -> No
         try:
             task = conn.recv()
         except EOFError:
-            return
+            break
         if task is None:
-            return
+            break
         req, sub_id, path = task
         start = time.perf_counter()
         try:
@@ -84,7 +85,8 @@ def _worker_main(conn: Any, grade_fn: str, gpu: bool, project: str | None) -> No
                                               "traceback": traceback.format_exc()[-4000:]},
                        time.perf_counter() - start))
             if isinstance(e, KeyboardInterrupt):
-                return
+                break
+    leave(0)  # not the interpreter's tear-down of torch: the parent waits for it at the end of a batch
 
 
 @contextlib.contextmanager
@@ -128,11 +130,14 @@ class _Worker:
         self.proc.join(5)
         self.conn.close()
 
-    def stop(self) -> None:
+    def ask_to_stop(self) -> None:
         try:
             self.conn.send(None)
         except OSError:
             pass
+
+    def stop(self) -> None:
+        """End the worker once ``ask_to_stop`` was sent (killed if it does not end in 10 s)."""
         self.proc.join(10)
         if self.proc.exitcode is None:
             self.kill()
@@ -202,6 +207,9 @@ def run_local(todo: list[Submission], *, jobs: int, grade_fn: str, gpu: bool, ti
         for sub in reversed(queue):  # every worker failed to start
             on_done(sub, "unstarted", {"message": f"no grading worker could be started ({reason})"}, 0.0)
     finally:
+        idle = [w for w in workers if w.task is None]
+        for w in idle:  # all asked first: they end side by side
+            w.ask_to_stop()
         for w in workers:
             if w.task is None:
                 w.stop()

@@ -20,6 +20,7 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from .. import __version__
 
@@ -96,5 +97,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def command() -> NoReturn:
+    """The ``ditgrade`` command itself (``python -m ditgrade`` and the installed script): ``main``, then
+    the process ends without the interpreter's tear-down of torch and diffusers (``core.leave``)."""
+    from ..core.leave import leave
+
+    leave(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()
