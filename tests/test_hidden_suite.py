@@ -514,3 +514,24 @@ def test_each_call_gets_its_own_model_identical_to_the_shared_one() -> None:
                 with torch.no_grad():
                     next(iter(first.parameters())).add_(1.0)  # what one caller does
                 assert torch.equal(next(iter(build_model(model).parameters())), next(iter(expected.values())))
+
+
+def test_warm_ups_compute_exactly_what_the_tests_ask_for(dit_assignment, grade, reference_source) -> None:
+    """The expected values the warm-ups fill (``grading.prepare``, while the fork server starts)
+    are the ones the reference's grade asks for: none missing (the tests then compute none), none
+    extra (no time spent on values no test uses)."""
+    from dit.hidden import q3_params, q5_sampling
+    from ditgrade.grading import _warm_up_tests
+
+    caches = (q3_params.diffusers_dit_params, q5_sampling.expected_pixels)
+    for f in caches:
+        f.cache_clear()
+    grade(reference_source)
+    asked = [f.cache_info().currsize for f in caches]
+    for f in caches:
+        f.cache_clear()
+    _warm_up_tests(dit_assignment, lambda: False)
+    warmed = [f.cache_info() for f in caches]
+    assert [i.currsize for i in warmed] == asked
+    grade(reference_source)
+    assert [f.cache_info().misses for f in caches] == [i.misses for i in warmed]

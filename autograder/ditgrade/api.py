@@ -1,9 +1,10 @@
 """The names an assignment's author uses, in one public module (the engine's facade).
 
     probes.py (the student's process)   Probes, get_student, MissingName
-    hidden/*.py (the grader's process)  hidden_test, Fail, Runner, StudentError, the comparisons
-                                        (assert_close, assert_equal, assert_count, run_cases ...) and
-                                        the decoded values (TensorValue, Raised, Opaque, type_name)
+    hidden/*.py (the grader's process)  hidden_test, warm_up, Fail, Runner, StudentError, the
+                                        comparisons (assert_close, assert_equal, assert_count,
+                                        run_cases, drawn_cases ...) and the decoded values
+                                        (TensorValue, Raised, Opaque, type_name)
     hooks.py                            AssignmentHooks
     bank/mutants.py                     Mutant
 
@@ -18,13 +19,13 @@ from typing import Any
 
 _HOMES = {
     "Probes": "worker.probe", "get_student": "worker.probe", "MissingName": "worker.probe",
-    "hidden_test": "core.suite", "Fail": "core.suite",
+    "hidden_test": "core.suite", "Fail": "core.suite", "warm_up": "core.suite",
     "Runner": "core.probe_calls", "StudentError": "core.errors",
     "TensorValue": "core.values", "Raised": "core.values", "Opaque": "core.values", "type_name": "core.values",
     "AssignmentHooks": "hooks", "Mutant": "packaging.mutate",
     **{name: "core.compare" for name in (
         "assert_close", "assert_close_overall", "assert_equal", "assert_count", "as_number", "check_shape",
-        "dtype_of", "fmt_names", "fmt_shape", "items_of", "run_cases", "run_own_cases", "tensor_of")},
+        "drawn_cases", "dtype_of", "fmt_names", "fmt_shape", "items_of", "run_cases", "run_own_cases", "tensor_of")},
 }
 __all__ = sorted(_HOMES)
 

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def command() -> NoReturn:
     """The ``ditgrade`` command itself (``python -m ditgrade`` and the installed script): ``main``, then
-    the process ends without the interpreter's tear-down of torch and diffusers (``core.leave``)."""
+    the process ends without the interpreter's tear-down of the libraries it imported (``core.leave``)."""
     from ..core.leave import leave
 
     leave(main())

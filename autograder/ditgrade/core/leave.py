@@ -1,10 +1,11 @@
 """Ending a grading process without the interpreter's clean-up.
 
-A process that has imported torch and diffusers spends 1.3-1.8 s (on the project's 2-core VM)
-tearing their modules down after its last line: a tenth of a whole ``ditgrade run``, paid again by
-every warm worker at the end of a batch, and doing nothing a grade needs. ``leave`` does what that
-clean-up does that matters (other threads finished, ``atexit`` handlers such as logging's flush and
-multiprocessing's, the standard streams flushed) and ends the process at once.
+A process that has imported torch and the assignment's model libraries spends 1.3-1.8 s (on the
+project's 2-core VM) tearing their modules down after its last line: a tenth of a whole
+``ditgrade run``, paid again by every warm worker at the end of a batch, and doing nothing a grade
+needs. ``leave`` does what that clean-up does that matters (other threads finished, ``atexit``
+handlers such as logging's flush and multiprocessing's, the standard streams flushed) and ends the
+process at once.
 """
 
 from __future__ import annotations

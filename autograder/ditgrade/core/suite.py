@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,26 @@ def hidden_test(name: str, weight: float = 1.0, *, requires_gpu: bool = False) -
         return fn
 
     return register
+
+
+_WARM_UPS: dict[str, Callable[[], Iterator[None]]] = {}
+
+
+def warm_up(fn: Callable[[], Iterator[None]]) -> Callable[[], Iterator[None]]:
+    """Register the generator ``fn()``: work the hidden tests would do on first use (expected
+    values their own caches keep), done once per grading process by ``grading.prepare`` while the
+    fork server does its preload and the grader has nothing else to do. It yields after each piece
+    of work, and is not resumed once the fork server is ready. It must compute only what the tests
+    compute, with the same functions and arguments, so that a grade is the same whether it ran or
+    not (a batch's later submissions find those caches filled either way). Its failure only costs
+    its time: the tests compute what it did not."""
+    _WARM_UPS[f"{fn.__module__}:{fn.__qualname__}"] = fn
+    return fn
+
+
+def warm_ups(package: str) -> list[Callable[[], Iterator[None]]]:
+    """The warm-ups registered by the modules of ``package`` (imported by ``collect``), in file order."""
+    return [fn for key, fn in _WARM_UPS.items() if key.split(":", 1)[0].startswith(package + ".")]
 
 
 def collect(package: str) -> list[GradedTest]:

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import secrets
+import select
 import socket
 import subprocess
 import sys
@@ -139,6 +140,14 @@ class ForkServer:
         if ready.get("event") != "ready" or not isinstance(ready.get("pid"), int):
             raise ForkServerError(f"the fork server did not start: {ready}")
         self.pid = ready["pid"]
+
+    def answered(self) -> bool:
+        """Whether the fork server has said anything yet (its readiness, or that it failed), without
+        waiting and without reading it: ``ready`` does that."""
+        if self.pid:
+            return True
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        return bool(readable)
 
     # -- framing ---------------------------------------------------------------------------------
     def _recv(self, timeout: float, want_fds: int = 0) -> tuple[int, dict, list[int]]:
