@@ -314,3 +314,30 @@ def test_predictions_and_json_bombs_are_bounded() -> None:
     bomb = ('{"cells": [' + "{}," * (read.MAX_JSON_CONTAINERS + 10) + '{}], "nbformat": 4}').encode()
     out = read.read_submission(bomb, "bomb.ipynb")
     assert out["statements"] == [] and "too many JSON objects" in out["unreadable"]
+
+
+@pytest.mark.parametrize(("cell", "python"), [
+    # IPython's autocall escapes at the start of a logical line are calls (attack round 17: a lone
+    # `;` after a toy call made the whole answer cell a syntax error here, and IPython runs it)
+    ("f()\n;\nA = 1", 'f()\n("")\nA = 1'),
+    (";g a  b\nA = 1", 'g("a  b")\nA = 1'),
+    (",g a  b\nA = 1", 'g("a", "b")\nA = 1'),
+    ("/g 1  2\nA = 1", "g(1, 2)\nA = 1"),
+    ("if x:\n    /g 1\nA = 1", "if x:\n    g(1)\nA = 1"),
+    ("/g 1 \\\n 2\nA = 1", "g(1, 2)\n\nA = 1"),
+    ("x = [1\n, 2]", "x = [1\n, 2]"),  # inside brackets: Python
+    ("x //= 2\nA = 1", "x //= 2\nA = 1"),
+    # a `?` inside a string is not a help query (round 17: `def f(s="why?#"):` lost its def line)
+    ('def f(s="why?#"):\n    return s', 'def f(s="why?#"):\n    return s'),
+    ("g?\nA = 1", "\nA = 1"),
+    # an assigned shell line ends with itself, whatever brackets it holds (round 17)
+    ("out = !echo (x\ndef f():\n    return 1", "\ndef f():\n    return 1"),
+])
+def test_ipythons_escapes_read_as_ipython_reads_them(cell: str, python: str) -> None:
+    assert read.strip_magics(cell) == python
+
+
+def test_a_slash_with_no_function_stops_the_cell_as_in_ipython() -> None:
+    text, why = read.python_of_cell("def f():\n    return 1\n/\n")
+    assert text is None and "line 3 is only '/'" in why
+    assert read.strip_magics("A = 1\n//2") == "A = 1\n//2"  # another operator: Python's syntax error, not an escape

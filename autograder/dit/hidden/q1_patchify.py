@@ -158,6 +158,13 @@ def test_unpatchify_inverse(runner) -> None:
         assert_equal(out, z, "unpatchify's output", where, index_note=note)
 
     run_cases("q1 unpatchify", SHAPES, check, max_examples=6, examples=EXPLICIT)
+    # and values float32 cannot hold: every position above is an integer float32 holds exactly, so
+    # an unpatchify that fills a float32 buffer was never an exact inverse (attack round 17)
+    z, p, _ = latent((2, 3, 2, 3, 2, 17), np.float64)
+    tokens = np_patchify(z, p)
+    where = f"float64 tokens of shape {fmt_shape(tokens.shape)} (random values), p={p}, c=3, h=4, w=6"
+    out = tensor_of(runner.call("unpatchify", tokens=tokens, p=p, c=3, h=4, w=6), "unpatchify", where)
+    assert_equal(out, z, "unpatchify's output", where)
 
 
 @hidden_test("q1 sequence_length gives (h/p)*(w/p)", weight=1)

@@ -250,13 +250,16 @@ class _Scanner:
 def logical_lines(lines: list[str]) -> list[tuple[int, int]]:
     """(first, last) physical line index of each logical line, as Python's tokenizer joins them:
     inside brackets, after a backslash, inside a triple-quoted string (``_Scanner``). A line that
-    starts a logical line with ``%``, ``!`` or ``?`` is IPython's and ends with itself (or its
-    backslash), as IPython reads it, whatever brackets or quotes it holds (``!echo it's``)."""
+    starts a logical line with ``%``, ``!`` or ``?``, one of IPython's autocall escapes (``/f x``,
+    ``,f x``, ``;f x``) or an assigned magic (``out = !ls (``) is IPython's and ends with itself (or
+    its backslash), as IPython reads it, whatever brackets or quotes it holds (``!echo it's``;
+    attack round 17: ``out = !echo (`` swallowed the cell's next function)."""
     out: list[tuple[int, int]] = []
     scan, start, ipython = _Scanner(), 0, False
     for i, line in enumerate(lines):
         if i == start:
-            ipython = line.lstrip().startswith(("%", "!", "?"))
+            ipython = (line.lstrip().startswith(("%", "!", "?")) or bool(_autocall_escape(line))
+                       or (("!" in line or "%" in line) and _assigns_magic(line)))
         if ipython:
             scan.comment = False
         else:
@@ -289,13 +292,46 @@ def _assigns_magic(code: str) -> bool:
     return False
 
 
+def _ends_with_question_mark(code: str) -> bool:
+    """Whether the last character of ``code`` outside strings and comments is ``?`` (a help query):
+    ``def f(s="why?#"):`` is Python (attack round 17: cutting at the first ``#`` blanked it)."""
+    scan, last = _Scanner(), ""
+    for line in code.split("\n"):
+        for _, ch in scan.code(line):
+            if not ch.isspace():
+                last = ch
+        scan.end_line(line.endswith("\\"))
+    return last == "?"
+
+
+# IPython's autocall escapes at the start of a logical line (``inputtransformer2.EscapedCommand``):
+# ``/f a b`` is ``f(a, b)``, ``,f a b`` is ``f("a", "b")``, ``;f a b`` is ``f("a b")`` (a lone ``;``
+# is ``("")``). Python starts no line with them; ``//`` and ``/=`` are other operators.
+_AUTOCALL = re.compile(r"^[ \t]*(/(?![/=])|,|;)")
+
+
+def _autocall_escape(line: str) -> str:
+    match = _AUTOCALL.match(line)
+    return match.group(1) if match else ""
+
+
+def _autocall(escape: str, content: str) -> str | None:
+    """The Python IPython runs for an escaped line's ``content`` (after the escape); None where
+    IPython refuses the cell (``/`` with no name)."""
+    name, _, args = content.partition(" ")
+    if escape == "/":
+        return f"{name}({', '.join(args.split())})" if name else None
+    if escape == ",":
+        return '{}("{}")'.format(name, '", "'.join(args.split()))
+    return f'{name}("{args}")'
+
+
 def _is_magic(text: str) -> bool:
     """Whether one logical line is IPython's, not Python: a line magic or shell escape (also
     assigned: ``x = !ls``) or a help query (``obj?``, ``?obj``, ``obj??``). Python never starts a
     logical line with these characters nor ends one with ``?``; what parses is Python."""
     code = text.strip()
-    candidate = (code.startswith(("%", "!", "?")) or _assigns_magic(code)
-                 or code.split("#", 1)[0].rstrip().endswith("?"))
+    candidate = code.startswith(("%", "!", "?")) or _assigns_magic(code) or _ends_with_question_mark(code)
     if not candidate:
         return False
     try:
@@ -523,7 +559,16 @@ def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, str
                                       depth=depth + 1)
         return (None if body is None else "\n" * top + body), why, differs or inner
     for a, b in logical_lines(lines):
-        if _is_magic("\n".join(lines[a:b + 1])):
+        escape = _autocall_escape(lines[a])
+        if escape:
+            indent, at = lines[a][:lines[a].index(escape)], lines[a].index(escape) + len(escape)
+            parts = [lines[a][at:], *lines[a + 1:b + 1]]  # joined as IPython joins a backslash's lines
+            call = _autocall(escape, " ".join([p.rstrip()[:-1] for p in parts[:-1]] + [parts[-1].rstrip()]))
+            if call is None:
+                return None, f"line {a + 1} is only {escape!r}, IPython's escape for calling a function (\"{escape}f x\" " \
+                             "is f(x)) with no function named, which IPython refuses, so the cell never runs", differs
+            lines[a:b + 1] = [indent + call] + [""] * (b - a)
+        elif _is_magic("\n".join(lines[a:b + 1])):
             # an indented one may be the only line of its block, which then still needs a body
             # (round 11: a loop whose one line was `%time ...` made its whole cell a syntax error)
             indent = lines[a][:len(lines[a]) - len(lines[a].lstrip())]
