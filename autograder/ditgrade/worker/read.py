@@ -547,7 +547,8 @@ def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, str
     differs = ipython_cleanup(lines, colab=colab)
     magic, rest = _cell_magic(lines, top)
     if magic:
-        why = _not_run(magic, rest, "\n".join(lines[top + 1:]), depth)
+        code = _magic_code(magic, rest) if magic in _PYTHON_CELL_MAGICS else None
+        why = _not_run(magic, rest, code, "\n".join(lines[top + 1:]), depth)
         if why:
             return None, why, differs
         # IPython runs the body as a cell of its own (``%%capture``: run_cell; ``%%time``, ``%%prun``:
@@ -555,8 +556,7 @@ def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, str
         # magic inside makes the body whatever that magic makes it (round 14: ``%%capture`` over
         # ``%%writefile`` defined nothing in IPython and redefined a function here). ``%%prun``'s
         # code from its own line comes first, on that line (round 15).
-        body, why, inner = _read_cell("\n".join([_magic_code(magic, rest) or "", *lines[top + 1:]]), colab=colab,
-                                      depth=depth + 1)
+        body, why, inner = _read_cell("\n".join([code or "", *lines[top + 1:]]), colab=colab, depth=depth + 1)
         return (None if body is None else "\n" * top + body), why, differs or inner
     for a, b in logical_lines(lines):
         escape = _autocall_escape(lines[a])
@@ -576,15 +576,16 @@ def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, str
     return "\n".join(lines), "", differs
 
 
-def _not_run(magic: str, rest: str, body: str, depth: int) -> str:
-    """Why a cell that starts with the cell magic ``magic`` (the rest of its line ``rest``) does not run
-    its ``body`` as Python in the notebook's namespace, for the student; "" where it does."""
+def _not_run(magic: str, rest: str, code: str | None, body: str, depth: int) -> str:
+    """Why a cell that starts with the cell magic ``magic`` (the rest of its line ``rest``, whose code
+    ``_magic_code`` read) does not run its ``body`` as Python in the notebook's namespace, for the
+    student; "" where it does."""
     if magic == "%%timeit":
         return ("the cell magic %%timeit runs the cell inside a function of its own (IPython), so nothing it "
                 "defines reaches the notebook")
     if magic not in _PYTHON_CELL_MAGICS:
         return f"the cell magic {magic[:40]} is not Python"
-    if _magic_code(magic, rest) is None:
+    if code is None:
         return f"IPython refuses what follows {magic} on its line ({rest.strip()[:40]!r}), so the cell never runs"
     if not body:
         return f"the cell magic {magic} has an empty body, which IPython refuses to run"
