@@ -341,3 +341,22 @@ def test_a_slash_with_no_function_stops_the_cell_as_in_ipython() -> None:
     text, why = read.python_of_cell("def f():\n    return 1\n/\n")
     assert text is None and "line 3 is only '/'" in why
     assert read.strip_magics("A = 1\n//2") == "A = 1\n//2"  # another operator: Python's syntax error, not an escape
+
+
+@pytest.mark.parametrize(("cell", "python"), [
+    # an escape's call is read as Python with the lines after it, as IPython reads the cell again
+    # after each transform (attack round 18): a string it opens holds the next lines ...
+    (';print x"""\n%foo """)\nA = 1', 'print("x"""")\n%foo """)\nA = 1'),
+    # ... a bracket it opens makes a `%` line a remainder and a `,` line a comma
+    ('/f "K",(18\n%14\n)', 'f("K",(18)\n%14\n)'),
+    ('/f (g(1)\n,"x")', 'f((g(1))\n,"x")'),
+    # `x = %` assigns a magic only with a name after the `%`, to a target an assignment can have
+    ("t = %5\nA = 1", "t = %5\nA = 1"),
+    (") = %time 1\nA = 1", ") = %time 1\nA = 1"),
+    ("t = % time f()\nA = 1", "\nA = 1"),
+    # a line holding only a backslash joins onto the magic after it, which IPython reads as one
+    ("A = 1\n\\\n%time B = 2", "A = 1\n\n"),
+    ("\\\nA = 1", "\\\nA = 1"),
+])
+def test_ipython_reads_the_cell_again_after_each_escape(cell: str, python: str) -> None:
+    assert read.strip_magics(cell) == python

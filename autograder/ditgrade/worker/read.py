@@ -209,7 +209,7 @@ class _Reading:
 
 class _Scanner:
     """Python's strings, comments and brackets, followed line by line without needing valid Python
-    (the one walker behind ``logical_lines`` and ``_assigns_magic``). ``code(line)`` yields each
+    (the one walker behind ``_python_lines``, ``_assigns_magic`` and ``_ends_with_question_mark``). ``code(line)`` yields each
     character of ``line`` that is code: outside strings (prefixes and escapes followed; a triple-
     quoted string may span lines) and before a comment; ``depth`` counts open brackets after it."""
 
@@ -247,48 +247,20 @@ class _Scanner:
             self.quote = ""  # an unclosed one-line string ends with its line (a syntax error anyway)
 
 
-def logical_lines(lines: list[str]) -> list[tuple[int, int]]:
-    """(first, last) physical line index of each logical line, as Python's tokenizer joins them:
-    inside brackets, after a backslash, inside a triple-quoted string (``_Scanner``). A line that
-    starts a logical line with ``%``, ``!`` or ``?``, one of IPython's autocall escapes (``/f x``,
-    ``,f x``, ``;f x``) or an assigned magic (``out = !ls (``) is IPython's and ends with itself (or
-    its backslash), as IPython reads it, whatever brackets or quotes it holds (``!echo it's``;
-    attack round 17: ``out = !echo (`` swallowed the cell's next function)."""
-    out: list[tuple[int, int]] = []
-    scan, start, ipython = _Scanner(), 0, False
-    for i, line in enumerate(lines):
-        if i == start:
-            ipython = (line.lstrip().startswith(("%", "!", "?")) or bool(_autocall_escape(line))
-                       or (("!" in line or "%" in line) and _assigns_magic(line)))
-        if ipython:
-            scan.comment = False
-        else:
-            for _ in scan.code(line):
-                pass
-        joined = line.endswith("\\") and not scan.comment
-        scan.end_line(joined)
-        if not (scan.depth or scan.quote or joined):
-            out.append((start, i))
-            start = i + 1
-    if start < len(lines):
-        out.append((start, len(lines) - 1))
-    return out
-
-
-def _assigns_magic(code: str) -> bool:
-    """Whether the first ``=`` outside strings and brackets (not ``==``, ``!=``, ``<=``, ``+=`` ...)
-    is followed by ``!`` or ``%``: ``files = !ls``, ``runs["pip"] = !pip show x``, ``t = %timeit -o f()``."""
-    scan, at = _Scanner(), 0  # at: where the line starts in code
-    for line in code.split("\n"):
-        for j, ch in scan.code(line):
-            if ch == "=" and scan.depth == 0:
-                if line[j + 1:j + 2] == "=" or (j and line[j - 1] in "=!<>+-*/%&|^@:"):
-                    return False
-                return code[at + j + 1:].lstrip()[:1] in ("!", "%")
-        if scan.comment:
-            return False
-        scan.end_line(line.endswith("\\"))
-        at += len(line) + 1
+def _assigns_magic(line: str) -> bool:
+    """Whether ``line`` assigns a magic or a shell escape as IPython reads it (``MagicAssign``,
+    ``SystemAssign``): its first ``=`` outside strings and brackets (not ``==``, ``!=``, ``<=``,
+    ``+=`` ...) followed by ``!``, or by ``%`` and a name (``t = %timeit -o f()``; ``t = %5`` is
+    Python's syntax error, attack round 18), after a target an assignment can have (``) = %time 1``
+    is IPython's syntax error too)."""
+    scan = _Scanner()
+    for j, ch in scan.code(line):
+        if ch == "=" and scan.depth == 0:
+            if line[j + 1:j + 2] == "=" or (j and line[j - 1] in "=!<>+-*/%&|^@:"):
+                return False
+            value = line[j + 1:].lstrip()
+            magic = value[:1] == "!" or (value[:1] == "%" and value[1:].lstrip()[:1].isidentifier())
+            return magic and _parses(line[:j].strip() + " = None")
     return False
 
 
@@ -324,21 +296,6 @@ def _autocall(escape: str, content: str) -> str | None:
     if escape == ",":
         return '{}("{}")'.format(name, '", "'.join(args.split()))
     return f'{name}("{args}")'
-
-
-def _is_magic(text: str) -> bool:
-    """Whether one logical line is IPython's, not Python: a line magic or shell escape (also
-    assigned: ``x = !ls``) or a help query (``obj?``, ``?obj``, ``obj??``). Python never starts a
-    logical line with these characters nor ends one with ``?``; what parses is Python."""
-    code = text.strip()
-    candidate = code.startswith(("%", "!", "?")) or _assigns_magic(code) or _ends_with_question_mark(code)
-    if not candidate:
-        return False
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return True
-    return False
 
 
 # IPython's clean-up of a cell before it reads magics (``IPython.core.inputtransformer2``, 9.x):
@@ -558,22 +515,60 @@ def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, str
         # code from its own line comes first, on that line (round 15).
         body, why, inner = _read_cell("\n".join([code or "", *lines[top + 1:]]), colab=colab, depth=depth + 1)
         return (None if body is None else "\n" * top + body), why, differs or inner
-    for a, b in logical_lines(lines):
-        escape = _autocall_escape(lines[a])
-        if escape:
-            indent, at = lines[a][:lines[a].index(escape)], lines[a].index(escape) + len(escape)
-            parts = [lines[a][at:], *lines[a + 1:b + 1]]  # joined as IPython joins a backslash's lines
+    text, why = _python_lines(lines)
+    return text, why, differs
+
+
+def _python_lines(lines: list[str]) -> tuple[str | None, str]:
+    """The cell's lines (cleaned up, no cell magic) as Python, read in one pass as IPython's token
+    transforms read them: at the start of each logical line, an autocall escape becomes its call,
+    which is then read as Python with what follows (IPython reads the cell again after each
+    transform: attack round 18's ``;print x\"\"\"`` opened a string that swallowed the next lines,
+    and ``/f (1`` a bracket that made a ``%14`` line a remainder); a magic, a shell escape or an
+    assigned one (``x = !ls``) is blanked with its backslash-joined lines, whatever brackets or
+    quotes it holds (``!echo it's``); a lone ``\\`` before one joins onto it (round 18); a logical
+    line that is not Python and ends with ``?`` is a help query, blanked. (None, why) where
+    IPython refuses the cell."""
+    out, scan, i = list(lines), _Scanner(), 0
+    while i < len(out):
+        first = i  # where the logical line's first token is: past lines holding only a backslash
+        while out[first].strip() == "\\" and first + 1 < len(out):
+            first += 1
+        line, escape = out[first], _autocall_escape(out[first])
+        if escape or line.lstrip().startswith(("%", "!", "?")) or (("!" in line or "%" in line) and _assigns_magic(line)):
+            last = first
+            while out[last].endswith("\\") and last + 1 < len(out):
+                last += 1
+            indent = line[:len(line) - len(line.lstrip())]
+            if not escape:
+                # an indented one may be the only line of its block, which then still needs a body
+                # (round 11: a loop whose one line was `%time ...` made its whole cell a syntax error)
+                out[i:last + 1] = [""] * (first - i) + [indent + "pass" if indent else ""] + [""] * (last - first)
+                i = last + 1
+                continue
+            parts = [line.lstrip()[len(escape):], *out[first + 1:last + 1]]  # joined as IPython joins them
             call = _autocall(escape, " ".join([p.rstrip()[:-1] for p in parts[:-1]] + [parts[-1].rstrip()]))
             if call is None:
-                return None, f"line {a + 1} is only {escape!r}, IPython's escape for calling a function (\"{escape}f x\" " \
-                             "is f(x)) with no function named, which IPython refuses, so the cell never runs", differs
-            lines[a:b + 1] = [indent + call] + [""] * (b - a)
-        elif _is_magic("\n".join(lines[a:b + 1])):
-            # an indented one may be the only line of its block, which then still needs a body
-            # (round 11: a loop whose one line was `%time ...` made its whole cell a syntax error)
-            indent = lines[a][:len(lines[a]) - len(lines[a].lstrip())]
-            lines[a:b + 1] = [indent + "pass" if indent else ""] + [""] * (b - a)
-    return "\n".join(lines), "", differs
+                return None, (f"line {first + 1} is only {escape!r}, IPython's escape for calling a function "
+                              f"(\"{escape}f x\" is f(x)) with no function named, which IPython refuses, so the "
+                              "cell never runs")
+            out[i:last + 1] = [""] * (first - i) + [indent + call] + [""] * (last - first)
+            i = first
+        start = i
+        while True:  # Python: to the end of its logical line (brackets, strings, backslashes)
+            for _ in scan.code(out[i]):
+                pass
+            joined = out[i].endswith("\\") and not scan.comment
+            scan.end_line(joined)
+            if not (scan.depth or scan.quote or joined) or i == len(out) - 1:
+                break
+            i += 1
+        text = "\n".join(out[start:i + 1])
+        if "?" in text and _ends_with_question_mark(text) and not _parses(text.strip()):
+            indent = out[start][:len(out[start]) - len(out[start].lstrip())]
+            out[start:i + 1] = [indent + "pass" if indent else ""] + [""] * (i - start)
+        i += 1
+    return "\n".join(out), ""
 
 
 def _not_run(magic: str, rest: str, code: str | None, body: str, depth: int) -> str:
