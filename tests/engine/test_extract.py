@@ -332,18 +332,6 @@ def test_predictions_and_json_bombs_are_bounded() -> None:
     ("g?\nA = 1", "\nA = 1"),
     # an assigned shell line ends with itself, whatever brackets it holds (round 17)
     ("out = !echo (x\ndef f():\n    return 1", "\ndef f():\n    return 1"),
-])
-def test_ipythons_escapes_read_as_ipython_reads_them(cell: str, python: str) -> None:
-    assert read.strip_magics(cell) == python
-
-
-def test_a_slash_with_no_function_stops_the_cell_as_in_ipython() -> None:
-    text, why = read.python_of_cell("def f():\n    return 1\n/\n")
-    assert text is None and "line 3 is only '/'" in why
-    assert read.strip_magics("A = 1\n//2") == "A = 1\n//2"  # another operator: Python's syntax error, not an escape
-
-
-@pytest.mark.parametrize(("cell", "python"), [
     # an escape's call is read as Python with the lines after it, as IPython reads the cell again
     # after each transform (attack round 18): a string it opens holds the next lines ...
     (';print x"""\n%foo """)\nA = 1', 'print("x"""")\n%foo """)\nA = 1'),
@@ -358,5 +346,11 @@ def test_a_slash_with_no_function_stops_the_cell_as_in_ipython() -> None:
     ("A = 1\n\\\n%time B = 2", "A = 1\n\n"),
     ("\\\nA = 1", "\\\nA = 1"),
 ])
-def test_ipython_reads_the_cell_again_after_each_escape(cell: str, python: str) -> None:
+def test_ipythons_escapes_read_as_ipython_reads_them(cell: str, python: str) -> None:
     assert read.strip_magics(cell) == python
+
+
+def test_a_slash_with_no_function_stops_the_cell_as_in_ipython() -> None:
+    text, why = read.python_of_cell("def f():\n    return 1\n/\n")
+    assert text is None and "line 3 is only '/'" in why
+    assert read.strip_magics("A = 1\n//2") == "A = 1\n//2"  # another operator: Python's syntax error, not an escape

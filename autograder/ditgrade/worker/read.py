@@ -209,8 +209,8 @@ class _Reading:
 
 class _Scanner:
     """Python's strings, comments and brackets, followed line by line without needing valid Python
-    (the one walker behind ``_python_lines``, ``_assigns_magic`` and ``_ends_with_question_mark``). ``code(line)`` yields each
-    character of ``line`` that is code: outside strings (prefixes and escapes followed; a triple-
+    (the one walker behind ``_python_lines``, ``_assigns_magic`` and ``_ends_with_question_mark``).
+    ``code(line)`` yields each character of ``line`` that is code: outside strings (prefixes and escapes followed; a triple-
     quoted string may span lines) and before a comment; ``depth`` counts open brackets after it."""
 
     def __init__(self) -> None:
@@ -541,9 +541,7 @@ def _python_lines(lines: list[str]) -> tuple[str | None, str]:
                 last += 1
             indent = line[:len(line) - len(line.lstrip())]
             if not escape:
-                # an indented one may be the only line of its block, which then still needs a body
-                # (round 11: a loop whose one line was `%time ...` made its whole cell a syntax error)
-                out[i:last + 1] = [""] * (first - i) + [indent + "pass" if indent else ""] + [""] * (last - first)
+                out[i:last + 1] = [""] * (first - i) + [_blank(indent)] + [""] * (last - first)
                 i = last + 1
                 continue
             parts = [line.lstrip()[len(escape):], *out[first + 1:last + 1]]  # joined as IPython joins them
@@ -565,10 +563,15 @@ def _python_lines(lines: list[str]) -> tuple[str | None, str]:
             i += 1
         text = "\n".join(out[start:i + 1])
         if "?" in text and _ends_with_question_mark(text) and not _parses(text.strip()):
-            indent = out[start][:len(out[start]) - len(out[start].lstrip())]
-            out[start:i + 1] = [indent + "pass" if indent else ""] + [""] * (i - start)
+            out[start:i + 1] = [_blank(out[start][:len(out[start]) - len(out[start].lstrip())])] + [""] * (i - start)
         i += 1
     return "\n".join(out), ""
+
+
+def _blank(indent: str) -> str:
+    """What an IPython line becomes: nothing, or ``pass`` where it is indented (it may be the only line
+    of its block, which then still needs a body: round 11's loop whose one line was ``%time ...``)."""
+    return indent + "pass" if indent else ""
 
 
 def _not_run(magic: str, rest: str, code: str | None, body: str, depth: int) -> str:
