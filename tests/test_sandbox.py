@@ -24,6 +24,7 @@ from ditgrade.core.values import TensorValue
 from ditgrade.grading import limits_for
 from ditgrade.sandbox import SandboxRunner
 from ditgrade.sandbox import forkserver_client as server
+from ditgrade.sandbox.usage import address_space_left
 
 HOSTILE = Path(__file__).parent / "hostile"
 REPO = Path(__file__).resolve().parent.parent
@@ -535,6 +536,57 @@ def test_a_memory_hog_fails_inside_the_student_process(env) -> None:
     err = call_error(r)
     r.close()
     assert err.kind in (EXCEPTION, CRASH), err.message
+
+
+def test_threads_take_no_address_space_of_their_own(env, tmp_path) -> None:
+    """The memory budget is the student's data: glibc gave each new thread a malloc arena of its own,
+    64 MB of address space reserved (128 MB while it is aligned), so a correct notebook that kept a
+    34 MB tensor failed q5's later calls, by a different amount on each run (attack round 19)."""
+    path = tmp_path / "threads.py"
+    path.write_text(textwrap.dedent("""
+        import threading
+        import numpy as np
+
+        KEEP = np.ones(40 << 20, np.uint8)  # 40 MB the notebook keeps
+
+        def patchify(z, p):
+            ready, sums = threading.Barrier(5), []
+
+            def work():
+                ready.wait()  # all five threads alive at once
+                sums.append(int(np.ones(1 << 16, np.uint8).sum()))
+
+            threads = [threading.Thread(target=work) for _ in range(5)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return sum(sums) + int(KEEP[0])
+    """))
+    r = open_runner(path, env["assignment"], limits_for(env["assignment"], gpu=False))
+    r.begin_test("q1 threads")
+    assert r.call("patchify", z=Z, p=2)["out"] == 5 * (1 << 16) + 1
+    r.close()
+
+
+def test_a_notebook_of_many_plots_is_read_a_piece_at_a_time(env, tmp_path) -> None:
+    """A correct notebook whose saved outputs pass 20 MB (attack round 19: 0 points, "too large") is
+    sent to the worker in pieces, which drops the outputs as they arrive; its code runs as ever."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell("def sequence_length(h, w, p):\n    return (h // p) * (w // p)\n")
+    code.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBOR" + "A" * (30 << 20)})]
+    nb.cells = [code]
+    path = tmp_path / "Plots.IPYNB"  # the extension's case, as a file system keeps it (round 19 too)
+    nbformat.write(nb, path)
+    r = open_runner(path, env["assignment"], limits_for(env["assignment"], gpu=False))
+    # the pieces are let go as they are read: the student's memory budget is whole (a piece's cycles
+    # kept every piece until the first statement ran: 90 MB for a 94 MB notebook)
+    assert address_space_left(r._worker.pid) > (192 - 20) << 20
+    r.begin_test("q1 plots")
+    assert r.call("sequence_length", h=8, w=4, p=2) == 8
+    r.close()
 
 
 def test_memory_one_question_kept_does_not_fail_anothers_calls(env) -> None:

@@ -1,8 +1,10 @@
 """A submission's statements, as the grader holds them: read in the sandbox, checked here.
 
 The grader never parses a submission's bytes itself: it reads the file (at most
-``MAX_SUBMISSION_BYTES``, without looking inside), hands the bytes to a fresh sandboxed worker
-before any student code runs there (``SandboxRunner.read``), and gets back plain data from
+``MAX_NOTEBOOK_BYTES`` for a notebook, ``MAX_SUBMISSION_BYTES`` otherwise, without looking inside)
+and hands the bytes, a piece at a time, to a fresh sandboxed worker before any student code runs
+there (``SandboxRunner.read``; the worker drops a notebook's outputs as they arrive, and only what is
+left must fit ``MAX_SUBMISSION_BYTES``), and gets back plain data from
 ``ditgrade.worker.read``, which ``from_plain`` checks field by field, type and size, into an
 ``Extracted``. Anything that does not check out costs that submission only, as a note.
 
@@ -12,13 +14,21 @@ at build time, tests).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..worker.read import MAX_NOTES, MAX_PREDICTIONS, MAX_SUBMISSION_BYTES, read_submission, source_digest
+from ..worker.read import (
+    MAX_NOTEBOOK_BYTES,
+    MAX_NOTES,
+    MAX_PREDICTIONS,
+    MAX_SUBMISSION_BYTES,
+    read_submission,
+    source_digest,
+)
 
-__all__ = ["ExplorationCells", "Extracted", "Skipped", "Statement", "from_plain", "read_bytes", "read_trusted",
-           "source_digest", "MAX_SUBMISSION_BYTES"]
+__all__ = ["ExplorationCells", "Extracted", "Skipped", "Statement", "from_plain", "file_pieces", "read_trusted",
+           "source_digest", "MAX_NOTEBOOK_BYTES", "MAX_SUBMISSION_BYTES", "PIECE_BYTES"]
 
 MAX_LABEL = 200
 MAX_ITEMS = 10_000  # statements, skipped statements, notes or questions in one reader's answer
@@ -69,21 +79,37 @@ class ExplorationCells:
         return {"ids": sorted(self.ids), "sources": sorted(self.sources)}
 
 
-def read_bytes(path: str | Path) -> tuple[str, bytes] | str:
-    """(name, bytes) of the file at ``path``, or why it cannot be read. Nothing is parsed."""
+# One READ request's share of a submission. With 4 MB pieces the grader's heap grew by about the
+# notebook's size while a 94 MB one was read (each new piece was placed above the last); not so here.
+PIECE_BYTES = 256 << 10
+
+
+def file_pieces(path: str | Path) -> tuple[str, Iterator[bytes]] | str:
+    """(name, the file's bytes in pieces of at most PIECE_BYTES) of the file at ``path``, or why it
+    cannot be read. Nothing is parsed, and the grader never holds more than a piece: a notebook may
+    be MAX_NOTEBOOK_BYTES with its outputs, anything else MAX_SUBMISSION_BYTES (never more than that
+    is read, even from a file that grows meanwhile: the worker then says it is too large)."""
     path = Path(path)
     if not path.is_file():
         return "no notebook (.ipynb), Python file or export zip was found in the submission"
+    limit = MAX_NOTEBOOK_BYTES if path.name.lower().endswith(".ipynb") else MAX_SUBMISSION_BYTES
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_SUBMISSION_BYTES + 1)
+        size = path.stat().st_size
     except OSError as e:
         return f"the submission could not be read ({e.strerror})"
-    if len(data) > MAX_SUBMISSION_BYTES:
-        return f"the file is too large to grade (more than {MAX_SUBMISSION_BYTES >> 20} MB)"
-    if not data.strip():
+    if size > limit:
+        return f"the file is too large to grade ({size / 2**20:.1f} MB; the limit is {limit >> 20} MB)"
+    if size == 0:
         return "the file is empty"
-    return path.name, data
+
+    def pieces() -> Iterator[bytes]:
+        left = limit + 1
+        with open(path, "rb") as f:
+            while left > 0 and (piece := f.read(min(PIECE_BYTES, left))):
+                left -= len(piece)
+                yield piece
+
+    return path.name, pieces()
 
 
 def _str(value: object, limit: int, what: str) -> str:
@@ -134,9 +160,9 @@ def from_plain(raw: object) -> Extracted:
 def read_trusted(path: str | Path, *, drivers: ExplorationCells = ExplorationCells(), notebook_name: str = "",
                  graded: dict[str, list[str]] | None = None) -> Extracted:
     """The reader run in this process: for files the grader trusts (the template at build time, tests)."""
-    found = read_bytes(path)
+    found = file_pieces(path)
     if isinstance(found, str):
         return Extracted(unreadable=found)
-    name, data = found
-    return from_plain(read_submission(data, name, notebook_name=notebook_name, drivers=drivers.to_plain(),
+    name, pieces = found
+    return from_plain(read_submission(b"".join(pieces), name, notebook_name=notebook_name, drivers=drivers.to_plain(),
                                       graded=graded or {}))

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import CRASH, TIMEOUT, StudentError, from_raised
-from ..core.extract import ExplorationCells, Extracted, ExtractError, Statement, from_plain, read_bytes
+from ..core.extract import ExplorationCells, Extracted, ExtractError, Statement, file_pieces, from_plain
 from ..core.probe_calls import describe_call, with_call
 from ..core.values import Raised, decode_answer
 from ..worker import protocol
@@ -138,16 +138,31 @@ class SandboxRunner:
              graded: dict[str, list[str]] | None = None) -> Extracted:
         """The submission's statements, parsed by a fresh worker before any student code runs there."""
         drivers = drivers or ExplorationCells()
-        found = read_bytes(path)
+        found = file_pieces(path)
         if isinstance(found, str):
             return Extracted(unreadable=found)
-        name, data = found
+        name, pieces = found
         self._start_worker()
-        request = {"data": np.frombuffer(data, dtype=np.uint8), "name": name, "notebook_name": notebook_name,
-                   "drivers": drivers.to_plain(), "graded": graded or {}}
         budget = _Budget(READ_CPU_S, READ_CPU_S, 2 * READ_CPU_S, self.limits.wall_factor * READ_CPU_S)
         try:
-            reply = self._exchange(protocol.READ, encode(request), budget, charge=False)
+            piece = next(pieces, b"")
+            while True:  # a piece at a time: neither process holds a large notebook whole
+                following = next(pieces, None)
+                request = {"data": np.frombuffer(piece, dtype=np.uint8), "name": name}
+                if following is not None:
+                    request["more"] = True
+                else:
+                    request.update(notebook_name=notebook_name, drivers=drivers.to_plain(), graded=graded or {})
+                reply = self._exchange(protocol.READ, encode(request), budget, charge=False)
+                if following is None:
+                    break
+                if reply != {"ok": {"more": True}}:
+                    self._kill()
+                    return Extracted(file=name, unreadable="the file could not be read (the reader failed)")
+                piece = following
+        except OSError as e:
+            self._kill()
+            return Extracted(file=name, unreadable=f"the submission could not be read ({e.strerror})")
         except _Killed as e:
             return Extracted(file=name, unreadable=f"the file could not be read within the sandbox's limits "
                                                    f"(it is too large or malformed: {e.message})")

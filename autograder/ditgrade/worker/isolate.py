@@ -45,6 +45,7 @@ SYSTEM_DIRS = frozenset({"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+_M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
 
 
 def _check(result: int, what: str) -> int:
@@ -225,6 +226,11 @@ def _limit_resources(spec: WorkerSpec) -> list[str]:
         wanted.append(("RLIMIT_DATA", (data_kb + spec.gpu_memory_mb * 1024) * 1024, None))
     else:
         wanted.append(("RLIMIT_AS", (vm_kb + spec.memory_mb * 1024) * 1024, None))
+    # One malloc arena for every thread: glibc otherwise reserves 64 MB of address space (128 MB
+    # while aligning it) for each thread that allocates while another holds an arena, which the
+    # budget above counts as the student's. A correct notebook keeping a 34 MB tensor then failed
+    # q5's calls on their fresh threads, by a different amount on each run (attack round 19).
+    _libc.mallopt(_M_ARENA_MAX, 1)
     done = []
     for name, soft, hard in wanted:
         with contextlib.suppress(ValueError, OSError):

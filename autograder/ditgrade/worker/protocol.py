@@ -6,7 +6,9 @@ alone, so the worker's serve loop never runs a line of Python that student code 
 changed (see ``ditgrade.worker.main``); the payload is a ``ditgrade.worker.codec`` value, encoded
 and decoded on the thread that runs the student's code.
 
-    grader -> worker   READ  id  {"data", "name", "notebook_name", "drivers", "graded"}  (before any student code)
+    grader -> worker   READ  id  {"data", "name", "more": True}  a piece of the submission: DONE {"ok": {"more": True}}
+    grader -> worker   READ  id  {"data", "name", "notebook_name", "drivers", "graded"}  its last piece
+                                  (before any student code)
     grader -> worker   RUN   id  [label, source]         one top-level statement
     grader -> worker   CALL  id  {...} (the probe's kwargs; the probe's number in the head)
     worker -> grader   HELLO 0   {"protections": {...}, "probes": [names]}   once, after confining itself

@@ -38,8 +38,10 @@ import textwrap
 import zipfile
 
 from .choose import choose
+from .drop_outputs import OutputsDropped
 
-MAX_SUBMISSION_BYTES = 20 * 1024 * 1024  # a submission file, or the notebook inside a zip
+MAX_SUBMISSION_BYTES = 20 * 1024 * 1024  # a submission file, or a notebook without its outputs
+MAX_NOTEBOOK_BYTES = 100 * 1024 * 1024  # a notebook with its outputs (dropped as it is read: drop_outputs)
 MAX_CODE_CHARS = 1_000_000  # all code cells together: far more than a real notebook holds
 MAX_STATEMENT_CHARS = 50_000  # one top-level statement
 MAX_STATEMENTS = 3_000
@@ -782,18 +784,61 @@ def _graded_uses(out: _Reading, graded: dict) -> dict[str, list[str]]:
     return result
 
 
+class Pieces:
+    """A submission's bytes as they arrive, a piece at a time (the grader sends a large notebook in
+    pieces, so that neither process holds all of it): a notebook's outputs are dropped as they pass
+    (``drop_outputs``), anything else is kept up to MAX_SUBMISSION_BYTES."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.notebook = name.lower().endswith(".ipynb")
+        self._dropped = OutputsDropped(MAX_SUBMISSION_BYTES) if self.notebook else None
+        self._raw = bytearray()
+        self.size = 0
+
+    def add(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self._dropped is not None:
+            if self.size <= MAX_NOTEBOOK_BYTES:
+                self._dropped.add(piece)
+        elif len(self._raw) <= MAX_SUBMISSION_BYTES:
+            self._raw += piece[:MAX_SUBMISSION_BYTES + 1 - len(self._raw)]
+
+    def too_large(self) -> str:
+        """Why these bytes are too large to read, or ''."""
+        limit = MAX_NOTEBOOK_BYTES if self.notebook else MAX_SUBMISSION_BYTES
+        if self.size > limit:
+            return f"the file is too large to grade ({self.size / 2**20:.1f} MB; the limit is {limit >> 20} MB)"
+        if self._dropped is not None and self._dropped.too_large:
+            return (f"the notebook is too large to grade: more than {MAX_SUBMISSION_BYTES >> 20} MB without its "
+                    "outputs (its code and text cells)")
+        return ""
+
+    def data(self) -> bytes:
+        return bytes(self._dropped.kept if self._dropped is not None else self._raw)
+
+
 def read_submission(data: bytes, name: str, *, notebook_name: str = "", drivers: dict | None = None,
                     graded: dict | None = None) -> dict:
     """The statements of the submission ``name`` with bytes ``data``, as plain data (see the module
     docstring): {"file", "statements", "skipped", "notes", "unreadable", "predictions", "uses"}."""
+    pieces = Pieces(name)
+    pieces.add(data)
+    return read_pieces(pieces, notebook_name=notebook_name, drivers=drivers, graded=graded)
+
+
+def read_pieces(pieces: Pieces, *, notebook_name: str = "", drivers: dict | None = None,
+                graded: dict | None = None) -> dict:
+    """``read_submission`` of the bytes ``pieces`` holds."""
     out = _Reading()
+    name = pieces.name
     result = {"file": name, "statements": out.statements, "skipped": out.skipped, "notes": out.notes,
               "unreadable": "", "predictions": {}, "uses": {}}
     drivers = drivers or {}
-    if len(data) > MAX_SUBMISSION_BYTES:
-        result["unreadable"] = f"the file is too large to grade ({len(data) / 2**20:.1f} MB; the limit is " \
-                               f"{MAX_SUBMISSION_BYTES >> 20} MB)"
+    result["unreadable"] = pieces.too_large()
+    if result["unreadable"]:
         return result
+    data = pieces.data()
     if name.lower().endswith(".zip"):
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -805,16 +850,24 @@ def read_submission(data: bytes, name: str, *, notebook_name: str = "", drivers:
                     return result
                 if choice.note:
                     out.notes.append(choice.note)
-                if infos[pick].file_size > MAX_SUBMISSION_BYTES:  # zipfile reads no more than the size it declares
-                    result["unreadable"] = f"{pick} in the zip is too large to grade"
+                inner = Pieces(pick)
+                with zf.open(pick) as member:  # zipfile reads no more than the size the entry declares
+                    while piece := member.read(1 << 20):
+                        inner.add(piece)
+                        if inner.size > MAX_NOTEBOOK_BYTES:
+                            break
+                why = inner.too_large()
+                if why:
+                    result["unreadable"] = f"{pick} in the zip: {why}"
                     return result
-                name, data = pick, zf.read(pick)
+                name, data = pick, inner.data()
                 result["file"] = f"{result['file']}:{pick}"
         except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError, RuntimeError,
                 MemoryError, zipfile.LargeZipFile) as e:
             result["unreadable"] = f"the zip could not be read ({type(e).__name__})"
             return result
-    if name.endswith(".ipynb"):
+    kind = name.lower()
+    if kind.endswith(".ipynb"):
         cells, why = _notebook_cells(data)
         if cells is None:
             result["unreadable"] = why
@@ -828,7 +881,7 @@ def read_submission(data: bytes, name: str, *, notebook_name: str = "", drivers:
                 out.note(f"cell {i}: its source is not text; this cell was skipped")
                 continue
             cell(src, f"cell {i}", out, driver=_is_driver(c, drivers))
-    elif name.endswith(".py"):
+    elif kind.endswith(".py"):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
