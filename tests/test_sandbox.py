@@ -589,6 +589,27 @@ def test_a_notebook_of_many_plots_is_read_a_piece_at_a_time(env, tmp_path) -> No
     r.close()
 
 
+def test_a_module_the_notebook_wrote_imports_as_in_jupyter(env, tmp_path) -> None:
+    """``%%writefile helpers.py`` then ``import helpers``: the body is written to the worker's folder,
+    which is first on sys.path as a Jupyter kernel's is (before, the cell was skipped, the import
+    failed and so did every answer that used it)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in (
+        "%%writefile helpers.py\ndef tokens(h, w, p):\n    return (h // p) * (w // p)",
+        "%%writefile -a helpers.py\nSCALE = 1",
+        "import helpers\nfrom helpers import tokens",
+        "def sequence_length(h, w, p):\n    return helpers.SCALE * tokens(h, w, p)")]
+    path = tmp_path / "writes.ipynb"
+    nbformat.write(nb, path)
+    r = open_runner(path, env["assignment"], limits_for(env["assignment"], gpu=False))
+    r.begin_test("q1 written")
+    assert r.call("sequence_length", h=8, w=4, p=2) == 8
+    assert r.problems() == {}
+    r.close()
+
+
 def test_memory_one_question_kept_does_not_fail_anothers_calls(env) -> None:
     """A call that fails for want of memory on a worker an earlier question's calls used runs once more
     on a fresh worker (round 12); the question whose code kept the memory keeps its failures."""

@@ -58,7 +58,9 @@ KEYS: dict[str, Key] = {
                                                 "fail, whatever the machine is doing (Gradescope stops a grade "
                                                 "at 600)", minimum=30),
     "wall_factor": Key((int, float), 10, "wall-clock backstop, in multiples of each CPU budget (>= 10)", minimum=10),
-    "memory_limit_mb": Key(int, 192, "address space (MB) a sandboxed worker may add to its start", minimum=64),
+    "memory_limit_mb": Key(int, 192, "address space (MB) a sandboxed worker may add to its start (its threads "
+                           "share one malloc arena, so this is the student's data, not 64 MB reserved per thread)",
+                           minimum=64),
     "output_kb": Key(int, 16, "KiB of the student's printed output kept for staff", minimum=1),
     "gpu_call_s": Key((int, float), 180, "seconds one call may take under --gpu (loading and sampling)", minimum=10),
     "gpu_memory_limit_mb": Key(int, 16384, "data-segment MB a worker may add under --gpu (CUDA needs "

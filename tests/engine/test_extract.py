@@ -5,6 +5,7 @@ malformed input costs only itself and is never an exception."""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import zipfile
@@ -172,8 +173,10 @@ def test_cell_magics_read_as_ipython_runs_them(tmp_path: Path) -> None:
     nb = notebook(tmp_path / "m.ipynb", "\n%%writefile x.py\ndef f():\n    return 1", "%%prun -q\ndef g():\n    return 2",
                   "%%timeit\ndef h():\n    return 3", "%%time\nk = 4")
     got = read_trusted(nb)
-    assert [s.source for s in got.statements] == ["def g():\n    return 2\n", "k = 4\n"]
-    assert any("%%writefile" in n and "not Python" in n for n in got.notes), got.notes
+    wrote = 'write(\'def f():\\n    return 1\\n\')'  # the body goes to x.py and defines nothing
+    assert [s.source for s in got.statements][1:] == ["def g():\n    return 2\n", "k = 4\n"]
+    assert wrote in got.statements[0].source and "'x.py'" in got.statements[0].source
+    assert got.statements[0].names == () and got.statements[0].label == "cell 1, line 2"
     assert any("%%timeit" in n and "function of its own" in n for n in got.notes), got.notes
 
 
@@ -187,12 +190,44 @@ def test_a_cell_magics_body_is_read_as_a_cell_of_its_own(tmp_path: Path) -> None
                   "%%capture out\n%%time\n\n    k = 4", "%%time\n%%timeit\nj = 5",
                   ">>> \n%%writefile x.py\n>>> m = 6")
     got = read_trusted(nb)
-    assert [s.source for s in got.statements] == ["def f():\n    return 1\n", "k = 4\n", "m = 6\n"]
-    assert [s.label for s in got.statements] == ["cell 1, line 2", "cell 3, line 4", "cell 5, line 3"]
-    assert any(n.startswith("cell 2") and "%%writefile" in n and "not Python" in n for n in got.notes), got.notes
+    assert [s.source for s in got.statements][:1] + [s.source for s in got.statements][2:] == [
+        "def f():\n    return 1\n", "k = 4\n", "m = 6\n"]
+    assert [s.label for s in got.statements] == ["cell 1, line 2", "cell 2, line 2", "cell 3, line 4", "cell 5, line 3"]
+    assert "'draft.py'" in got.statements[1].source and got.statements[1].names == ()
     assert any(n.startswith("cell 4") and "%%timeit" in n for n in got.notes), got.notes
     deep = "%%capture\n" * (read.MAX_NESTED_CELL_MAGICS + 1) + "z = 1"
     assert read.strip_magics(deep) is None and read.strip_magics("%%capture\n" * 3 + "z = 1").endswith("z = 1")
+
+
+@pytest.mark.parametrize(("cell", "written"), [
+    ("%%writefile helpers.py\nV = 3\n\ndef seq(h, w, p):\n    return h * w", ("helpers.py", "w", "V = 3\n\ndef seq(h, w, p):\n    return h * w\n")),
+    ("%%file -a helpers.py\nW = 4", ("helpers.py", "a", "W = 4\n")),  # %%file is the same magic
+    ("%%writefile --app 'my file.py'\nW = 4\n", ("my file.py", "a", "W = 4\n")),  # quotes kept, then stripped
+    ("%%writefile blank.py\n\n", ("blank.py", "w", "\n")),  # a blank line is a body
+    ("%%writefile ~/x.py\n  x = 1", ("~/x.py", "w", "  x = 1\n")),  # ~ expanded when it runs; the body as written
+])
+def test_writefile_writes_its_body_as_ipython_does(cell: str, written: tuple[str, str, str]) -> None:
+    """``%%writefile`` writes the cell's body to the file (what IPython's magic writes: the body's lines and
+    a final newline), binding nothing; the notebook may import it (the worker's folder is on sys.path)."""
+    text = read.strip_magics(cell)
+    calls = [n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Call)]
+    opened = next(c for c in calls if isinstance(c.func, ast.Attribute) and c.func.attr == "open")
+    expand = opened.args[0]
+    assert [ast.literal_eval(expand.args[0]), ast.literal_eval(opened.args[1])] == list(written[:2])
+    assert ast.literal_eval(calls[0].args[0]) == written[2]  # .write(body)
+
+
+@pytest.mark.parametrize(("cell", "why"), [
+    ("%%writefile x.py\n", "empty body"),
+    ("%%writefile\nx = 1", "needs one file name"),
+    ("%%writefile a.py b.py\nx = 1", "needs one file name"),
+    ("%%writefile -b x.py\nx = 1", "refuses the option '-b'"),
+    ("%%writefile $name\nx = 1", "uses variables"),
+    ("%%writefile 'x.py\nx = 1", "needs one file name"),  # a quote left open
+])
+def test_writefile_refused_as_ipython_refuses_it(cell: str, why: str) -> None:
+    text, reason = read.python_of_cell(cell)
+    assert text is None and why in reason, reason
 
 
 @pytest.mark.parametrize(("source", "kept", "note"), [

@@ -108,6 +108,7 @@ def _serve(spec: WorkerSpec, namespaces: list[str], probes: dict[str, Callable],
     os.environ.clear()
     os.environ.update(spec.env)
     os.environ.update(HOME="/tmp", TMPDIR="/tmp", PWD="/tmp")
+    sys.path.insert(0, "")  # the working folder (/tmp) first, as a Jupyter kernel's: what %%writefile wrote imports
     sys.stdout = sys.stderr = CappedStream(1, (spec.output_kb + OUTPUT_KB_SLACK) * 1024)
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a KeyboardInterrupt would stop the serve loop

@@ -11,7 +11,8 @@ cell): imports, definitions with their decorators, assignments, loops, ``with`` 
 ``del``, ``global`` ... each its own unit ("cell 7, line 3"). What does not, by design:
 
 * IPython magics, shell escapes and help queries (``obj?``), blanked a whole logical line at a
-  time as IPython reads them, keeping line numbers, and cell magics whose body is not Python;
+  time as IPython reads them, keeping line numbers, and cell magics whose body is not Python
+  (``%%writefile`` is not left out: it becomes the statement that writes its file);
 * notebook plumbing: imports of ``otter``/``IPython``/``google.colab``, and every statement that
   uses a name they bound (``grader = otter.Notebook(...)``, ``grader.check("q1")``);
 * in the template's own driver and exploration cells (known by cell id, or by identical source),
@@ -459,6 +460,37 @@ def _magic_code(magic: str, rest: str) -> str | None:
     return " ".join(words[i:])  # as IPython joins them
 
 
+_WRITEFILE = frozenset({"%%writefile", "%%file"})  # %%file is IPython's other name for it
+_QUOTED_FILENAME = re.compile(r"^(\'.*\')|(\".*\")$")  # IPython's own test, as it is written
+
+
+def _writefile_code(magic: str, rest: str, body: str) -> tuple[str | None, str]:
+    """(the statement that does what ``%%writefile [-a] FILE`` does with ``body``, ""), or (None, why
+    IPython refuses the cell or the grader does not run it). IPython's argparse takes ``-a`` (or an
+    abbreviation of ``--append``) and one file name; it then strips the quotes of a quoted name and
+    expands ``~``."""
+    if not body:
+        return None, f"the cell magic {magic} has an empty body, which IPython refuses to run"
+    if "$" in rest or "{" in rest:
+        return None, f"the file name of {magic} uses variables ({rest.strip()[:40]!r}), which the grader does not expand"
+    words = _arg_words(rest)
+    append, names, options_end = False, [], False
+    for w in words or []:
+        if w == "--" and not options_end:
+            options_end = True
+        elif w.startswith("-") and w != "-" and not options_end and not _NEGATIVE_NUMBER.match(w):
+            if w != "-a" and not _abbreviates(w, ("--append",)):
+                return None, f"IPython refuses the option {w[:40]!r} of {magic}, so the cell never runs"
+            append = True
+        else:
+            names.append(w)
+    if words is None or len(names) != 1:
+        return None, f"{magic} needs one file name ({rest.strip()[:40]!r}), which IPython refuses, so the cell never runs"
+    name = names[0][1:-1] if _QUOTED_FILENAME.match(names[0]) else names[0]
+    return (f'__import__("io").open(__import__("os").path.expanduser({name!r}), {"a" if append else "w"!r}, '
+            f'encoding="utf-8").write({body!r})'), ""
+
+
 def _arg_words(rest: str) -> list[str] | None:
     """A magic's arguments split as IPython splits them (``IPython.utils.process.arg_split``: shlex,
     not POSIX, quotes kept); None where a quote is left open, which IPython refuses (round 16)."""
@@ -505,6 +537,13 @@ def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, str
     top = _top(lines)
     differs = ipython_cleanup(lines, colab=colab)
     magic, rest = _cell_magic(lines, top)
+    if magic in _WRITEFILE:
+        # its body goes to a file, as IPython writes it (the body's lines, ending with a newline);
+        # the notebook may import it from there: the worker's folder is on sys.path, as Jupyter's is
+        body = "\n".join(lines[top + 1:])
+        body += "\n" if body and not body.endswith("\n") else ""
+        code, why = _writefile_code(magic, rest, body)
+        return (None, why, differs) if code is None else ("\n" * top + code + "\n" * (len(lines) - top - 1), "", differs)
     if magic:
         code = _magic_code(magic, rest) if magic in _PYTHON_CELL_MAGICS else None
         why = _not_run(magic, rest, code, "\n".join(lines[top + 1:]), depth)
