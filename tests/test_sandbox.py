@@ -594,6 +594,21 @@ def test_a_notebook_of_many_plots_is_read_a_piece_at_a_time(env, tmp_path) -> No
     r.close()
 
 
+def test_the_read_has_one_budget_for_all_its_pieces(env, tmp_path, monkeypatch) -> None:
+    """Attack round 20: each 256 KB piece had the whole read's 10 s, so a notebook of slow pieces read
+    for 4.5 minutes. With the budget made tiny, a 20 MB notebook (80 pieces, each far under it) is
+    refused once the pieces together pass it."""
+    from ditgrade.sandbox import runner as runner_module
+
+    path = tmp_path / "slow.ipynb"
+    path.write_bytes(b'{"cells": [], "metadata": {"pad": "' + b"a" * (20 << 20) + b'"}, "nbformat": 4}')
+    monkeypatch.setattr(runner_module, "READ_CPU_S", 0.01)
+    r = SandboxRunner(env["assignment"], limits_for(env["assignment"], gpu=False))
+    got = r.read(path)
+    r.close()
+    assert "reading it used more than" in got.unreadable, got.unreadable
+
+
 def test_a_module_the_notebook_wrote_imports_as_in_jupyter(env, tmp_path) -> None:
     """``%%writefile helpers.py`` then ``import helpers``: the body is written to the worker's folder,
     which is first on sys.path as a Jupyter kernel's is (before, the cell was skipped, the import

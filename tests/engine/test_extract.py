@@ -389,3 +389,48 @@ def test_a_slash_with_no_function_stops_the_cell_as_in_ipython() -> None:
     text, why = read.python_of_cell("def f():\n    return 1\n/\n")
     assert text is None and "line 3 is only '/'" in why
     assert read.strip_magics("A = 1\n//2") == "A = 1\n//2"  # another operator: Python's syntax error, not an escape
+
+
+def _nbformat_code(text: str) -> list[str] | None:
+    """The code cells' sources Jupyter sees (nbformat's reading and upgrade), or None where it refuses."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            nb = nbformat.reads(text, as_version=4)
+        except Exception:  # noqa: BLE001 - any refusal of nbformat's
+            return None
+    return [c.source for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("notebook_json", [
+    # attack round 20: version 3 keeps its cells in worksheets; a "cells" key beside them is not read
+    {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "cells": [{"cell_type": "code", "source": "hidden = 1"}],
+     "worksheets": [{"cells": [{"cell_type": "code", "input": ["def f():\n", "    return 1"], "outputs": []},
+                               {"cell_type": "heading", "level": 2, "source": "Title"},
+                               {"cell_type": "code", "input": "shown = 2", "outputs": []}], "metadata": {}},
+                    {"cells": [{"cell_type": "code", "input": "second = 3", "outputs": []}], "metadata": {}}]},
+    {"nbformat": 1, "cells": [{"cell_type": "code", "code": "old = 1", "source": "hidden = 2"},
+                              {"cell_type": "text", "text": "words"}]},
+    {"cells": [{"cell_type": "code", "code": "old = 1", "source": "hidden = 2"}]},  # no version: 1
+    {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "worksheets": [{"cells": [{"cell_type": "code", "input": "x"}]}],
+     "cells": [{"cell_type": "code", "id": "a", "metadata": {}, "outputs": [], "execution_count": None, "source": "v4 = 1"}]},
+    {"nbformat": 5, "cells": [{"cell_type": "code", "source": "future = 1"}]},
+    {"nbformat": "4", "cells": [{"cell_type": "code", "source": "text_version = 1"}]},
+])
+def test_the_cells_read_are_the_cells_jupyter_reads(notebook_json: dict) -> None:
+    text = json.dumps(notebook_json)
+    cells, why = read._notebook_cells(text.encode())
+    expected = _nbformat_code(text)
+    if expected is None:
+        assert cells is None and why
+    else:
+        assert [read._cell_source(c) for c in cells if c.get("cell_type") == "code"] == expected
+
+
+def test_a_version_3_notebook_grades_as_its_version_4_form(tmp_path: Path) -> None:
+    solutions = Path(__file__).resolve().parents[2] / "solutions" / "dit_assignment.ipynb"
+    nb = nbformat.read(solutions, as_version=4)
+    nbformat.write(nbformat.convert(nb, 3), tmp_path / "v3.ipynb")
+    assert [s.source for s in read_trusted(tmp_path / "v3.ipynb").statements] == sources(solutions)

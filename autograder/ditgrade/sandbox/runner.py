@@ -95,6 +95,14 @@ class _Budget:
     total: float
     wall: float
 
+    def less(self, used: Sample) -> _Budget:
+        """What is left of this budget once ``used`` is spent (one budget over several requests)."""
+        return _Budget(self.cpu - used.cpu, self.idle - used.idle, self.total - used.cpu - used.idle,
+                       self.wall - used.wall)
+
+    def spent(self) -> bool:
+        return min(self.cpu, self.idle, self.total, self.wall) <= 0
+
 
 class SandboxRunner:
     """Runs one submission's probe calls in sandboxed workers (see the module docstring)."""
@@ -128,6 +136,7 @@ class SandboxRunner:
         self._q_cpu = 0.0
         self._student_s = 0.0  # the student's CPU + idle seconds so far, every load and call, and between them
         self._cpu_mark: float | None = None  # the worker tree's CPU seconds when the last request ended
+        self._last_used = Sample(0.0, 0.0, 0.0)  # what the last request used
         self._gpu_phase = False
         self._lease = gpu_lease.Lease() if limits.gpu else None
         wall = limits.for_gpu_tests().submission_wall_s if limits.gpu else limits.submission_wall_s
@@ -159,6 +168,10 @@ class SandboxRunner:
                 if reply != {"ok": {"more": True}}:
                     self._kill()
                     return Extracted(file=name, unreadable="the file could not be read (the reader failed)")
+                budget = budget.less(self._last_used)  # one budget for all the pieces (attack round 20)
+                if budget.spent():
+                    self._kill()
+                    raise _Killed(TIMEOUT, f"reading it used more than {READ_CPU_S:.0f} s")
                 piece = following
         except OSError as e:
             self._kill()
@@ -441,7 +454,7 @@ class SandboxRunner:
             self._send(protocol.pack(kind, rid, payload, arg))
             message = self._receive(meter, budget, cut=cut)
         finally:
-            used = meter.sample()
+            used = self._last_used = meter.sample()
             self._cpu_mark = meter.cpu0 + used.cpu
             if charge:
                 self._student_s += used.cpu + used.idle
