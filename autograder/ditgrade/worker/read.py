@@ -775,21 +775,18 @@ def _jupyters_cells(nb: dict) -> tuple[list | None, str]:
     version 3 file holding the template in its worksheet and the solutions in a ``"cells"`` key
     scored 46 while Jupyter showed and ran the stubs; a correct version 3 file scored 0)."""
     major = nb.get("nbformat", 1)
-    if major == 4 and type(major) is int:
-        cells = nb.get("cells")
-        return (cells, "") if isinstance(cells, list) else (None, "the file is not a Jupyter notebook (it has no list of cells)")
-    if major in (2, 3) and type(major) is int:
+    if type(major) is not int or not 1 <= major <= 4:
+        return None, f"the notebook's format version ({str(major)[:20]}) is not one Jupyter reads (1 to 4)"
+    if major in (2, 3):
         worksheets = nb.get("worksheets", [])
         if not isinstance(worksheets, list) or not all(isinstance(w, dict) and isinstance(w.get("cells"), list)
                                                        for w in worksheets):
             return None, f"the notebook (format version {major}) has no list of worksheets with cells"
         return [_upgraded(c) for w in worksheets for c in w["cells"]], ""
-    if major == 1 and type(major) is int:
-        cells = nb.get("cells")
-        if not isinstance(cells, list):
-            return None, "the file is not a Jupyter notebook (it has no list of cells)"
-        return [_from_version_1(c) for c in cells], ""
-    return None, f"the notebook's format version ({str(major)[:20]}) is not one Jupyter reads (1 to 4)"
+    cells = nb.get("cells")
+    if not isinstance(cells, list):
+        return None, "the file is not a Jupyter notebook (it has no list of cells)"
+    return (cells if major == 4 else [_from_version_1(c) for c in cells]), ""
 
 
 def _upgraded(cell: object) -> object:
