@@ -416,6 +416,12 @@ def _nbformat_code(text: str) -> list[str] | None:
     {"cells": [{"cell_type": "code", "code": "old = 1", "source": "hidden = 2"}]},  # no version: 1
     {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "worksheets": [{"cells": [{"cell_type": "code", "input": "x"}]}],
      "cells": [{"cell_type": "code", "id": "a", "metadata": {}, "outputs": [], "execution_count": None, "source": "v4 = 1"}]},
+    # attack round 21: version 2 joins a cell's lines with newlines; version 1 takes its code as text
+    {"nbformat": 2, "metadata": {}, "worksheets": [{"cells": [{"cell_type": "code", "outputs": [],
+                                               "input": ["x = 1  # a comment", "stub = 2"]}]}]},
+    {"nbformat": 1, "cells": [{"cell_type": "code", "code": ["def f():\n", "    return 1\n"]},
+                              {"cell_type": "code", "code": 5}]},
+    {"nbformat": True, "cells": [{"cell_type": "code", "code": "as_one = 1"}]},
     {"nbformat": 5, "cells": [{"cell_type": "code", "source": "future = 1"}]},
     {"nbformat": "4", "cells": [{"cell_type": "code", "source": "text_version = 1"}]},
 ])

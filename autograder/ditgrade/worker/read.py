@@ -775,6 +775,7 @@ def _jupyters_cells(nb: dict) -> tuple[list | None, str]:
     version 3 file holding the template in its worksheet and the solutions in a ``"cells"`` key
     scored 46 while Jupyter showed and ran the stubs; a correct version 3 file scored 0)."""
     major = nb.get("nbformat", 1)
+    major = int(major) if type(major) is bool else major  # nbformat's table of versions takes true for 1
     if type(major) is not int or not 1 <= major <= 4:
         return None, f"the notebook's format version ({str(major)[:20]}) is not one Jupyter reads (1 to 4)"
     if major in (2, 3):
@@ -782,17 +783,21 @@ def _jupyters_cells(nb: dict) -> tuple[list | None, str]:
         if not isinstance(worksheets, list) or not all(isinstance(w, dict) and isinstance(w.get("cells"), list)
                                                        for w in worksheets):
             return None, f"the notebook (format version {major}) has no list of worksheets with cells"
-        return [_upgraded(c) for w in worksheets for c in w["cells"]], ""
+        return [_upgraded(c, "\n" if major == 2 else "") for w in worksheets for c in w["cells"]], ""
     cells = nb.get("cells")
     if not isinstance(cells, list):
         return None, "the file is not a Jupyter notebook (it has no list of cells)"
     return (cells if major == 4 else [_from_version_1(c) for c in cells]), ""
 
 
-def _upgraded(cell: object) -> object:
-    """A version 2 or 3 cell as nbformat upgrades it to version 4 (``nbformat.v4.convert.upgrade_cell``)."""
+def _upgraded(cell: object, joiner: str) -> object:
+    """A version 2 or 3 cell as nbformat upgrades it to version 4 (``nbformat.v4.convert.upgrade_cell``),
+    its text's lines joined by ``joiner`` as that version's reader joins them (version 2's with a
+    newline: attack round 21's stub line, joined onto a comment with "", never ran)."""
     if not isinstance(cell, dict):
         return cell
+    cell = {k: (joiner.join(v) if k in ("input", "source") and isinstance(v, list) and all(isinstance(x, str) for x in v)
+                else v) for k, v in cell.items()}
     kind = cell.get("cell_type")
     if kind == "code":
         return {**cell, "source": cell.get("input", "")}
@@ -810,10 +815,12 @@ def _from_version_1(cell: object) -> object:
     """A version 1 cell as nbformat upgrades it: code from ``"code"``, markdown from ``"text"``."""
     if not isinstance(cell, dict):
         return cell
+    # as text, whatever it is (nbformat.v2's new_code_cell: a list of lines becomes its repr, which
+    # defines nothing; attack round 21 ran it as code)
     if cell.get("cell_type") == "code":
-        return {"cell_type": "code", "source": cell.get("code") or ""}
+        return {"cell_type": "code", "source": "" if cell.get("code") is None else str(cell["code"])}
     if cell.get("cell_type") == "text":
-        return {"cell_type": "markdown", "source": cell.get("text") or ""}
+        return {"cell_type": "markdown", "source": "" if cell.get("text") is None else str(cell["text"])}
     return {}
 
 
