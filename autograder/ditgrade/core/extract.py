@@ -24,7 +24,9 @@ from ..worker.read import (
     MAX_PREDICTIONS,
     MAX_SUBMISSION_BYTES,
     read_submission,
+    size_limit,
     source_digest,
+    too_large,
 )
 
 __all__ = ["ExplorationCells", "Extracted", "Skipped", "Statement", "from_plain", "file_pieces", "read_trusted",
@@ -92,13 +94,13 @@ def file_pieces(path: str | Path) -> tuple[str, Iterator[bytes]] | str:
     path = Path(path)
     if not path.is_file():
         return "no notebook (.ipynb), Python file or export zip was found in the submission"
-    limit = MAX_NOTEBOOK_BYTES if path.name.lower().endswith(".ipynb") else MAX_SUBMISSION_BYTES
+    limit = size_limit(path.name)
     try:
         size = path.stat().st_size
     except OSError as e:
         return f"the submission could not be read ({e.strerror})"
     if size > limit:
-        return f"the file is too large to grade ({size / 2**20:.1f} MB; the limit is {limit >> 20} MB)"
+        return too_large(size, path.name)
     if size == 0:
         return "the file is empty"
 

@@ -880,6 +880,16 @@ def _graded_uses(out: _Reading, graded: dict) -> dict[str, list[str]]:
     return result
 
 
+def size_limit(name: str) -> int:
+    """The most bytes a submission file named ``name`` may hold (the grader reads no more, the worker
+    refuses more): a notebook's outputs are dropped as it is read, so it may hold more."""
+    return MAX_NOTEBOOK_BYTES if name.lower().endswith(".ipynb") else MAX_SUBMISSION_BYTES
+
+
+def too_large(size: int, name: str) -> str:
+    return f"the file is too large to grade ({size / 2**20:.1f} MB; the limit is {size_limit(name) >> 20} MB)"
+
+
 class Pieces:
     """A submission's bytes as they arrive, a piece at a time (the grader sends a large notebook in
     pieces, so that neither process holds all of it): a notebook's outputs are dropped as they pass
@@ -902,9 +912,8 @@ class Pieces:
 
     def too_large(self) -> str:
         """Why these bytes are too large to read, or ''."""
-        limit = MAX_NOTEBOOK_BYTES if self.notebook else MAX_SUBMISSION_BYTES
-        if self.size > limit:
-            return f"the file is too large to grade ({self.size / 2**20:.1f} MB; the limit is {limit >> 20} MB)"
+        if self.size > size_limit(self.name):
+            return too_large(self.size, self.name)
         if self._dropped is not None and self._dropped.too_large:
             return (f"the notebook is too large to grade: more than {MAX_SUBMISSION_BYTES >> 20} MB without its "
                     "outputs (its code and text cells)")
