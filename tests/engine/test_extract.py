@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ditgrade.core.extract import ExplorationCells, read_trusted, source_digest
-from ditgrade.worker import read
+from ditgrade.worker import ipython_cells, read
 
 
 def notebook(path: Path, *cells: str, ids: tuple[str, ...] = ()) -> Path:
@@ -195,8 +195,8 @@ def test_a_cell_magics_body_is_read_as_a_cell_of_its_own(tmp_path: Path) -> None
     assert [s.label for s in got.statements] == ["cell 1, line 2", "cell 2, line 2", "cell 3, line 4", "cell 5, line 3"]
     assert "'draft.py'" in got.statements[1].source and got.statements[1].names == ()
     assert any(n.startswith("cell 4") and "%%timeit" in n for n in got.notes), got.notes
-    deep = "%%capture\n" * (read.MAX_NESTED_CELL_MAGICS + 1) + "z = 1"
-    assert read.strip_magics(deep) is None and read.strip_magics("%%capture\n" * 3 + "z = 1").endswith("z = 1")
+    deep = "%%capture\n" * (ipython_cells.MAX_NESTED_CELL_MAGICS + 1) + "z = 1"
+    assert ipython_cells.strip_magics(deep) is None and ipython_cells.strip_magics("%%capture\n" * 3 + "z = 1").endswith("z = 1")
 
 
 @pytest.mark.parametrize(("cell", "written"), [
@@ -205,11 +205,14 @@ def test_a_cell_magics_body_is_read_as_a_cell_of_its_own(tmp_path: Path) -> None
     ("%%writefile --app 'my file.py'\nW = 4\n", ("my file.py", "a", "W = 4\n")),  # quotes kept, then stripped
     ("%%writefile blank.py\n\n", ("blank.py", "w", "\n")),  # a blank line is a body
     ("%%writefile ~/x.py\n  x = 1", ("~/x.py", "w", "  x = 1\n")),  # ~ expanded when it runs; the body as written
+    ("%%writefile -aa x.py\nx = 1", ("x.py", "a", "x = 1\n")),  # round 21: argparse takes -aa as -a twice
+    ("%%writefile x.py\x1cx = 1\x0by = 2", ("x.py", "w", "x = 1\x0by = 2\n")),  # round 21: IPython's lines (splitlines)
+    ("%%writefile x.py\r\nx = 1\r\n", ("x.py", "w", "x = 1\n")),  # "\r\n" as the notebook's editor sends it
 ])
 def test_writefile_writes_its_body_as_ipython_does(cell: str, written: tuple[str, str, str]) -> None:
     """``%%writefile`` writes the cell's body to the file (what IPython's magic writes: the body's lines and
     a final newline), binding nothing; the notebook may import it (the worker's folder is on sys.path)."""
-    text = read.strip_magics(cell)
+    text = ipython_cells.strip_magics(cell)
     calls = [n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Call)]
     opened = next(c for c in calls if isinstance(c.func, ast.Attribute) and c.func.attr == "open")
     expand = opened.args[0]
@@ -222,11 +225,12 @@ def test_writefile_writes_its_body_as_ipython_does(cell: str, written: tuple[str
     ("%%writefile\nx = 1", "needs one file name"),
     ("%%writefile a.py b.py\nx = 1", "needs one file name"),
     ("%%writefile -b x.py\nx = 1", "refuses the option '-b'"),
+    ("%%writefile -ax.py\nx = 1", "refuses the option '-ax.py'"),  # argparse: -a takes no value
     ("%%writefile $name\nx = 1", "uses variables"),
     ("%%writefile 'x.py\nx = 1", "needs one file name"),  # a quote left open
 ])
 def test_writefile_refused_as_ipython_refuses_it(cell: str, why: str) -> None:
-    text, reason = read.python_of_cell(cell)
+    text, reason = ipython_cells.python_of_cell(cell)
     assert text is None and why in reason, reason
 
 
@@ -382,13 +386,13 @@ def test_predictions_and_json_bombs_are_bounded() -> None:
     ("\\\nA = 1", "\\\nA = 1"),
 ])
 def test_ipythons_escapes_read_as_ipython_reads_them(cell: str, python: str) -> None:
-    assert read.strip_magics(cell) == python
+    assert ipython_cells.strip_magics(cell) == python
 
 
 def test_a_slash_with_no_function_stops_the_cell_as_in_ipython() -> None:
-    text, why = read.python_of_cell("def f():\n    return 1\n/\n")
+    text, why = ipython_cells.python_of_cell("def f():\n    return 1\n/\n")
     assert text is None and "line 3 is only '/'" in why
-    assert read.strip_magics("A = 1\n//2") == "A = 1\n//2"  # another operator: Python's syntax error, not an escape
+    assert ipython_cells.strip_magics("A = 1\n//2") == "A = 1\n//2"  # another operator: Python's syntax error, not an escape
 
 
 def _nbformat_code(text: str) -> list[str] | None:

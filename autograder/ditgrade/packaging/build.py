@@ -31,7 +31,8 @@ import nbformat
 from ..core.assignment import SCHEMA
 from ..core.extract import ExplorationCells, read_trusted, source_digest
 from ..project import Project
-from ..worker.read import binds, strip_magics
+from ..worker.ipython_cells import strip_magics
+from ..worker.read import binds
 from . import otter_format
 
 REFERENCE_HEADER = '''"""Reference solution of the assignment.

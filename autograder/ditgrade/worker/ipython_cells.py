@@ -1,0 +1,520 @@
+"""How IPython turns one code cell into the Python it runs, read without running IPython.
+
+Runs in the sandboxed worker (``ditgrade.worker.read`` calls ``python_of_cell`` for each code cell).
+IPython 9's reading (``IPython.core.inputtransformer2``): the cell is split into lines as
+``str.splitlines`` splits it, cleaned up (dedented, pasted prompts stripped), a cell magic on its
+first line takes the rest as its body, and at the start of each logical line magics, shell escapes
+and help queries are IPython's, autocall escapes become calls. Here magics and shell escapes are
+blanked (line numbers kept), a ``%%writefile`` cell becomes the statement that writes its file, and
+the cell magics that run their body as Python have it read as a cell again.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+import textwrap
+
+# Cell magics that run their body in the notebook's namespace, as Python. Not ``%%timeit``: IPython
+# runs its body inside a function of timeit's, so nothing it defines reaches the notebook.
+_PYTHON_CELL_MAGICS = frozenset({"%%time", "%%capture", "%%prun"})
+MAX_NESTED_CELL_MAGICS = 8  # `%%capture` over `%%time` over ...: each body read as a cell again
+
+
+# IPython splits a cell into lines with ``str.splitlines`` (``TransformerManager.transform_cell``),
+# which also breaks at \x0b \x0c \x1c \x1d \x1e \x85 \u2028 \u2029; Python's tokenizer breaks only
+# at \n, \r\n and \r. IPython takes its decisions on its lines (a cell magic's line and body, a
+# magic's or an escape's line, prompts), and the Python it runs keeps those characters where it keeps
+# the line (attack round 21: ``%%writefile h.py\x1c...`` wrote its body in IPython and was refused
+# here). A cell is held as two lists: each line's text, and the break that ends it (Python's three
+# as "\n", the others as they are; "" after the last line, which is empty where the cell ends with a
+# break, as ``str.split`` gives). A line IPython replaces (a magic, an escape) ends with "\n", as
+# IPython's replacement does.
+_PYTHON_BREAKS = frozenset({"\r\n", "\r", "\n"})
+
+
+def _ipython_lines(source: str) -> tuple[list[str], list[str]]:
+    """(each line's text, the break after it) as IPython splits ``source`` (see above)."""
+    lines, ends = [], []
+    for part in source.splitlines(keepends=True):
+        end = "\r\n" if part.endswith("\r\n") else part[-1:] if part[-1:].splitlines() == [""] else ""
+        lines.append(part[:len(part) - len(end)])
+        ends.append("\n" if end in _PYTHON_BREAKS else end)
+    if not ends or ends[-1]:
+        lines.append("")
+        ends.append("")
+    return lines, ends
+
+
+def _replaced(ends: list[str], first: int, last: int) -> None:
+    """Lines ``first`` to ``last`` were replaced: each ends with "\n", as IPython's replacement does
+    (the cell's last line still ends with nothing)."""
+    ends[first:last + 1] = ["\n" if end else "" for end in ends[first:last + 1]]
+
+
+def _joined(lines: list[str], ends: list[str]) -> str:
+    return "".join(line + end for line, end in zip(lines, ends, strict=True))
+
+
+class _Scanner:
+    """Python's strings, comments and brackets, followed line by line without needing valid Python
+    (the one walker behind ``_python_lines``, ``_assigns_magic`` and ``_ends_with_question_mark``).
+    ``code(line)`` yields each character of ``line`` that is code: outside strings (prefixes and escapes followed; a triple-
+    quoted string may span lines) and before a comment; ``depth`` counts open brackets after it;
+    ``level`` counts them as Python's tokenizer does, below zero after a stray closing one."""
+
+    def __init__(self, level: int = 0) -> None:
+        self.depth, self.quote, self.comment = 0, "", False  # quote: the open string's delimiter
+        self.level = level
+
+    def code(self, line: str):
+        j, self.comment = 0, False
+        while j < len(line):
+            ch = line[j]
+            if self.quote:
+                if ch == "\\":
+                    j += 2  # an escaped character, raw strings too (r"\"" does not end there)
+                elif line.startswith(self.quote, j):
+                    j, self.quote = j + len(self.quote), ""
+                else:
+                    j += 1
+                continue
+            if ch == "#":
+                self.comment = True
+                return
+            if ch in "'\"":
+                self.quote = line[j:j + 3] if line[j:j + 3] in ("'''", '"""') else ch
+                j += len(self.quote)
+                continue
+            if ch in "([{":
+                self.depth, self.level = self.depth + 1, self.level + 1
+            elif ch in ")]}":
+                self.depth, self.level = max(0, self.depth - 1), self.level - 1
+            yield j, ch
+            j += 1
+
+    def end_line(self, joined: bool) -> None:
+        if len(self.quote) == 1 and not joined:
+            self.quote = ""  # an unclosed one-line string ends with its line (a syntax error anyway)
+
+
+def _assigns_magic(line: str) -> bool:
+    """Whether ``line`` assigns a magic or a shell escape as IPython reads it (``MagicAssign``,
+    ``SystemAssign``): its first ``=`` outside strings and brackets (not ``==``, ``!=``, ``<=``,
+    ``+=`` ...) followed by ``!``, or by ``%`` and a name (``t = %timeit -o f()``; ``t = %5`` is
+    Python's syntax error, attack round 18), after a target an assignment can have (``) = %time 1``
+    is IPython's syntax error too)."""
+    scan = _Scanner()
+    for j, ch in scan.code(line):
+        if ch == "=" and scan.depth == 0:
+            if line[j + 1:j + 2] == "=" or (j and line[j - 1] in "=!<>+-*/%&|^@:"):
+                return False
+            value = line[j + 1:].lstrip()
+            magic = value[:1] == "!" or (value[:1] == "%" and value[1:].lstrip()[:1].isidentifier())
+            return magic and _parses(line[:j].strip() + " = None")
+    return False
+
+
+def _ends_with_question_mark(lines: list[str], ends: list[str]) -> bool:
+    """Whether the last character of IPython's ``lines`` outside strings and comments is ``?`` (a help
+    query): ``def f(s="why?#"):`` is Python (attack round 17: cutting at the first ``#`` blanked it).
+    A comment ends with IPython's line, as in its tokenizer."""
+    scan, last = _Scanner(), ""
+    for line, end in zip(lines, ends, strict=True):
+        for _, ch in scan.code(line):
+            if not ch.isspace():
+                last = ch
+        scan.end_line(line.endswith("\\") and end == "\n")
+    return last == "?"
+
+
+# IPython's autocall escapes at the start of a logical line (``inputtransformer2.EscapedCommand``):
+# ``/f a b`` is ``f(a, b)``, ``,f a b`` is ``f("a", "b")``, ``;f a b`` is ``f("a b")`` (a lone ``;``
+# is ``("")``). Python starts no line with them; ``//`` and ``/=`` are other operators.
+_AUTOCALL = re.compile(r"^[ \t]*(/(?![/=])|,|;)")
+
+
+def _autocall_escape(line: str) -> str:
+    match = _AUTOCALL.match(line)
+    return match.group(1) if match else ""
+
+
+def _autocall(escape: str, content: str) -> str | None:
+    """The Python IPython runs for an escaped line's ``content`` (after the escape); None where
+    IPython refuses the cell (``/`` with no name)."""
+    name, _, args = content.partition(" ")
+    if escape == "/":
+        return f"{name}({', '.join(args.split())})" if name else None
+    if escape == ",":
+        return '{}("{}")'.format(name, '", "'.join(args.split()))
+    return f'{name}("{args}")'
+
+
+# IPython's clean-up of a cell before it reads magics (``IPython.core.inputtransformer2``, 9.x):
+# the cell is dedented; pasted doctest prompts (``>>> ``, ``... ``, indented or not) come off every
+# line outside a triple-quoted string when one such line starts with ``>>>``, and those lines are
+# dedented again; IPython's own prompts (``In [n]: ``, ``...: ``) come off when the first or the
+# second line has one. Colab's IPython 7 took the first line's indentation off the lines that have
+# it instead of dedenting: where IPython 9's reading is not Python and that rule's is, that one is
+# taken, so a cell either runs also runs here (attack round 14: applying both at once broke cells
+# whose first line was an indented comment, which IPython 9 runs).
+_INDENT = re.compile(r"^[ \t]+")
+_PS1_AT = re.compile(r"^\s*>>>")
+_PS1, _PS2 = re.compile(r"^\s*>>>[ \t]?"), re.compile(r"^\s*\.\.\.[ \t]?")
+_TRIPLE = re.compile(r"(?<!\\)(\"\"\"|\'\'\')")
+_STRING_PREFIX = re.compile(r"(?i)^[rubf]*$")
+_IPYTHON_PROMPT = re.compile(r"^((\[nav\]|\[ins\])?\ )?In\ \[\d+\]:\ |^\s*\.{3,}:\ ?")
+
+
+def _dedent(lines: list[str], ends: list[str]) -> list[str]:
+    """``textwrap.dedent`` of the lines (whitespace-only lines become empty), applied as IPython
+    applies it: to the text with its breaks, where only "\n" ends a line (it takes only spaces and
+    tabs, so the lines stay as many)."""
+    return _ipython_lines(textwrap.dedent(_joined(lines, ends)))[0][:len(lines)]
+
+
+def _in_string_literal(lines: list[str]) -> list[bool]:
+    """For each line, whether it lies inside a triple-quoted string written as a string (a docstring,
+    a literal), whose ``>>>`` lines are text, not prompts: IPython's heuristic. A string opened on a
+    line that had a prompt, after an earlier prompt line, is part of the pasted code."""
+    inside: list[bool] = []
+    open_quote, keep, seen_prompt = "", False, False
+    for line in lines:
+        inside.append(bool(open_quote) and keep)
+        for m in _TRIPLE.finditer(line):
+            if not open_quote:
+                open_quote = m.group(1)
+                before = line[:m.start()]
+                bare = _PS2.sub("", _PS1.sub("", before, count=1), count=1)
+                keep = not (bare != before and seen_prompt) and bool(_STRING_PREFIX.match(bare.strip()))
+                inside[-1] = keep
+            elif m.group(1) == open_quote:
+                open_quote, keep = "", False
+        seen_prompt = seen_prompt or bool(_PS1_AT.match(line))
+    return inside
+
+
+def _strip_doctest_prompts(lines: list[str], ends: list[str]) -> list[str]:
+    inside = _in_string_literal(lines)
+    if not any(_PS1_AT.match(line) and not kept for line, kept in zip(lines, inside, strict=True)):
+        return lines
+    out, stripped = [], []
+    for line, kept in zip(lines, inside, strict=True):
+        new = line if kept else (_PS1.sub("", line, count=1) if _PS1.match(line) else _PS2.sub("", line, count=1))
+        out.append(new)
+        stripped.append(new != line)
+    result, i = [], 0
+    while i < len(out):  # dedent each run of lines outside strings where a prompt came off
+        j = i
+        while j < len(out) and inside[j] == inside[i]:
+            j += 1
+        run = out[i:j]
+        result += _dedent(run, ends[i:j]) if not inside[i] and any(stripped[i:j]) else run
+        i = j
+    return result
+
+
+def ipython_cleanup(lines: list[str], ends: list[str], *, colab: bool = False) -> bool:
+    """Clean the lines of one cell (``ends``: the break after each) up as IPython 9 does before
+    running it (see above), in place;
+    ``colab``: with IPython 7's rule for the first line's indentation too. True where that rule
+    reads the cell otherwise (its first line still indented once the cell is dedented). Blank lines
+    before the first are kept blank (IPython drops them), so line numbers stay (round 13: an indented
+    cell and one with pasted prompts ran in IPython and were syntax errors here)."""
+    top = _top(lines)
+    if top is None:
+        return False
+    body = _dedent(lines[top:], ends[top:])
+    indent = _INDENT.match(body[0])
+    if indent and colab:  # IPython 7's rule, where a later line is less indented than the first
+        body = [line[len(indent.group(0)):] if line.startswith(indent.group(0)) else line for line in body]
+    body = _strip_doctest_prompts(body, ends[top:])
+    if _IPYTHON_PROMPT.match(body[0]) or (len(body) > 1 and _IPYTHON_PROMPT.match(body[1])):
+        body = [_IPYTHON_PROMPT.sub("", line, count=1) for line in body]
+    lines[top:] = body
+    return bool(indent)
+
+
+def _top(lines: list[str]) -> int | None:
+    """The index of a cell's first line that is not blank, or None."""
+    return next((i for i, line in enumerate(lines) if line.strip()), None)
+
+
+def _cell_magic(lines: list[str], top: int | None) -> tuple[str, str]:
+    """(the cell magic on line ``top`` of the cleaned-up lines, the rest of its line), or ("", "").
+    ``top`` is the first line not blank before the clean-up: IPython drops blank lines first, then
+    prompts, and a line a bare prompt left blank still comes first (round 14's comparison with
+    IPython 9). The name ends at the first space, as IPython reads it (``%%time<TAB>x`` is a magic
+    of that whole name, which does not exist)."""
+    first = lines[top] if top is not None else ""
+    if not first.startswith("%%") or _MAGIC_HELP.match(first):  # `%%time?` asks for help: not a cell magic
+        return "", ""
+    name, _, rest = first[2:].rstrip().partition(" ")
+    return "%%" + name, rest
+
+
+_MAGIC_HELP = re.compile(r"%%\w+\?")
+_HELP_END = re.compile(r"%{0,2}(?!\d)[\w*]+(\.(?!\d)[\w*]+|\[-?[0-9]+\])*\?\??$")  # IPython's _help_end_re
+_CAPTURE_OPTIONS = ("--no-stderr", "--no-stdout", "--no-display")
+_PRUN_FLAGS, _PRUN_VALUED = frozenset("rq"), frozenset("DlsT")
+
+
+_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")  # argparse's: a value, not an option
+
+
+def _abbreviates(word: str, options: tuple[str, ...]) -> bool:
+    """Whether argparse reads ``word`` as one of ``options`` (the whole name or a unique prefix)."""
+    return word.startswith("--") and len(word) > 2 and (
+        word in options or sum(o.startswith(word) for o in options) == 1)
+
+
+def _magic_code(magic: str, rest: str) -> str | None:
+    """For a cell magic that runs its body as a cell, the code it runs before the body ("" for none:
+    only ``%%prun`` runs what follows its options on its line); None where IPython refuses what
+    follows the magic on its line, and the body never runs (attack round 15: ``%%time  # a note``
+    raises "Can't use statement directly after '%%time'!" in IPython and ran here)."""
+    words = _arg_words(rest)
+    if words is None:
+        return None
+    if magic == "%%time":  # only --no-raise-error; anything else is a statement after %%time
+        return "" if all(_abbreviates(w, ("--no-raise-error",)) for w in words) else None
+    if magic == "%%capture":  # [--no-stderr] [--no-stdout] [--no-display] [output], parsed by argparse
+        positional, options_end = 0, False
+        for w in words:
+            if w == "--" and not options_end:
+                options_end = True
+            elif w.startswith("-") and w != "-" and not options_end and not _NEGATIVE_NUMBER.match(w):
+                if not _abbreviates(w, _CAPTURE_OPTIONS):
+                    return None
+            else:
+                positional += 1
+        return "" if positional <= 1 else None
+    # %%prun: getopt with "D:l:rs:T:q", stopping at the first word that is not an option
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            i += 1
+            break
+        if not word.startswith("-") or word == "-":
+            break
+        if word.startswith("--"):
+            return None  # no long options
+        for j, flag in enumerate(word[1:], start=1):
+            if flag in _PRUN_VALUED:
+                if j == len(word) - 1:  # its value is the next word
+                    i += 1
+                    if i == len(words):
+                        return None
+                break
+            if flag not in _PRUN_FLAGS:
+                return None
+        i += 1
+    return " ".join(words[i:])  # as IPython joins them
+
+
+_WRITEFILE = frozenset({"%%writefile", "%%file"})  # %%file is IPython's other name for it
+_QUOTED_FILENAME = re.compile(r"^(\'.*\')|(\".*\")$")  # IPython's own test, as it is written
+
+
+def _writefile_code(magic: str, rest: str, body: str) -> tuple[str | None, str]:
+    """(the statement that does what ``%%writefile [-a] FILE`` does with ``body``, ""), or (None, why
+    IPython refuses the cell or the grader does not run it). IPython's argparse takes ``-a`` (or an
+    abbreviation of ``--append``) and one file name; it then strips the quotes of a quoted name and
+    expands ``~``."""
+    if not body:
+        return None, f"the cell magic {magic} has an empty body, which IPython refuses to run"
+    if "$" in rest or "{" in rest:
+        return None, f"the file name of {magic} uses variables ({rest.strip()[:40]!r}), which the grader does not expand"
+    words = _arg_words(rest)
+    append, names, options_end = False, [], False
+    for w in words or []:
+        if w == "--" and not options_end:
+            options_end = True
+        elif w.startswith("-") and w != "-" and not options_end and not _NEGATIVE_NUMBER.match(w):
+            if not re.fullmatch(r"-a+", w) and not _abbreviates(w, ("--append",)):  # -aa: argparse takes -a twice
+                return None, f"IPython refuses the option {w[:40]!r} of {magic}, so the cell never runs"
+            append = True
+        else:
+            names.append(w)
+    if words is None or len(names) != 1:
+        return None, f"{magic} needs one file name ({rest.strip()[:40]!r}), which IPython refuses, so the cell never runs"
+    name = names[0][1:-1] if _QUOTED_FILENAME.match(names[0]) else names[0]
+    return (f'__import__("io").open(__import__("os").path.expanduser({name!r}), {"a" if append else "w"!r}, '
+            f'encoding="utf-8").write({body!r})'), ""
+
+
+def _arg_words(rest: str) -> list[str] | None:
+    """A magic's arguments split as IPython splits them (``IPython.utils.process.arg_split``: shlex,
+    not POSIX, quotes kept); None where a quote is left open, which IPython refuses (round 16)."""
+    lex = shlex.shlex(rest, posix=False)
+    lex.whitespace_split, lex.commenters = True, ""
+    try:
+        return list(lex)
+    except ValueError:
+        return None
+
+
+def strip_magics(source: str) -> str | None:
+    """The cell as Python, as IPython reads it: cleaned up (``ipython_cleanup``), IPython's magics,
+    shell escapes and help queries blanked, line numbers kept; None for a cell magic whose body is not
+    Python in the notebook's namespace. Only a whole logical line is IPython's: a continuation line
+    that starts with ``%`` or ``!=`` inside brackets is Python (independent attack round 10: blanking
+    physical lines turned a correct check into a wrong one). IPython 9's reading; Colab's IPython 7's
+    only where it differs, IPython 9's is not Python and it is."""
+    return python_of_cell(source)[0]
+
+
+def python_of_cell(source: str) -> tuple[str | None, str]:
+    """(``strip_magics(source)``, and where that is None, why the cell does not run, for the student)."""
+    text, why, differs = _read_cell(source, colab=False, depth=0)
+    if differs and text is not None and not _parses(text):
+        colab, _, _ = _read_cell(source, colab=True, depth=0)
+        if colab is not None and _parses(colab):
+            return colab, ""
+    return text, why
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
+def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, str, bool]:
+    """``python_of_cell`` for one reading (``ipython_cleanup``'s ``colab``), and whether IPython 7's
+    rule would read the cell or a cell magic's body otherwise."""
+    lines, ends = _ipython_lines(source)
+    top = _top(lines)
+    blank = len(lines) - 1 if top is None else top  # IPython drops them (\x0c, \u2028 ... with them)
+    lines[:blank], ends[:blank] = [""] * blank, ["\n"] * blank
+    differs = ipython_cleanup(lines, ends, colab=colab)
+    magic, rest = _cell_magic(lines, top)
+    if magic in _WRITEFILE:
+        # its body goes to a file, as IPython writes it (the body's lines, ending with a newline);
+        # the notebook may import it from there: the worker's folder is on sys.path, as Jupyter's is
+        body = _joined(lines[top + 1:], ends[top + 1:])
+        body += "\n" if body and not body.endswith("\n") else ""
+        code, why = _writefile_code(magic, rest, body)
+        return (None, why, differs) if code is None else ("\n" * top + code + "\n" * (len(lines) - top - 1), "", differs)
+    if magic:
+        code = _magic_code(magic, rest) if magic in _PYTHON_CELL_MAGICS else None
+        why = _not_run(magic, rest, code, _joined(lines[top + 1:], ends[top + 1:]), depth)
+        if why:
+            return None, why, differs
+        # IPython runs the body as a cell of its own (``%%capture``: run_cell; ``%%time``, ``%%prun``:
+        # transform_cell), cleaned up and read for magics again: an indented body runs, and a cell
+        # magic inside makes the body whatever that magic makes it (round 14: ``%%capture`` over
+        # ``%%writefile`` defined nothing in IPython and redefined a function here). ``%%prun``'s
+        # code from its own line comes first, on that line (round 15).
+        body, why, inner = _read_cell(_joined([code or "", *lines[top + 1:]], ["\n", *ends[top + 1:]]),
+                                      colab=colab, depth=depth + 1)
+        return (None if body is None else "\n" * top + body), why, differs or inner
+    text, why = _python_lines(lines, ends)
+    return text, why, differs
+
+
+def _python_lines(lines: list[str], ends: list[str]) -> tuple[str | None, str]:
+    """The cell's lines (cleaned up, no cell magic) as Python, read in one pass as IPython's token
+    transforms read them: at the start of each logical line, an autocall escape becomes its call,
+    which is then read as Python with what follows (IPython reads the cell again after each
+    transform: attack round 18's ``;print x\"\"\"`` opened a string that swallowed the next lines,
+    and ``/f (1`` a bracket that made a ``%14`` line a remainder); a magic, a shell escape or an
+    assigned one (``x = !ls``) is blanked with its backslash-joined lines, whatever brackets or
+    quotes it holds (``!echo it's``); a lone ``\\`` before one joins onto it (round 18); a logical
+    line that is not Python and ends with ``?`` is a help query, blanked. A backslash joins lines
+    only before "\n", as in Python. (None, why) where IPython refuses the cell."""
+    out, ends, scan, i = list(lines), list(ends), _Scanner(), 0
+    while i < len(out):
+        first = i  # where the logical line's first token is: past lines holding only a backslash
+        while out[first].strip() == "\\" and ends[first] == "\n":
+            first += 1
+        line, escape = out[first], _autocall_escape(out[first])
+        if escape or line.lstrip().startswith(("%", "!", "?")) or (("!" in line or "%" in line) and _assigns_magic(line)):
+            last = first
+            while out[last].endswith("\\") and ends[last] == "\n":
+                last += 1
+            indent = line[:len(line) - len(line.lstrip())]
+            # a logical line that ends with ``name?`` asks for help, whatever it starts with: IPython
+            # tries that first (``,f x?``; a magic's line ends before the logical line after \x0c ...)
+            end = _logical_end(out, ends, first, _Scanner(scan.level))
+            if _ends_with_question_mark(out[first:end + 1], ends[first:end + 1]) and _asks_for_help(
+                    out[first:end + 1], ends[first:end + 1]):
+                escape, last = "", end
+            if not escape:
+                out[i:last + 1] = [""] * (first - i) + [_blank(indent)] + [""] * (last - first)
+                _replaced(ends, i, last)
+                i = last + 1
+                continue
+            parts = [line.lstrip()[len(escape):], *out[first + 1:last + 1]]  # joined as IPython joins them
+            call = _autocall(escape, " ".join([p.rstrip()[:-1] for p in parts[:-1]] + [parts[-1].rstrip()]))
+            if call is None:
+                return None, (f"line {first + 1} is only {escape!r}, IPython's escape for calling a function "
+                              f"(\"{escape}f x\" is f(x)) with no function named, which IPython refuses, so the "
+                              "cell never runs")
+            out[i:last + 1] = [""] * (first - i) + [indent + call] + [""] * (last - first)
+            _replaced(ends, i, last)
+            i = first
+        start, i = i, _logical_end(out, ends, i, scan)
+        text = _joined(out[start:i + 1], ends[start:i] + [""])
+        # where IPython's lines are not Python's (\x0c ... ends a comment for IPython only), IPython's test
+        if "?" in text and _ends_with_question_mark(out[start:i + 1], ends[start:i + 1]) and (
+                _asks_for_help(out[start:i + 1], ends[start:i + 1]) if set(ends[start:i]) - {"\n"}
+                else not _parses(text.strip())):
+            out[start:i + 1] = [_blank(out[start][:len(out[start]) - len(out[start].lstrip())])] + [""] * (i - start)
+            _replaced(ends, start, i)
+        i += 1
+    return _joined(out, ends), ""
+
+
+def _asks_for_help(lines: list[str], ends: list[str]) -> bool:
+    """IPython's test of a logical line that ends with ``?`` (``HelpEnd``): its text, to the end of
+    the line that holds the ``?``, ends with ``name?`` or ``name??``, nothing after them."""
+    last = max((k for k, line in enumerate(lines) if line.strip()), default=0)
+    return bool(_HELP_END.search(_joined(lines[:last + 1], ends[:last] + [ends[last] or "\n"])))
+
+
+def _logical_end(lines: list[str], ends: list[str], i: int, scan: _Scanner) -> int:
+    """The index of the last of IPython's lines in the logical line that starts at line ``i``, as
+    Python's tokenizer (3.11's, given IPython's lines) groups them: open brackets and strings go on, a
+    backslash before "\n" joins, and only "\n" or a line of only a comment ends it; after \x0c,
+    \u2028 ... the next line goes on with it."""
+    statement = True  # whether line i starts a statement for the tokenizer
+    while True:
+        comment_only = statement and lines[i].lstrip(" \t\f").startswith("#")
+        for _ in scan.code(lines[i]):
+            pass
+        joined = lines[i].endswith("\\") and not scan.comment and ends[i] == "\n"
+        scan.end_line(joined)
+        onward = ends[i] not in ("\n", "") and not comment_only
+        statement = not (scan.level or scan.quote or joined)  # the tokenizer's own test
+        if not (scan.depth or scan.quote or joined or onward) or i == len(lines) - 1:
+            return i
+        i += 1
+
+
+def _blank(indent: str) -> str:
+    """What an IPython line becomes: nothing, or ``pass`` where it is indented (it may be the only line
+    of its block, which then still needs a body: round 11's loop whose one line was ``%time ...``)."""
+    return indent + "pass" if indent else ""
+
+
+def _not_run(magic: str, rest: str, code: str | None, body: str, depth: int) -> str:
+    """Why a cell that starts with the cell magic ``magic`` (the rest of its line ``rest``, whose code
+    ``_magic_code`` read) does not run its ``body`` as Python in the notebook's namespace, for the
+    student; "" where it does."""
+    if magic == "%%timeit":
+        return ("the cell magic %%timeit runs the cell inside a function of its own (IPython), so nothing it "
+                "defines reaches the notebook")
+    if magic not in _PYTHON_CELL_MAGICS:
+        return f"the cell magic {magic[:40]} is not Python"
+    if code is None:
+        return f"IPython refuses what follows {magic} on its line ({rest.strip()[:40]!r}), so the cell never runs"
+    if not body:
+        return f"the cell magic {magic} has an empty body, which IPython refuses to run"
+    if depth >= MAX_NESTED_CELL_MAGICS:
+        return f"the cell magics are nested more than {MAX_NESTED_CELL_MAGICS} deep"
+    return ""
