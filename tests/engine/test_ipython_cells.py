@@ -1,16 +1,24 @@
 """The grader's reading of a code cell (``ditgrade.worker.ipython_cells``) against IPython's own
-(``IPython.core.inputtransformer2.TransformerManager.transform_cell``, IPython 9, installed with otter):
-on cells made of IPython's syntax (magics, shell escapes, help queries, autocall escapes, pasted
-prompts, indentation) split by every line break ``str.splitlines`` knows, wherever IPython's Python
-compiles, the grader's compiles to the same statements. The grader blanks what IPython turns into a
-``get_ipython()`` call (magics and shell escapes do not run during grading), so IPython's text is
-compared with those lines blanked the same way."""
+(IPython 9, installed with otter), two ways:
+
+* as text, against ``IPython.core.inputtransformer2.TransformerManager.transform_cell``: on cells
+  made of IPython's syntax (magics that run no Python, shell escapes, help queries, autocall
+  escapes, pasted prompts, indentation) split by every line break ``str.splitlines`` knows, wherever
+  IPython's Python compiles, the grader's compiles to the same statements. The grader blanks what
+  IPython turns into a ``get_ipython()`` call, so IPython's text is compared with those lines blanked;
+* by what runs, against IPython's ``InteractiveShell`` (in a process of its own): for the magics
+  that run Python (``%time``, ``%prun``, ``%timeit``, their cell forms, ``%%writefile``), the
+  notebook's names and the files written are the same."""
 
 from __future__ import annotations
 
 import ast
+import json
 import re
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,10 +28,10 @@ from ditgrade.worker.ipython_cells import python_of_cell
 
 inputtransformer2 = pytest.importorskip("IPython.core.inputtransformer2")
 
-FRAGMENTS = ["x = 1", "%time y = 2", "!ls", "# c", "def f():", "    return 1", "s = '''a", "b'''", "(1,", "2)",
-             "x = 1 \\", "z?", "y = %time 3", "  w = 4", "", "  ", "x = 1 # c", "%%time", "%%writefile h.py",
+FRAGMENTS = ["x = 1", "%who y = 2", "!ls", "# c", "def f():", "    return 1", "s = '''a", "b'''", "(1,", "2)",
+             "x = 1 \\", "z?", "y = %who_ls 3", "  w = 4", "", "  ", "x = 1 # c", "%%time", "%%writefile h.py",
              ">>> q = 1", "... r = 2", "/f 1", ",g a b", ";h a b", "k = 5 %2", "t = !ls", "\\", "%%capture",
-             "    %time u = 1", "if x:", "    pass", "f(x)?", "%%prun -q"]
+             "    %who u = 1", "if x:", "    pass", "f(x)?", "%%prun -q"]
 # Python's breaks, and the others str.splitlines knows. A lone "\r" is left out: the notebook's
 # editors (JupyterLab's and the classic one's CodeMirror) send "\n" for it and for "\r\n".
 BREAKS = ["\n", "\n", "\n", "\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
@@ -82,11 +90,11 @@ def test_a_cell_runs_the_statements_ipython_runs(cell: str, trailing_newline: bo
 
 @pytest.mark.parametrize(("cell", "python"), [
     ("%%writefile h.py\x1cx = 1\n", None),  # the magic's line ends at \x1c: h.py gets "x = 1\n"
-    ("x = 1\n%time y = 2\x1cz = 3\n", "x = 1\n\nz = 3\n"),  # the magic's line ends there too
+    ("x = 1\n%who y\x1cz = 3\n", "x = 1\n\nz = 3\n"),  # the magic's line ends there too
     ("\x0c\u2028x = 1\n", "\n\nx = 1\n"),  # blank lines before the first are dropped, their breaks too
     ("x = 1 # c\x0cz?\n", "\n\n"),  # the comment ends at \x0c for IPython: z? asks for help
     (",g a b?\n", "\n"),  # help first: IPython tries it before the escaped call
-    ("x = 1\x0c%time y = 2\n", "x = 1\x0c%time y = 2\n"),  # the magic is inside a logical line: not IPython's
+    ("x = 1\x0c%who y\n", "x = 1\x0c%who y\n"),  # the magic is inside a logical line: not IPython's
 ])
 def test_ipythons_line_breaks(cell: str, python: str | None) -> None:
     text, why = python_of_cell(cell)
@@ -94,3 +102,73 @@ def test_ipythons_line_breaks(cell: str, python: str | None) -> None:
         assert text is not None and "'h.py'" in text and "'x = 1\\n'" in text, (text, why)
     else:
         assert text == python
+
+
+# Each case: the cells of one notebook, run in order. Each magic's statement runs once in the grader
+# (IPython's count for %timeit depends on the machine's speed unless -n is given), so the cases give
+# -n1 -r1 where a body's effect adds up over runs.
+RUNS = [
+    ['%time s = "a  b"', "%time t = 1;  u = [1,\\\n 2]", "v = %time 3 + 4", "%time --no-raise-error w = 1"],
+    ["%time -x q = 1", "%time -- dd = 1", "%timeit -n x -r1 ee = 1", "t = % time f()", "k = 1"],
+    ["def f():\n    %time loc = 5\n    return loc\ntry:\n    r = f()\nexcept NameError:\n    r = 'NameError'"],
+    ["%prun -q pr = 9", "def g():\n    %prun -q inside = 1\ng()", "class C:\n    %time ca = 1\ncc = C.ca"],
+    ["for i in range(2):\n    %time fl = i", "H = []\n%timeit -n1 -r1 H.append(1)", "%timeit -n1 -r1 global G; G = 7"],
+    ["%%timeit -n1 -r1\nglobal TG\nTG = 5\nloc = 3", "%%timeit -n1 -r1 SETUP = 1\nglobal TS\nTS = SETUP + 1"],
+    ["%%timeit -n1 -r1\n%%writefile h.py\nx = 1\n", "%%timeit -n1 -r1\n%%time\nIN_TIME = 1", "%%timeit -n1 -r1\nreturn 1"],
+    ["%%timeit -q -n 1 -r 1\nM = []\nglobal MM\nMM = len(M)", "%%time\n%timeit -n1 -r1 global Q; Q = 2"],
+    ["%%timeit\nimport math\nglobal PI\nPI = math.pi", "%%writefile h.py\x1cdef f():\n    return 1\n", "from h import f\nF = f()"],
+    ["%%timeit -n1 -r1\n%prun -q global P2; P2 = 3", "A = 1\n\\\n%time B = 2", "%time\n%prun\n%timeit"],
+]
+
+_COMPARE = r"""
+import ast, contextlib, io, json, os, shutil, sys, tempfile, warnings
+warnings.simplefilter("ignore")
+from IPython.core.interactiveshell import InteractiveShell
+from ditgrade.worker.ipython_cells import python_of_cell
+shell = InteractiveShell.instance()
+
+def seen(ns, folder):
+    names = {k: repr(v) if isinstance(v, (int, str, float, list, type(None))) else type(v).__name__
+             for k, v in ns.items() if not k.startswith("_") and k not in ("In", "Out", "exit", "quit", "get_ipython", "open")}
+    return names, {f: open(os.path.join(folder, f)).read() for f in sorted(os.listdir(folder)) if f.endswith(".py")}
+
+def run(cells, ipython):
+    folder, home = tempfile.mkdtemp(), os.getcwd()
+    os.chdir(folder)
+    sys.path.insert(0, folder)
+    try:
+        if ipython:
+            shell.reset(new_session=False)
+            for cell in cells:
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                    shell.run_cell(cell)
+            return seen(shell.user_ns, folder)
+        ns = {"__name__": "__main__"}
+        for cell in cells:
+            text, _ = python_of_cell(cell)
+            for node in ast.parse(text).body if text is not None else []:  # one statement at a time
+                try:
+                    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                        exec(compile(ast.Module([node], []), "cell", "exec"), ns)
+                except Exception:
+                    pass
+        return seen(ns, folder)
+    finally:
+        sys.path.remove(folder)
+        sys.modules.pop("h", None)
+        os.chdir(home)
+        shutil.rmtree(folder)
+
+print(json.dumps([[run(cells, True), run(cells, False)] for cells in json.loads(sys.argv[1])]))
+"""
+
+
+def test_the_magics_that_run_python_run_it_as_ipython_does() -> None:
+    autograder = Path(__file__).resolve().parents[2] / "autograder"
+    done = subprocess.run([sys.executable, "-c", _COMPARE, json.dumps(RUNS)], capture_output=True, text=True,
+                          timeout=300, env={"PYTHONPATH": str(autograder), "HOME": "/tmp", "PATH": "/usr/bin:/bin"},
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for cells, (ipython, graded) in zip(RUNS, json.loads(done.stdout), strict=True):
+        assert graded == ipython, cells
+        assert ipython[0] or ipython[1], cells  # each case binds or writes something

@@ -4,21 +4,26 @@ Runs in the sandboxed worker (``ditgrade.worker.read`` calls ``python_of_cell`` 
 IPython 9's reading (``IPython.core.inputtransformer2``): the cell is split into lines as
 ``str.splitlines`` splits it, cleaned up (dedented, pasted prompts stripped), a cell magic on its
 first line takes the rest as its body, and at the start of each logical line magics, shell escapes
-and help queries are IPython's, autocall escapes become calls. Here magics and shell escapes are
-blanked (line numbers kept), a ``%%writefile`` cell becomes the statement that writes its file, and
-the cell magics that run their body as Python have it read as a cell again.
+and help queries are IPython's, autocall escapes become calls. Here shell escapes and the magics
+that run no Python of the notebook are blanked (line numbers kept); a ``%%writefile`` cell becomes
+the statement that writes its file; the magics that run Python run it as IPython's
+``ExecutionMagics`` do (``%time``, ``%prun``, ``%timeit`` and their cell forms: see
+``_line_magic_python``), each once.
 """
 
 from __future__ import annotations
 
 import ast
+import getopt
 import re
 import shlex
 import textwrap
 
-# Cell magics that run their body in the notebook's namespace, as Python. Not ``%%timeit``: IPython
-# runs its body inside a function of timeit's, so nothing it defines reaches the notebook.
+# Cell magics that run their body in the notebook's namespace, as Python (``%%timeit`` runs its body
+# inside a function of its own: ``_timeit_code``).
 _PYTHON_CELL_MAGICS = frozenset({"%%time", "%%capture", "%%prun"})
+# What the statements the grader writes call builtins through: the notebook may rebind exec or globals.
+_B = '__import__("builtins")'
 MAX_NESTED_CELL_MAGICS = 8  # `%%capture` over `%%time` over ...: each body read as a cell again
 
 
@@ -99,21 +104,21 @@ class _Scanner:
             self.quote = ""  # an unclosed one-line string ends with its line (a syntax error anyway)
 
 
-def _assigns_magic(line: str) -> bool:
+def _assigns_magic(line: str) -> int:
     """Whether ``line`` assigns a magic or a shell escape as IPython reads it (``MagicAssign``,
     ``SystemAssign``): its first ``=`` outside strings and brackets (not ``==``, ``!=``, ``<=``,
     ``+=`` ...) followed by ``!``, or by ``%`` and a name (``t = %timeit -o f()``; ``t = %5`` is
     Python's syntax error, attack round 18), after a target an assignment can have (``) = %time 1``
-    is IPython's syntax error too)."""
+    is IPython's syntax error too). Where it does, the index of that ``!`` or ``%``; 0 where not."""
     scan = _Scanner()
     for j, ch in scan.code(line):
         if ch == "=" and scan.depth == 0:
             if line[j + 1:j + 2] == "=" or (j and line[j - 1] in "=!<>+-*/%&|^@:"):
-                return False
+                return 0
             value = line[j + 1:].lstrip()
             magic = value[:1] == "!" or (value[:1] == "%" and value[1:].lstrip()[:1].isidentifier())
-            return magic and _parses(line[:j].strip() + " = None")
-    return False
+            return len(line) - len(value) if magic and _parses(line[:j].strip() + " = None") else 0
+    return 0
 
 
 def _ends_with_question_mark(lines: list[str], ends: list[str]) -> bool:
@@ -345,15 +350,142 @@ def _writefile_code(magic: str, rest: str, body: str) -> tuple[str | None, str]:
             f'encoding="utf-8").write({body!r})'), ""
 
 
-def _arg_words(rest: str) -> list[str] | None:
+# The magics that run Python of the notebook (IPython's ``ExecutionMagics``), and where they run it:
+# ``%time`` in the caller's namespace (the notebook's at the top of a cell or in a top-level block;
+# a function's local namespace, whose changes do not last, inside a function; a class body's),
+# ``%prun`` in the notebook's namespace wherever it is, ``%timeit`` (and ``%%timeit``'s setup and
+# body) inside a function whose globals are the notebook's: a ``global`` statement, an in-place
+# change or a written file reaches the notebook (attack round 21). Each runs once: the number of
+# times IPython runs a ``%timeit`` depends on the machine's speed unless ``-n`` is given, and a
+# body's effect on the notebook is the same after one run unless it adds up over runs. At the top of
+# a cell, ``%time`` and ``%prun`` become their statement itself, so that the names it binds are read
+# as the notebook's (``%time x = f()`` binds x); elsewhere, and where they are assigned
+# (``t = %time f()``), a call of exec or eval on its Python.
+_TIMEIT_OPTIONS = "n:r:tcp:qov:"  # IPython's, given to getopt as its parse_options does
+
+
+def _line_magic_python(content: str, *, assigned: bool, direct: bool, depth: int) -> str | None:
+    """The Python that the line magic ``%content`` runs (``direct``: it may be the statement itself;
+    ``assigned``: an expression, whose value IPython's magic returns); None for a magic that runs no
+    Python of the notebook, or where IPython refuses its arguments."""
+    name, _, args = content.partition(" ")
+    if depth >= MAX_NESTED_CELL_MAGICS:
+        return None
+    if name == "time":  # argparse's parse_known_args: --no-raise-error (or a prefix) is its only option
+        words = _arg_words(args)
+        statement = None if words is None else " ".join(w for w in words if not _abbreviates(w, ("--no-raise-error",)))
+        return None if statement is None else _runs(statement, locals_too=True, direct=direct, depth=depth)
+    if name == "prun":
+        statement = _magic_code("%%prun", args)
+        return None if statement is None else _runs(statement, locals_too=False, direct=direct, depth=depth)
+    if name == "timeit":
+        setup = _timeit_setup(args)
+        if not setup:  # refused, or nothing to time
+            return None
+        body, _, _ = _read_cell(setup, colab=False, depth=depth + 1, in_function=True)
+        source = None if body is None else _in_function("pass", body)
+        return None if source is None else f"{_B}.exec({source!r}, {_B}.globals(), {{}})"
+    return None
+
+
+def _runs(statement: str, *, locals_too: bool, direct: bool, depth: int) -> str | None:
+    """The Python that runs ``statement`` (read as IPython's ``transform_cell`` reads it) in the
+    notebook's namespace, or with ``locals_too`` in the caller's (an expression is evaluated, as
+    ``%time`` evaluates it, so that an assigned one has its value)."""
+    python, _, _ = _read_cell(statement, colab=False, depth=depth + 1)
+    python = (python or "").strip("\n")
+    if not python.strip():
+        return None
+    if direct and "\n" not in python and _compiles(python):
+        return python
+    if not locals_too:
+        return f"{_B}.exec({python!r}, {_B}.globals())"
+    try:
+        expression = [type(node) for node in ast.parse(python).body] == [ast.Expr]
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        expression = False  # it fails when it runs, as in IPython
+    return f"{_B}.{'eval' if expression else 'exec'}({python!r}, {_B}.globals(), {_B}.locals())"
+
+
+def _compiles(text: str) -> bool:
+    try:
+        compile(text, "<magic>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return False
+    return True
+
+
+def _timeit_setup(rest: str) -> str | None:
+    """What follows ``%timeit``'s or ``%%timeit``'s options on its line, as IPython's
+    ``parse_options(..., posix=False, strict=False, preserve_non_opts=True)`` leaves it (each option
+    and its value taken out of the text once); None where IPython refuses the options (getopt, or a
+    count or precision that is not a number)."""
+    words = _arg_words(rest, strict=False) or []
+    try:
+        options, _ = getopt.getopt(words, _TIMEIT_OPTIONS)
+        for option, value in options:
+            if option in ("-n", "-r", "-p"):
+                int(value)
+    except (getopt.GetoptError, ValueError):
+        return None
+    left = " " + rest
+    for option, value in options:
+        left = left.replace(option, "", 1).replace(value, "", 1)
+    return left.lstrip()
+
+
+def _timeit_code(rest: str, body: str, *, colab: bool, depth: int) -> tuple[str | None, str]:
+    """(the statement that runs a ``%%timeit`` cell as IPython does, once: its setup, then its body,
+    inside a function whose globals are the notebook's, ""), or (None, why IPython refuses it)."""
+    setup = _timeit_setup(rest)
+    if setup is None:
+        return None, f"IPython refuses what follows %%timeit on its line ({rest.strip()[:40]!r}), so the cell never runs"
+    if not body.strip():
+        return None, "the cell magic %%timeit has an empty body, which IPython refuses to run"
+    if depth >= MAX_NESTED_CELL_MAGICS:
+        return None, f"the cell magics are nested more than {MAX_NESTED_CELL_MAGICS} deep"
+    first, why, _ = _read_cell(setup, colab=colab, depth=depth + 1, in_function=True)
+    then, why_body, _ = _read_cell(body, colab=colab, depth=depth + 1, in_function=True)
+    if first is None or then is None:
+        return None, why or why_body
+    source = _in_function(first, then)
+    if source is None:
+        return None, ("the setup or the body of %%timeit is not Python on its own (a return, a yield ...), "
+                      "which IPython refuses, so the cell never runs")
+    return f"{_B}.exec({source!r}, {_B}.globals(), {{}})", ""
+
+
+def _in_function(setup: str, body: str) -> str | None:
+    """The source of a function holding ``setup`` then ``body``, and its call: IPython's timeit
+    template, run once. None where either is not Python on its own, which IPython refuses."""
+    try:
+        parts = []
+        for text in (setup, body):
+            compile(text, "<magic-timeit>", "exec", dont_inherit=True)
+            parts += ast.parse(text).body
+        module = ast.parse("def inner():\n    pass\ninner()\n")
+        module.body[0].body = parts or [ast.Pass()]
+        return ast.unparse(ast.fix_missing_locations(module))
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return None
+
+
+def _arg_words(rest: str, *, strict: bool = True) -> list[str] | None:
     """A magic's arguments split as IPython splits them (``IPython.utils.process.arg_split``: shlex,
-    not POSIX, quotes kept); None where a quote is left open, which IPython refuses (round 16)."""
+    not POSIX, quotes kept); where a quote is left open, None (IPython refuses: round 16), or with
+    ``strict=False`` the rest as one last word, as ``arg_split(strict=False)`` gives it."""
     lex = shlex.shlex(rest, posix=False)
     lex.whitespace_split, lex.commenters = True, ""
-    try:
-        return list(lex)
-    except ValueError:
-        return None
+    words = []
+    while True:
+        try:
+            words.append(next(lex))
+        except StopIteration:
+            return words
+        except ValueError:
+            if strict:
+                return None
+            return [*words, lex.token]
 
 
 def strip_magics(source: str) -> str | None:
@@ -384,9 +516,10 @@ def _parses(text: str) -> bool:
     return True
 
 
-def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, str, bool]:
+def _read_cell(source: str, *, colab: bool, depth: int, in_function: bool = False) -> tuple[str | None, str, bool]:
     """``python_of_cell`` for one reading (``ipython_cleanup``'s ``colab``), and whether IPython 7's
-    rule would read the cell or a cell magic's body otherwise."""
+    rule would read the cell or a cell magic's body otherwise. ``in_function``: the cell runs inside
+    a function (``%%timeit``'s), where a magic that runs its code in the notebook's namespace says so."""
     lines, ends = _ipython_lines(source)
     top = _top(lines)
     blank = len(lines) - 1 if top is None else top  # IPython drops them (\x0c, \u2028 ... with them)
@@ -400,6 +533,9 @@ def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, str
         body += "\n" if body and not body.endswith("\n") else ""
         code, why = _writefile_code(magic, rest, body)
         return (None, why, differs) if code is None else ("\n" * top + code + "\n" * (len(lines) - top - 1), "", differs)
+    if magic == "%%timeit":
+        code, why = _timeit_code(rest, _joined(lines[top + 1:], ends[top + 1:]), colab=colab, depth=depth)
+        return (None, why, differs) if code is None else ("\n" * top + code + "\n" * (len(lines) - top - 1), "", differs)
     if magic:
         code = _magic_code(magic, rest) if magic in _PYTHON_CELL_MAGICS else None
         why = _not_run(magic, rest, code, _joined(lines[top + 1:], ends[top + 1:]), depth)
@@ -412,12 +548,14 @@ def _read_cell(source: str, *, colab: bool, depth: int) -> tuple[str | None, str
         # code from its own line comes first, on that line (round 15).
         body, why, inner = _read_cell(_joined([code or "", *lines[top + 1:]], ["\n", *ends[top + 1:]]),
                                       colab=colab, depth=depth + 1)
+        if body is not None and in_function:  # they run it in the notebook's namespace, wherever they are
+            body = f"{_B}.exec({body!r}, {_B}.globals())" + "\n" * (len(lines) - top - 1)
         return (None if body is None else "\n" * top + body), why, differs or inner
-    text, why = _python_lines(lines, ends)
+    text, why = _python_lines(lines, ends, depth=depth, in_function=in_function)
     return text, why, differs
 
 
-def _python_lines(lines: list[str], ends: list[str]) -> tuple[str | None, str]:
+def _python_lines(lines: list[str], ends: list[str], *, depth: int, in_function: bool) -> tuple[str | None, str]:
     """The cell's lines (cleaned up, no cell magic) as Python, read in one pass as IPython's token
     transforms read them: at the start of each logical line, an autocall escape becomes its call,
     which is then read as Python with what follows (IPython reads the cell again after each
@@ -441,11 +579,22 @@ def _python_lines(lines: list[str], ends: list[str]) -> tuple[str | None, str]:
             # a logical line that ends with ``name?`` asks for help, whatever it starts with: IPython
             # tries that first (``,f x?``; a magic's line ends before the logical line after \x0c ...)
             end = _logical_end(out, ends, first, _Scanner(scan.level))
-            if _ends_with_question_mark(out[first:end + 1], ends[first:end + 1]) and _asks_for_help(
-                    out[first:end + 1], ends[first:end + 1]):
+            asked = _ends_with_question_mark(out[first:end + 1], ends[first:end + 1]) and _asks_for_help(
+                out[first:end + 1], ends[first:end + 1])
+            if asked:
                 escape, last = "", end
             if not escape:
-                out[i:last + 1] = [""] * (first - i) + [_blank(indent)] + [""] * (last - first)
+                # a magic that runs Python (``%time x = f()``, ``t = %time f()``) becomes that Python
+                at = 0 if asked else len(indent) if line.lstrip().startswith("%") else _assigns_magic(line)
+                python = None
+                if not asked and line[at:at + 1] == "%":
+                    parts = [line[at:], *out[first + 1:last + 1]]  # joined as IPython joins them
+                    content = " ".join([p.rstrip()[:-1] for p in parts[:-1]] + [parts[-1].rstrip()])
+                    assigned = at > len(indent)
+                    python = _line_magic_python(content[1:], assigned=assigned, depth=depth,
+                                                direct=not (in_function or indent or assigned))
+                new = _blank(indent) if python is None else line[:at] + python
+                out[i:last + 1] = [""] * (first - i) + [new] + [""] * (last - first)
                 _replaced(ends, i, last)
                 i = last + 1
                 continue
@@ -506,9 +655,6 @@ def _not_run(magic: str, rest: str, code: str | None, body: str, depth: int) -> 
     """Why a cell that starts with the cell magic ``magic`` (the rest of its line ``rest``, whose code
     ``_magic_code`` read) does not run its ``body`` as Python in the notebook's namespace, for the
     student; "" where it does."""
-    if magic == "%%timeit":
-        return ("the cell magic %%timeit runs the cell inside a function of its own (IPython), so nothing it "
-                "defines reaches the notebook")
     if magic not in _PYTHON_CELL_MAGICS:
         return f"the cell magic {magic[:40]} is not Python"
     if code is None:

@@ -10,9 +10,11 @@ What runs: every top-level statement of every code cell, in notebook order (a ``
 cell): imports, definitions with their decorators, assignments, loops, ``with`` blocks, calls,
 ``del``, ``global`` ... each its own unit ("cell 7, line 3"). What does not, by design:
 
-* IPython magics, shell escapes and help queries (``obj?``), blanked a whole logical line at a
-  time as IPython reads them, keeping line numbers, and cell magics whose body is not Python
-  (``%%writefile`` is not left out: it becomes the statement that writes its file);
+* shell escapes, help queries (``obj?``) and the IPython magics that run no Python of the notebook,
+  blanked a whole logical line at a time as IPython reads them, keeping line numbers, and cell
+  magics whose body is not Python (``ditgrade.worker.ipython_cells``: ``%%writefile`` becomes the
+  statement that writes its file; ``%time``, ``%prun``, ``%timeit`` and their cell forms run their
+  Python as IPython runs it);
 * notebook plumbing: imports of ``otter``/``IPython``/``google.colab``, and every statement that
   uses a name they bound (``grader = otter.Notebook(...)``, ``grader.check("q1")``);
 * in the template's own driver and exploration cells (known by cell id, or by identical source),
