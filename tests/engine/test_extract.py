@@ -190,7 +190,7 @@ def test_a_cell_magics_body_is_read_as_a_cell_of_its_own(tmp_path: Path) -> None
     from being a cell magic, as in IPython."""
     nb = notebook(tmp_path / "m.ipynb", "%%time\n    def f():\n        return 1\n",
                   "%%capture\n%%writefile draft.py\ndef f():\n    return 0\n",
-                  "%%capture out\n%%time\n\n    k = 4", "%%time\n%%timeit\nj = 5",
+                  "%%capture\n%%time\n\n    k = 4", "%%time\n%%timeit\nj = 5",
                   ">>> \n%%writefile x.py\n>>> m = 6")
     got = read_trusted(nb)
     assert [s.source for s in got.statements][:1] + [s.source for s in got.statements][2:3] + [
@@ -251,7 +251,7 @@ def test_writefile_refused_as_ipython_refuses_it(cell: str, why: str) -> None:
     ("%%prun -q -s cumulative # profile 'em\nA = 1", [], "IPython refuses"),  # round 16: a quote left open
     # ... and accepts these: %%prun runs what follows its options on its line, first
     ("%%prun -q -l 3 A = 7\nB = A", ["A = 7\n", "B = A\n"], "line 1"),
-    ("%%capture -- out\n%%time --no-raise\nA = 1", ["A = 1\n"], "line 3"),
+    ("%%capture -- -\n%%time --no-raise\nA = 1", ["A = 1\n"], "line 3"),  # "-": a name no code can use
     ("%%capture --no-stdout -1\nA = 1", ["A = 1\n"], "line 2"),
     ("%%time?\nA = 1", ["A = 1\n"], "line 2"),  # round 16: a help query, then the cell runs
 ])

@@ -118,6 +118,10 @@ RUNS = [
     ["%%timeit -q -n 1 -r 1\nM = []\nglobal MM\nMM = len(M)", "%%time\n%timeit -n1 -r1 global Q; Q = 2"],
     ["%%timeit\nimport math\nglobal PI\nPI = math.pi", "%%writefile h.py\x1cdef f():\n    return 1\n", "from h import f\nF = f()"],
     ["%%timeit -n1 -r1\n%prun -q global P2; P2 = 3", "A = 1\n\\\n%time B = 2", "%time\n%prun\n%timeit"],
+    # %%capture NAME binds what the body printed, or deletes NAME where the body ends with ";"
+    ["%%capture out\nprint('hi')\nX = 1", "S, T, O = out.stdout, type(out).__name__, out.outputs"],
+    ["%%capture --no-stdout c1\n%%capture c2\nprint('in')", "A, B = c1.stdout, c2.stdout", "gone = 5",
+     "%%capture gone\nx = 1;"],
 ]
 
 _COMPARE = r"""
@@ -146,12 +150,13 @@ def run(cells, ipython):
         ns = {"__name__": "__main__"}
         for cell in cells:
             text, _ = python_of_cell(cell)
+            saved, sys.stdout = sys.stdout, io.StringIO()  # the worker's streams stay for all statements
             for node in ast.parse(text).body if text is not None else []:  # one statement at a time
                 try:
-                    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                        exec(compile(ast.Module([node], []), "cell", "exec"), ns)
+                    exec(compile(ast.Module([node], []), "cell", "exec"), ns)
                 except Exception:
                     pass
+            sys.stdout = saved
         return seen(ns, folder)
     finally:
         sys.path.remove(folder)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import getopt
+import keyword
 import re
 import shlex
 import textwrap
@@ -125,13 +126,17 @@ def _ends_with_question_mark(lines: list[str], ends: list[str]) -> bool:
     """Whether the last character of IPython's ``lines`` outside strings and comments is ``?`` (a help
     query): ``def f(s="why?#"):`` is Python (attack round 17: cutting at the first ``#`` blanked it).
     A comment ends with IPython's line, as in its tokenizer."""
+    return _last_code_character(lines, ends) == "?"
+
+
+def _last_code_character(lines: list[str], ends: list[str]) -> str:
     scan, last = _Scanner(), ""
     for line, end in zip(lines, ends, strict=True):
         for _, ch in scan.code(line):
             if not ch.isspace():
                 last = ch
         scan.end_line(line.endswith("\\") and end == "\n")
-    return last == "?"
+    return last
 
 
 # IPython's autocall escapes at the start of a logical line (``inputtransformer2.EscapedCommand``):
@@ -470,6 +475,71 @@ def _in_function(setup: str, body: str) -> str | None:
         return None
 
 
+# ``%%capture NAME`` binds NAME to what the cell printed, once its body has run (a ``CapturedIO``:
+# ``.stdout``, ``.stderr``, ``.outputs``, ``.show()``; the grader keeps no rich display outputs), or
+# deletes NAME where the body ends with ``;``, as IPython does. The statement on the magic's line
+# sends the printing to buffers; one after the body sends it back and binds NAME (student round 22:
+# ``print(out.stdout)`` after ``%%capture out`` raised NameError). The buffers wait on the ``sys``
+# module, out of the notebook's namespace.
+_CAPTURE_START = """import io, sys
+sys.__dict__.setdefault("_ditgrade_captures", []).append(
+    (sys.stdout, sys.stderr, io.StringIO() if {out} else None, io.StringIO() if {err} else None))
+sys.stdout = sys._ditgrade_captures[-1][2] or sys.stdout
+sys.stderr = sys._ditgrade_captures[-1][3] or sys.stderr
+"""
+_CAPTURE_END = """import sys
+
+class CapturedIO:
+    def __init__(self, stdout, stderr):
+        self._stdout, self._stderr = stdout, stderr
+
+    def __str__(self):
+        return self.stdout
+
+    stdout = property(lambda self: self._stdout.getvalue() if self._stdout else "")
+    stderr = property(lambda self: self._stderr.getvalue() if self._stderr else "")
+    outputs = property(lambda self: [])
+
+    def show(self):
+        sys.stdout.write(self.stdout)
+        sys.stderr.write(self.stderr)
+
+    __call__ = show
+
+saved_stdout, saved_stderr, stdout, stderr = sys._ditgrade_captures.pop()
+sys.stdout, sys.stderr = saved_stdout, saved_stderr
+captured = CapturedIO(stdout, stderr)
+"""
+
+
+def _capture_output(rest: str) -> tuple[str, bool, bool] | None:
+    """(the name ``%%capture`` binds, whether it takes stdout, stderr) from its accepted line; None
+    where it names none (or a name no code can use: IPython stores it all the same)."""
+    words, options_end, name = _arg_words(rest) or [], False, ""
+    taken = {"--no-stdout": False, "--no-stderr": False}
+    for w in words:
+        if w == "--" and not options_end:
+            options_end = True
+        elif w.startswith("-") and w != "-" and not options_end and not _NEGATIVE_NUMBER.match(w):
+            taken.update({o: True for o in taken if o.startswith(w)})
+        else:
+            name = w
+    if not name.isidentifier() or keyword.iskeyword(name):
+        return None
+    return name, not taken["--no-stdout"], not taken["--no-stderr"]
+
+
+def _captured(body: str, name: str, stdout: bool, stderr: bool) -> str:
+    """``body`` (its first line the magic's, blank) between the statements that capture its printing
+    and bind ``name`` to it."""
+    lines = body.split("\n")
+    lines[0] = f"{_B}.exec({_CAPTURE_START.format(out=stdout, err=stderr)!r}, {{}})"
+    ends_with_semicolon = _last_code_character(lines[1:], ["\n"] * (len(lines) - 2) + [""]) == ";"
+    end = (f"{_B}.exec({_CAPTURE_END!r}, {{}}); {_B}.globals().pop({name!r}, None)" if ends_with_semicolon
+           else f"{name} = (lambda done: {_B}.exec({_CAPTURE_END!r}, done) or done['captured'])({{}})")
+    return "\n".join(lines).rstrip("\n") + "\n" + end + "\n"
+
+
 def _arg_words(rest: str, *, strict: bool = True) -> list[str] | None:
     """A magic's arguments split as IPython splits them (``IPython.utils.process.arg_split``: shlex,
     not POSIX, quotes kept); where a quote is left open, None (IPython refuses: round 16), or with
@@ -548,6 +618,9 @@ def _read_cell(source: str, *, colab: bool, depth: int, in_function: bool = Fals
         # code from its own line comes first, on that line (round 15).
         body, why, inner = _read_cell(_joined([code or "", *lines[top + 1:]], ["\n", *ends[top + 1:]]),
                                       colab=colab, depth=depth + 1)
+        output = _capture_output(rest) if magic == "%%capture" and body is not None else None
+        if output:
+            body = _captured(body, *output)
         if body is not None and in_function:  # they run it in the notebook's namespace, wherever they are
             body = f"{_B}.exec({body!r}, {_B}.globals())" + "\n" * (len(lines) - top - 1)
         return (None if body is None else "\n" * top + body), why, differs or inner
