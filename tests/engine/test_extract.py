@@ -450,3 +450,11 @@ def test_a_version_3_notebook_grades_as_its_version_4_form(tmp_path: Path) -> No
     nb = nbformat.read(solutions, as_version=4)
     nbformat.write(nbformat.convert(nb, 3), tmp_path / "v3.ipynb")
     assert [s.source for s in read_trusted(tmp_path / "v3.ipynb").statements] == sources(solutions)
+
+
+def test_a_line_ending_in_a_question_mark_ipython_refuses_says_so(tmp_path: Path) -> None:
+    """Round 22: ``f(2)?`` is no help query for IPython (only ``name?``): the cell does not run in
+    Jupyter, nor here, and the note says why."""
+    got = read_trusted(notebook(tmp_path / "m.ipynb", "def f(x):\n    return x + 1\nf(2)?\n", "g?\nA = 1"))
+    assert [s.source for s in got.statements] == ["A = 1\n"]
+    assert any("cell 1" in n and "only when it ends with name?" in n for n in got.notes), got.notes

@@ -40,8 +40,8 @@ _ASSIGNED = re.compile(r"^[ \t\f]*[A-Za-z_]\w*[ \t]*=[ \t]*$")
 
 
 def _ipython_as_graded(text: str) -> str | None:
-    """IPython's Python with each line it made (``get_ipython()...`` to the line's end) blanked as the
-    grader blanks it: indented, ``pass``; an assigned one (``t = !ls``) with its target. None where
+    """IPython's Python with each line it made (``get_ipython()...`` to the line's end) a ``pass``
+    statement, at the call's indentation; an assigned one (``t = !ls``) with its target. None where
     IPython's call follows other code on its line (an assigned magic after a form feed, the one
     reading the grader does not follow: ``if x:\\x0ct = !ls``)."""
     out = []
@@ -52,16 +52,19 @@ def _ipython_as_graded(text: str) -> str | None:
             if before.strip(" \t\f") and not _ASSIGNED.match(before):
                 return None
             indent = before[:len(before) - len(before.lstrip(" \t\f"))]
-            line = indent + "pass" if indent else ""
+            line = indent + "pass"
         out.append(line)
     return "\n".join(out)
 
 
 def _statements(text: str) -> str | None:
+    """The statements of ``text``, but for a ``pass`` at the top (the grader blanks a line IPython
+    turned into a call there, where that keeps the block structure the same)."""
     try:
-        return ast.dump(ast.parse(text))
+        tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return None
+    return ast.dump(ast.Module([node for node in tree.body if not isinstance(node, ast.Pass)], []))
 
 
 cells = st.lists(st.tuples(st.sampled_from(FRAGMENTS), st.sampled_from(BREAKS)), min_size=1, max_size=6).map(
@@ -122,6 +125,19 @@ RUNS = [
     ["%%capture out\nprint('hi')\nX = 1", "S, T, O = out.stdout, type(out).__name__, out.outputs"],
     ["%%capture --no-stdout c1\n%%capture c2\nprint('in')", "A, B = c1.stdout, c2.stdout", "gone = 5",
      "%%capture gone\nx = 1;"],
+    # attack round 22: a line %timeit sees the locals of the function or class around it (and leaves
+    # them in the notebook), and at the top puts back what it changed in existing globals
+    ["def count(xs):\n    total = sum(xs)\n    %timeit -q -n1 -r1 sum(v for v in xs)\n    return total\nC = count([1, 2])",
+     "class K:\n    a = 3\n    %timeit -n1 -r1 global KK; KK = a", "G = 1\n%timeit -n1 -r1 global G; G = 7"],
+    ["%%timeit -n1 -r1\na = 5\n%timeit -n1 -r1 global R; R = a + 1", "%timeit -n1 -r0 global Z; Z = 1",
+     "%timeit -n -1 global Z; Z = 1", "%timeit -n1 -n1 global Z; Z = 1", "%timeit -n0 -r1 global Y; Y = 2"],
+    # ... %time --no-raise-error swallows the error; an assigned %time of statements binds the last value
+    ["for i in range(3):\n    %time --no-raise-error r = 1/0\n    done = i",
+     "def g():\n    %time --no-raise-error 1/0\n    return 5\nv = g()", "t = %time x = 1; x + 1"],
+    # ... a line ending in ? that is not name? is left for Python (the cell fails); a magic at the
+    # left edge ends the block above it (the indented line after it fails the cell)
+    ["def f(x):\n    return x + 1\nf(2)?\n", "def h(x):\n    return x\nobj? # c", "A = 1"],
+    ["def f2():\n    x = 1\n%who\n    return x\nF = f2()", "B = 2", "def f3():\n    x = 1\n%who\nF3 = 3"],
 ]
 
 _COMPARE = r"""
@@ -150,8 +166,12 @@ def run(cells, ipython):
         ns = {"__name__": "__main__"}
         for cell in cells:
             text, _ = python_of_cell(cell)
+            try:
+                tree = ast.parse(text) if text is not None else ast.Module([], [])
+            except SyntaxError:
+                continue  # the grader skips the cell, with a note
             saved, sys.stdout = sys.stdout, io.StringIO()  # the worker's streams stay for all statements
-            for node in ast.parse(text).body if text is not None else []:  # one statement at a time
+            for node in tree.body:  # one statement at a time
                 try:
                     exec(compile(ast.Module([node], []), "cell", "exec"), ns)
                 except Exception:
@@ -177,3 +197,22 @@ def test_the_magics_that_run_python_run_it_as_ipython_does() -> None:
     for cells, (ipython, graded) in zip(RUNS, json.loads(done.stdout), strict=True):
         assert graded == ipython, cells
         assert ipython[0] or ipython[1], cells  # each case binds or writes something
+
+
+def test_reading_a_cell_of_magics_is_linear(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 22: each magic line's help check scanned its logical line to the cell's end once a
+    bracket was left open (2,000 lines of ``%who (`` took 11.6 s); the scans now share a budget."""
+    from ditgrade.worker import ipython_cells
+    scanned = [0]
+    code = ipython_cells._Scanner.code
+
+    def counting(self, line):
+        scanned[0] += 1
+        yield from code(self, line)
+
+    monkeypatch.setattr(ipython_cells._Scanner, "code", counting)
+    for n in (1_000, 4_000):
+        scanned[0] = 0
+        text, _ = python_of_cell("%who (\n" * n)
+        assert text is not None and text.count("\n") == n
+        assert scanned[0] < 8 * n, (n, scanned[0])  # it was about n * n / 2

@@ -26,6 +26,9 @@ _PYTHON_CELL_MAGICS = frozenset({"%%time", "%%capture", "%%prun"})
 # What the statements the grader writes call builtins through: the notebook may rebind exec or globals.
 _B = '__import__("builtins")'
 MAX_NESTED_CELL_MAGICS = 8  # `%%capture` over `%%time` over ...: each body read as a cell again
+# What the statement a magic becomes may grow to: each nesting quotes its body again, doubling its
+# backslashes (round 22: four levels made 51 MB of a 200 KB cell); past it, the magic does not run.
+MAX_MAGIC_CODE_CHARS = 1_000_000
 
 
 # IPython splits a cell into lines with ``str.splitlines`` (``TransformerManager.transform_cell``),
@@ -372,44 +375,78 @@ _TIMEIT_OPTIONS = "n:r:tcp:qov:"  # IPython's, given to getopt as its parse_opti
 def _line_magic_python(content: str, *, assigned: bool, direct: bool, depth: int) -> str | None:
     """The Python that the line magic ``%content`` runs (``direct``: it may be the statement itself;
     ``assigned``: an expression, whose value IPython's magic returns); None for a magic that runs no
-    Python of the notebook, or where IPython refuses its arguments."""
+    Python of the notebook, where IPython refuses its arguments, or where it would grow too long."""
+    python = _line_magic_code(content, direct=direct, depth=depth)
+    return python if python is None or len(python) <= MAX_MAGIC_CODE_CHARS else None
+
+
+def _line_magic_code(content: str, *, direct: bool, depth: int) -> str | None:
     name, _, args = content.partition(" ")
     if depth >= MAX_NESTED_CELL_MAGICS:
         return None
     if name == "time":  # argparse's parse_known_args: --no-raise-error (or a prefix) is its only option
         words = _arg_words(args)
-        statement = None if words is None else " ".join(w for w in words if not _abbreviates(w, ("--no-raise-error",)))
-        return None if statement is None else _runs(statement, locals_too=True, direct=direct, depth=depth)
+        if words is None:
+            return None
+        statement = " ".join(w for w in words if not _abbreviates(w, ("--no-raise-error",)))
+        python = _statement_python(statement, depth)
+        if python is None or (direct and "\n" not in python and _compiles(python)):
+            return python
+        no_raise = any(_abbreviates(w, ("--no-raise-error",)) for w in words)
+        return (f"(lambda run: {_B}.exec({_TIME!r}, run) or run['value'])({{'g': {_B}.globals(), "
+                f"'l': {_B}.locals(), 'source': {python!r}, 'no_raise': {no_raise}}})")
     if name == "prun":
         statement = _magic_code("%%prun", args)
-        return None if statement is None else _runs(statement, locals_too=False, direct=direct, depth=depth)
+        python = None if statement is None else _statement_python(statement, depth)
+        if python is None or (direct and "\n" not in python and _compiles(python)):
+            return python
+        return f"{_B}.exec({python!r}, {_B}.globals())"
     if name == "timeit":
         setup = _timeit_setup(args)
-        if not setup:  # refused, or nothing to time
+        if not setup or not setup[1]:  # refused, nothing to time, or timed no times (-r 0)
             return None
-        body, _, _ = _read_cell(setup, colab=False, depth=depth + 1, in_function=True)
+        body, _, _ = _read_cell(setup[0], colab=False, depth=depth + 1, in_function=True)
         source = None if body is None else _in_function("pass", body)
-        return None if source is None else f"{_B}.exec({source!r}, {_B}.globals(), {{}})"
+        return None if source is None else (
+            f"{_B}.exec({_TIMEIT_LINE!r}, {{'g': {_B}.globals(), 'l': {_B}.locals(), 'source': {source!r}}})")
     return None
 
 
-def _runs(statement: str, *, locals_too: bool, direct: bool, depth: int) -> str | None:
-    """The Python that runs ``statement`` (read as IPython's ``transform_cell`` reads it) in the
-    notebook's namespace, or with ``locals_too`` in the caller's (an expression is evaluated, as
-    ``%time`` evaluates it, so that an assigned one has its value)."""
+# %time's run (``ExecutionMagics.time``): one expression is evaluated; after several statements a
+# last expression is evaluated too (its value is what ``t = %time ...`` binds); with
+# --no-raise-error an exception is swallowed (round 22: it failed the loop around it here).
+_TIME = """import ast
+tree, value = ast.parse(source), None
+try:
+    if len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
+        value = eval(compile(ast.Expression(tree.body[0].value), "<timed eval>", "eval"), g, l)
+    elif len(tree.body) > 1 and isinstance(tree.body[-1], ast.Expr):
+        exec(compile(ast.Module(tree.body[:-1], []), "<timed exec>", "exec"), g, l)
+        value = eval(compile(ast.Expression(tree.body[-1].value), "<timed exec>", "eval"), g, l)
+    else:
+        exec(compile(tree, "<timed exec>", "exec"), g, l)
+except Exception:
+    if not no_raise:
+        raise
+"""
+# A line %timeit sees the local names of the function (or class body) it is in: IPython copies
+# them into the notebook's globals for the timing and then puts back the globals they hid, so the
+# others stay (round 22: a correct count_parameters that timed a sum over its own list lost q3).
+# At the top of a cell the locals are the globals: what the timing changed in them is put back.
+_TIMEIT_LINE = """hidden = {}
+if l:
+    hidden = {name: value for name, value in g.items() if name in l}
+    g.update(l)
+exec(source, g, {})
+g.update(hidden)
+"""
+
+
+def _statement_python(statement: str, depth: int) -> str | None:
+    """``statement`` read as IPython's ``transform_cell`` reads it; None where it holds nothing."""
     python, _, _ = _read_cell(statement, colab=False, depth=depth + 1)
     python = (python or "").strip("\n")
-    if not python.strip():
-        return None
-    if direct and "\n" not in python and _compiles(python):
-        return python
-    if not locals_too:
-        return f"{_B}.exec({python!r}, {_B}.globals())"
-    try:
-        expression = [type(node) for node in ast.parse(python).body] == [ast.Expr]
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        expression = False  # it fails when it runs, as in IPython
-    return f"{_B}.{'eval' if expression else 'exec'}({python!r}, {_B}.globals(), {_B}.locals())"
+    return python if python.strip() else None
 
 
 def _compiles(text: str) -> bool:
@@ -420,31 +457,36 @@ def _compiles(text: str) -> bool:
     return True
 
 
-def _timeit_setup(rest: str) -> str | None:
-    """What follows ``%timeit``'s or ``%%timeit``'s options on its line, as IPython's
-    ``parse_options(..., posix=False, strict=False, preserve_non_opts=True)`` leaves it (each option
-    and its value taken out of the text once); None where IPython refuses the options (getopt, or a
-    count or precision that is not a number)."""
+def _timeit_setup(rest: str) -> tuple[str, bool] | None:
+    """(what follows ``%timeit``'s or ``%%timeit``'s options on its line, as IPython's
+    ``parse_options(..., posix=False, strict=False, preserve_non_opts=True)`` leaves it: each option
+    and its value taken out of the text once; whether IPython runs the body at all: not with ``-n``
+    below 1 or ``-r`` 0, round 22), or None where IPython refuses the options (getopt; a count or
+    precision that is not a number, or given twice)."""
     words = _arg_words(rest, strict=False) or []
     try:
         options, _ = getopt.getopt(words, _TIMEIT_OPTIONS)
-        for option, value in options:
-            if option in ("-n", "-r", "-p"):
-                int(value)
+        numbers = {option: int(value) for option, value in options if option in ("-n", "-r", "-p")}
     except (getopt.GetoptError, ValueError):
         return None
+    if len(numbers) < sum(option in ("-n", "-r", "-p") for option, _ in options):
+        return None  # IPython makes a list of a repeated option, which int() refuses
     left = " " + rest
     for option, value in options:
         left = left.replace(option, "", 1).replace(value, "", 1)
-    return left.lstrip()
+    number, repeat = numbers.get("-n", 0), numbers.get("-r", 7)
+    return left.lstrip(), number == 0 or (number > 0 and repeat > 0)
 
 
 def _timeit_code(rest: str, body: str, *, colab: bool, depth: int) -> tuple[str | None, str]:
     """(the statement that runs a ``%%timeit`` cell as IPython does, once: its setup, then its body,
     inside a function whose globals are the notebook's, ""), or (None, why IPython refuses it)."""
-    setup = _timeit_setup(rest)
-    if setup is None:
+    options = _timeit_setup(rest)
+    if options is None:
         return None, f"IPython refuses what follows %%timeit on its line ({rest.strip()[:40]!r}), so the cell never runs"
+    setup, runs = options
+    if not runs:
+        return None, f"%%timeit {rest.strip()[:40]} times its body no times (IPython runs it only with -n 1 or more and -r 1 or more)"
     if not body.strip():
         return None, "the cell magic %%timeit has an empty body, which IPython refuses to run"
     if depth >= MAX_NESTED_CELL_MAGICS:
@@ -457,7 +499,10 @@ def _timeit_code(rest: str, body: str, *, colab: bool, depth: int) -> tuple[str 
     if source is None:
         return None, ("the setup or the body of %%timeit is not Python on its own (a return, a yield ...), "
                       "which IPython refuses, so the cell never runs")
-    return f"{_B}.exec({source!r}, {_B}.globals(), {{}})", ""
+    code = f"{_B}.exec({source!r}, {_B}.globals(), {{}})"
+    if len(code) > MAX_MAGIC_CODE_CHARS:
+        return None, f"the cell magics make a statement longer than {MAX_MAGIC_CODE_CHARS:,} characters"
+    return code, ""
 
 
 def _in_function(setup: str, body: str) -> str | None:
@@ -623,6 +668,8 @@ def _read_cell(source: str, *, colab: bool, depth: int, in_function: bool = Fals
             body = _captured(body, *output)
         if body is not None and in_function:  # they run it in the notebook's namespace, wherever they are
             body = f"{_B}.exec({body!r}, {_B}.globals())" + "\n" * (len(lines) - top - 1)
+            if len(body) > MAX_MAGIC_CODE_CHARS:
+                return None, f"the cell magics make a statement longer than {MAX_MAGIC_CODE_CHARS:,} characters", differs
         return (None if body is None else "\n" * top + body), why, differs or inner
     text, why = _python_lines(lines, ends, depth=depth, in_function=in_function)
     return text, why, differs
@@ -639,6 +686,7 @@ def _python_lines(lines: list[str], ends: list[str], *, depth: int, in_function:
     line that is not Python and ends with ``?`` is a help query, blanked. A backslash joins lines
     only before "\n", as in Python. (None, why) where IPython refuses the cell."""
     out, ends, scan, i = list(lines), list(ends), _Scanner(), 0
+    budget = [2 * sum(map(len, lines)) + 10_000]
     while i < len(out):
         first = i  # where the logical line's first token is: past lines holding only a backslash
         while out[first].strip() == "\\" and ends[first] == "\n":
@@ -651,9 +699,11 @@ def _python_lines(lines: list[str], ends: list[str], *, depth: int, in_function:
             indent = line[:len(line) - len(line.lstrip())]
             # a logical line that ends with ``name?`` asks for help, whatever it starts with: IPython
             # tries that first (``,f x?``; a magic's line ends before the logical line after \x0c ...)
-            end = _logical_end(out, ends, first, _Scanner(scan.level))
-            asked = _ends_with_question_mark(out[first:end + 1], ends[first:end + 1]) and _asks_for_help(
-                out[first:end + 1], ends[first:end + 1])
+            # (the scans from magic lines share a budget of twice the cell: round 22's 2,000 lines
+            # of ``%who (`` each scanned to the cell's end took 11.6 s; past it, no help is found)
+            end = _logical_end(out, ends, first, _Scanner(scan.level), budget)
+            asked = end is not None and _ends_with_question_mark(out[first:end + 1], ends[first:end + 1]) and (
+                _asks_for_help(out[first:end + 1], ends[first:end + 1]))
             if asked:
                 escape, last = "", end
             if not escape:
@@ -666,7 +716,7 @@ def _python_lines(lines: list[str], ends: list[str], *, depth: int, in_function:
                     assigned = at > len(indent)
                     python = _line_magic_python(content[1:], assigned=assigned, depth=depth,
                                                 direct=not (in_function or indent or assigned))
-                new = _blank(indent) if python is None else line[:at] + python
+                new = _blank(indent, out, ends, last + 1) if python is None else line[:at] + python
                 out[i:last + 1] = [""] * (first - i) + [new] + [""] * (last - first)
                 _replaced(ends, i, last)
                 i = last + 1
@@ -682,11 +732,13 @@ def _python_lines(lines: list[str], ends: list[str], *, depth: int, in_function:
             i = first
         start, i = i, _logical_end(out, ends, i, scan)
         text = _joined(out[start:i + 1], ends[start:i] + [""])
-        # where IPython's lines are not Python's (\x0c ... ends a comment for IPython only), IPython's test
-        if "?" in text and _ends_with_question_mark(out[start:i + 1], ends[start:i + 1]) and (
-                _asks_for_help(out[start:i + 1], ends[start:i + 1]) if set(ends[start:i]) - {"\n"}
-                else not _parses(text.strip())):
-            out[start:i + 1] = [_blank(out[start][:len(out[start]) - len(out[start].lstrip())])] + [""] * (i - start)
+        # a help query where IPython reads one (``name?``; round 22: ``f(2)?`` and ``obj? # c`` it
+        # leaves as they are, and the cell does not compile), and Python does not (where IPython's
+        # lines are not Python's, \x0c ... ends a comment for IPython only)
+        if "?" in text and _ends_with_question_mark(out[start:i + 1], ends[start:i + 1]) and _asks_for_help(
+                out[start:i + 1], ends[start:i + 1]) and (set(ends[start:i]) - {"\n"} or not _parses(text.strip())):
+            indent = out[start][:len(out[start]) - len(out[start].lstrip())]
+            out[start:i + 1] = [_blank(indent, out, ends, i + 1)] + [""] * (i - start)
             _replaced(ends, start, i)
         i += 1
     return _joined(out, ends), ""
@@ -699,13 +751,18 @@ def _asks_for_help(lines: list[str], ends: list[str]) -> bool:
     return bool(_HELP_END.search(_joined(lines[:last + 1], ends[:last] + [ends[last] or "\n"])))
 
 
-def _logical_end(lines: list[str], ends: list[str], i: int, scan: _Scanner) -> int:
+def _logical_end(lines: list[str], ends: list[str], i: int, scan: _Scanner, budget: list[int] | None = None) -> int | None:
     """The index of the last of IPython's lines in the logical line that starts at line ``i``, as
     Python's tokenizer (3.11's, given IPython's lines) groups them: open brackets and strings go on, a
     backslash before "\n" joins, and only "\n" or a line of only a comment ends it; after \x0c,
-    \u2028 ... the next line goes on with it."""
+    \u2028 ... the next line goes on with it. ``budget``: characters left to scan (spent here), None
+    once they are."""
     statement = True  # whether line i starts a statement for the tokenizer
     while True:
+        if budget is not None:
+            budget[0] -= len(lines[i]) + 1
+            if budget[0] < 0:
+                return None
         comment_only = statement and lines[i].lstrip(" \t\f").startswith("#")
         for _ in scan.code(lines[i]):
             pass
@@ -718,10 +775,24 @@ def _logical_end(lines: list[str], ends: list[str], i: int, scan: _Scanner) -> i
         i += 1
 
 
-def _blank(indent: str) -> str:
+def _blank(indent: str, lines: list[str], ends: list[str], after: int) -> str:
     """What an IPython line becomes: nothing, or ``pass`` where it is indented (it may be the only line
-    of its block, which then still needs a body: round 11's loop whose one line was ``%time ...``)."""
-    return indent + "pass" if indent else ""
+    of its block, which then still needs a body: round 11's loop whose one line was ``%time ...``), or
+    where it is not and Python's next line of code is: IPython's call there ends the block, and that
+    line is an IndentationError (round 22: a blank line let ``def f():`` go on past ``%who``)."""
+    if indent:
+        return indent + "pass"
+    k = after
+    while k < len(lines):  # Python's next line: IPython's lines to a "\n" (no slice: a copy per call is quadratic)
+        start = k
+        while ends[k] not in ("\n", "") and k + 1 < len(lines):
+            k += 1
+        line = _joined(lines[start:k + 1], ends[start:k] + [""])
+        code = line.lstrip(" \t\f")
+        if code.strip() and not code.startswith("#"):
+            return "pass" if line.rsplit("\f", 1)[-1][:1] in (" ", "\t") else ""
+        k += 1
+    return ""
 
 
 def _not_run(magic: str, rest: str, code: str | None, body: str, depth: int) -> str:

@@ -258,8 +258,11 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
         tree = ast.parse(text)
     except SyntaxError as e:
         version = f"Python {sys.version_info.major}.{sys.version_info.minor}"  # round 12: 3.12's f-strings
-        out.note(f"{label}: syntax error on line {e.lineno} for the grader's {version}: {e.msg}; "
-                         "this cell was skipped")
+        line = text.split("\n")[e.lineno - 1] if e.lineno and 0 < e.lineno <= text.count("\n") + 1 else ""
+        why = (" (IPython reads a line ending in ? as a help query only when it ends with name? or name??, "
+               "so Jupyter does not run this cell either)") if line.split("#", 1)[0].rstrip().endswith("?") else ""
+        out.note(f"{label}: syntax error on line {e.lineno} for the grader's {version}: {e.msg}{why}; "
+                 "this cell was skipped")
         return
     except (RecursionError, MemoryError, ValueError):
         out.note(f"{label}: the code is nested too deeply, too large or holds a null byte; "
