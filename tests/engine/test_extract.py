@@ -373,9 +373,9 @@ def test_predictions_and_json_bombs_are_bounded() -> None:
     ("x //= 2\nA = 1", "x //= 2\nA = 1"),
     # a `?` inside a string is not a help query (round 17: `def f(s="why?#"):` lost its def line)
     ('def f(s="why?#"):\n    return s', 'def f(s="why?#"):\n    return s'),
-    ("g?\nA = 1", "\nA = 1"),
+    ("g?\nA = 1", "pass\nA = 1"),
     # an assigned shell line ends with itself, whatever brackets it holds (round 17)
-    ("out = !echo (x\ndef f():\n    return 1", "\ndef f():\n    return 1"),
+    ("out = !echo (x\ndef f():\n    return 1", "pass\ndef f():\n    return 1"),
     # an escape's call is read as Python with the lines after it, as IPython reads the cell again
     # after each transform (attack round 18): a string it opens holds the next lines ...
     (';print x"""\n%foo """)\nA = 1', 'print("x"""")\n%foo """)\nA = 1'),
@@ -385,9 +385,9 @@ def test_predictions_and_json_bombs_are_bounded() -> None:
     # `x = %` assigns a magic only with a name after the `%`, to a target an assignment can have
     ("t = %5\nA = 1", "t = %5\nA = 1"),
     (") = %time 1\nA = 1", ") = %time 1\nA = 1"),
-    ("t = % time f()\nA = 1", "\nA = 1"),
+    ("t = % time f()\nA = 1", "pass\nA = 1"),
     # a line holding only a backslash joins onto the magic after it, which IPython reads as one
-    ("A = 1\n\\\n%who B", "A = 1\n\n"),
+    ("A = 1\n\\\n%who B", "A = 1\n\npass"),
     ("A = 1\n\\\n%time B = 2", "A = 1\n\nB = 2"),  # %time runs its statement (round 21)
     ("\\\nA = 1", "\\\nA = 1"),
 ])

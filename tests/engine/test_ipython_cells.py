@@ -93,10 +93,10 @@ def test_a_cell_runs_the_statements_ipython_runs(cell: str, trailing_newline: bo
 
 @pytest.mark.parametrize(("cell", "python"), [
     ("%%writefile h.py\x1cx = 1\n", None),  # the magic's line ends at \x1c: h.py gets "x = 1\n"
-    ("x = 1\n%who y\x1cz = 3\n", "x = 1\n\nz = 3\n"),  # the magic's line ends there too
+    ("x = 1\n%who y\x1cz = 3\n", "x = 1\npass\nz = 3\n"),  # the magic's line ends there too
     ("\x0c\u2028x = 1\n", "\n\nx = 1\n"),  # blank lines before the first are dropped, their breaks too
-    ("x = 1 # c\x0cz?\n", "\n\n"),  # the comment ends at \x0c for IPython: z? asks for help
-    (",g a b?\n", "\n"),  # help first: IPython tries it before the escaped call
+    ("x = 1 # c\x0cz?\n", "pass\n\n"),  # the comment ends at \x0c for IPython: z? asks for help
+    (",g a b?\n", "pass\n"),  # help first: IPython tries it before the escaped call
     ("x = 1\x0c%who y\n", "x = 1\x0c%who y\n"),  # the magic is inside a logical line: not IPython's
 ])
 def test_ipythons_line_breaks(cell: str, python: str | None) -> None:
@@ -138,6 +138,12 @@ RUNS = [
     # left edge ends the block above it (the indented line after it fails the cell)
     ["def f(x):\n    return x + 1\nf(2)?\n", "def h(x):\n    return x\nobj? # c", "A = 1"],
     ["def f2():\n    x = 1\n%who\n    return x\nF = f2()", "B = 2", "def f3():\n    x = 1\n%who\nF3 = 3"],
+    # attack round 23: %%capture's ";" is the last token of the raw body (a DEDENT after an indented
+    # "x;" is one; a magic's ";" counts); a magic at the left edge before else/except ends the block
+    ["%%capture out\nfor i in range(3):\n    print(i);", "A = out.stdout", "%%capture o2\nx = 1;\n%who",
+     "o3 = 1", "%%capture o3\nx = 1\n%who;", "%%capture o4\nx = 2\n%who (", "B = 5"],
+    ["try:\n    x = 1/0\n%who\nexcept ZeroDivisionError:\n    x = 2", "x2 = 5\nif x2 > 10:\n    y = 1\nx2?\nelse:\n    y = 2",
+     "%%capture c5\nx = 1;\n\\", "C = 3"],
 ]
 
 _COMPARE = r"""
@@ -216,3 +222,21 @@ def test_reading_a_cell_of_magics_is_linear(monkeypatch: pytest.MonkeyPatch) -> 
         text, _ = python_of_cell("%who (\n" * n)
         assert text is not None and text.count("\n") == n
         assert scanned[0] < 8 * n, (n, scanned[0])  # it was about n * n / 2
+
+
+def test_a_capture_ends_whatever_its_body_does(tmp_path: Path) -> None:
+    """Round 23: inside %%timeit an error in a %%capture body skipped the capture's end, and every
+    later statement and test printed into it; at the top, the end runs even once the time for
+    top-level code is used up (it is read as a definition)."""
+    from ditgrade.core.extract import read_trusted
+    from ditgrade.worker.read import read_submission
+
+    text, _ = python_of_cell('%%timeit -n1 -r1\n%%capture out\nprint("a")\n1/0\nprint("b")')
+    namespace: dict = {}
+    saved = sys.stdout
+    for node in ast.parse(text).body:
+        exec(compile(ast.Module([node], []), "cell", "exec"), namespace)
+    assert sys.stdout is saved and namespace["out"].stdout == "a\n"
+    got = read_submission(b"%%capture out\nprint('x')\ny = 1\n", "s.py")
+    assert [s["definition"] for s in got["statements"]] == [False, False, False, True], got["statements"]
+    assert read_trusted is not None

@@ -40,7 +40,7 @@ import zipfile
 
 from .choose import choose
 from .drop_outputs import OutputsDropped
-from .ipython_cells import python_of_cell
+from .ipython_cells import is_capture_end, python_of_cell
 
 MAX_SUBMISSION_BYTES = 20 * 1024 * 1024  # a submission file, or a notebook without its outputs
 MAX_NOTEBOOK_BYTES = 100 * 1024 * 1024  # a notebook with its outputs (dropped as it is read: drop_outputs)
@@ -254,6 +254,11 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
     if text is None:
         out.note(f"{label}: {why}; not graded")
         return
+    out.code_chars += max(0, len(text) - len(source))  # what magics grew into counts too (round 23: 100x)
+    if out.code_chars > MAX_CODE_CHARS:
+        out.stop(f"{label}: the code cells hold more than {MAX_CODE_CHARS:,} characters once IPython's magics "
+                 "are read; this cell and the rest were not read")
+        return
     try:
         tree = ast.parse(text)
     except SyntaxError as e:
@@ -272,6 +277,8 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
     body = tree.body
     on_line: dict[int, int] = {}  # statements so far that start on each line: `a; b` gets a label each (round 13)
     for i, node in enumerate(body):
+        if isinstance(node, ast.Pass):
+            continue  # does nothing (a line IPython turns into a call at the left edge is one: _blank)
         first = _first_line(node)
         if len(out.statements) >= MAX_STATEMENTS:
             out.stop(f"{label}, line {first}: the submission has more than {MAX_STATEMENTS:,} top-level "
@@ -307,7 +314,7 @@ def cell(source: str, label: str, out: _Reading, *, driver: bool = False) -> Non
             continue
         out.trees.append(node)
         out.statements.append({"label": where, "source": source, "names": touched,
-                               "definition": is_definition(node)})
+                               "definition": is_definition(node) or is_capture_end(source)})
 
 
 def _cell_source(c: dict) -> str | None:
