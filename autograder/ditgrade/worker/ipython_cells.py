@@ -294,17 +294,8 @@ def _magic_code(magic: str, rest: str) -> str | None:
         return None
     if magic == "%%time":  # only --no-raise-error; anything else is a statement after %%time
         return "" if all(_abbreviates(w, ("--no-raise-error",)) for w in words) else None
-    if magic == "%%capture":  # [--no-stderr] [--no-stdout] [--no-display] [output], parsed by argparse
-        positional, options_end = 0, False
-        for w in words:
-            if w == "--" and not options_end:
-                options_end = True
-            elif w.startswith("-") and w != "-" and not options_end and not _NEGATIVE_NUMBER.match(w):
-                if not _abbreviates(w, _CAPTURE_OPTIONS):
-                    return None
-            else:
-                positional += 1
-        return "" if positional <= 1 else None
+    if magic == "%%capture":
+        return "" if _capture_args(rest) is not None else None
     # %%prun: getopt with "D:l:rs:T:q", stopping at the first word that is not an option
     i = 0
     while i < len(words):
@@ -390,11 +381,11 @@ def _line_magic_code(content: str, *, direct: bool, depth: int) -> str | None:
         words = _arg_words(args)
         if words is None:
             return None
-        statement = " ".join(w for w in words if not _abbreviates(w, ("--no-raise-error",)))
-        python = _statement_python(statement, depth)
+        kept = [w for w in words if not _abbreviates(w, ("--no-raise-error",))]
+        python = _statement_python(" ".join(kept), depth)
         if python is None or (direct and "\n" not in python and _compiles(python)):
             return python
-        no_raise = any(_abbreviates(w, ("--no-raise-error",)) for w in words)
+        no_raise = len(kept) < len(words)
         return (f"(lambda run: {_B}.exec({_TIME!r}, run) or run['value'])({{'g': {_B}.globals(), "
                 f"'l': {_B}.locals(), 'source': {python!r}, 'no_raise': {no_raise}}})")
     if name == "prun":
@@ -561,21 +552,33 @@ captured = CapturedIO(stdout, stderr)
 """
 
 
-def _capture_output(rest: str) -> tuple[str, bool, bool] | None:
-    """(the name ``%%capture`` binds, whether it takes stdout, stderr) from its accepted line; None
-    where it names none (or a name no code can use: IPython stores it all the same)."""
-    words, options_end, name = _arg_words(rest) or [], False, ""
-    taken = {"--no-stdout": False, "--no-stderr": False}
+def _capture_args(rest: str) -> tuple[set[str], str] | None:
+    """(the options on ``%%capture``'s line, each by its full name; the name it binds, or ""), as
+    IPython's argparse reads ``[--no-stderr] [--no-stdout] [--no-display] [output]``; None where
+    IPython refuses the line (an unknown or ambiguous option, two names, a quote left open)."""
+    words = _arg_words(rest)
+    if words is None:
+        return None
+    options, names, options_end = set(), [], False
     for w in words:
         if w == "--" and not options_end:
             options_end = True
         elif w.startswith("-") and w != "-" and not options_end and not _NEGATIVE_NUMBER.match(w):
-            taken.update({o: True for o in taken if o.startswith(w)})
+            if not _abbreviates(w, _CAPTURE_OPTIONS):
+                return None
+            options.add(w if w in _CAPTURE_OPTIONS else next(o for o in _CAPTURE_OPTIONS if o.startswith(w)))
         else:
-            name = w
+            names.append(w)
+    return (options, "".join(names)) if len(names) <= 1 else None
+
+
+def _capture_output(rest: str) -> tuple[str, bool, bool] | None:
+    """(the name ``%%capture`` binds, whether it takes stdout, stderr) from its accepted line; None
+    where it names none (or a name no code can use: IPython stores it all the same)."""
+    options, name = _capture_args(rest) or (set(), "")
     if not name.isidentifier() or keyword.iskeyword(name):
         return None
-    return name, not taken["--no-stdout"], not taken["--no-stderr"]
+    return name, "--no-stdout" not in options, "--no-stderr" not in options
 
 
 def _capture_outcome(raw: str) -> str:
