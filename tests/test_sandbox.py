@@ -825,6 +825,36 @@ def test_the_fork_server_is_forked_only_from_a_grader_that_holds_no_secret(step:
     assert proc.stdout.strip() == ("FORKED" if forks else "EXECED")
 
 
+@pytest.mark.slow  # two fresh interpreters that import torch and diffusers and start a fork server
+def test_a_forked_fork_server_copies_little_of_the_graders_heap() -> None:
+    """The grader's objects are frozen before it forks its fork server: a collection in either
+    process writes to every object it walks, and each page it writes is copied. Measured here as the
+    fork server's own pages once it is ready, against the same start with freezing switched off
+    (about 85 against 142 MiB on the project's VM)."""
+    script = textwrap.dedent(f"""
+        import gc, os, sys
+        if sys.argv[1] == "off":
+            gc.freeze = lambda: None
+        from pathlib import Path
+        from ditgrade.core.assignment import Assignment
+        from ditgrade.project import Project
+        from ditgrade.sandbox import forkserver_client as server
+        a = Assignment.load(Project(Path({str(REPO)!r})))
+        assert server.may_fork(a.package)
+        s = server.fork_server(a)
+        s.ready()
+        with open(f"/proc/{{s.pid}}/smaps_rollup") as f:
+            print(next(int(line.split()[1]) for line in f if line.startswith("Private_Dirty:")))
+        os._exit(0)
+    """)
+    own = {}
+    for mode in ("on", "off"):
+        proc = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        own[mode] = int(proc.stdout.split()[-1]) / 1024
+    assert own["on"] < 0.8 * own["off"], own
+
+
 def test_fork_server_forks_when_it_may(monkeypatch) -> None:
     class Seen:
         pass
