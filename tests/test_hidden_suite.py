@@ -520,10 +520,10 @@ def test_warm_ups_compute_exactly_what_the_tests_ask_for(dit_assignment, grade, 
     """The expected values the warm-ups fill (``grading.prepare``, while the fork server starts)
     are the ones the reference's grade asks for: none missing (the tests then compute none), none
     extra (no time spent on values no test uses)."""
-    from dit.hidden import q3_params, q5_sampling
+    from dit.hidden import q2_adaln, q3_params, q4_convs, q5_sampling
     from ditgrade.grading import _warm_up_tests
 
-    caches = (q3_params.diffusers_dit_params, q5_sampling.expected_pixels)
+    caches = (q2_adaln.diffusers_block, q3_params.diffusers_dit_params, q4_convs._built, q5_sampling.expected_pixels)
     for f in caches:
         f.cache_clear()
     grade(reference_source)

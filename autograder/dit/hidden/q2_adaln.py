@@ -9,6 +9,7 @@ the student's q2 code (their modulate, gated_residual and AdaLNZero) and the giv
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from ditgrade.api import (
     TensorValue,
     assert_close,
     assert_close_overall,
+    drawn_cases,
     fmt_names,
     fmt_shape,
     hidden_test,
@@ -27,6 +29,7 @@ from ditgrade.api import (
     run_cases,
     tensor_of,
     type_name,
+    warm_up,
 )
 
 CHUNKS = ("shift_msa", "scale_msa", "gate_msa", "shift_mlp", "scale_mlp", "gate_mlp")
@@ -222,6 +225,8 @@ def test_block_state(runner) -> None:
 BLOCK = st.tuples(st.integers(1, 3), st.integers(1, 6), st.sampled_from([1, 2, 3, 4]), st.sampled_from([4, 8]),
                   st.sampled_from([1.0, 1e-3]), st.integers(0, 2**31 - 1))
 BLOCK_EXPLICIT = ((2, 5, 2, 8, 1.0, 0), (3, 4, 4, 4, 1e-3, 1), (2, 2, 3, 4, 1.0, 2))
+BLOCK_CASES = dict(max_examples=4, examples=BLOCK_EXPLICIT)  # the forward against diffusers' block
+BACKWARD_CASES = dict(max_examples=2, examples=BLOCK_EXPLICIT[:2])
 
 
 @hidden_test("q2 DiTBlock is exactly the identity at initialisation", weight=1.5)
@@ -290,6 +295,16 @@ def diffusers_block(heads: int, head_dim: int, seed: int):
         for p in block.parameters():
             torch.nn.init.normal_(p, std=0.3)
     return block
+
+
+@warm_up
+def _diffusers_blocks() -> Iterator[None]:
+    """diffusers' blocks the block tests compare with (about 0.2 s), built while the fork server
+    starts."""
+    for key, cases in (("q2 block", BLOCK_CASES), ("q2 backward", BACKWARD_CASES)):
+        for _B, _L, heads, hd, _scale, seed in drawn_cases(key, BLOCK, **cases):
+            diffusers_block(heads, hd, seed % 1000)
+            yield
 
 
 DIT_NAMES = {  # DiT (facebookresearch) name -> how to read it off diffusers' block
@@ -394,7 +409,7 @@ def test_block_matches_diffusers(runner) -> None:
         except Fail as failure:
             raise Fail(f"{failure}. {_first_departure(res, expected)}") from None
 
-    run_cases("q2 block", BLOCK, check, max_examples=4, examples=BLOCK_EXPLICIT)
+    run_cases("q2 block", BLOCK, check, **BLOCK_CASES)
 
 
 def _first_departure(res: dict, expected: dict[str, np.ndarray]) -> str:
@@ -438,4 +453,4 @@ def test_block_backward(runner) -> None:
                 raise Fail(f"{what} is {type_name(got)} after backward through DiTBlock for {where}")
             assert_close_overall(tensor_of(got, what, where), ref, f"{what} after backward", where, rel=BACKWARD_REL)
 
-    run_cases("q2 backward", BLOCK, check, max_examples=2, examples=BLOCK_EXPLICIT[:2])
+    run_cases("q2 backward", BLOCK, check, **BACKWARD_CASES)

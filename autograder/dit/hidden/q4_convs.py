@@ -17,12 +17,24 @@ import functools
 import heapq
 import json
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch.nn as nn
 from hypothesis import strategies as st
 
-from ditgrade.api import Fail, Opaque, TensorValue, fmt_names, hidden_test, items_of, run_cases, type_name
+from ditgrade.api import (
+    Fail,
+    Opaque,
+    TensorValue,
+    drawn_cases,
+    fmt_names,
+    hidden_test,
+    items_of,
+    run_cases,
+    type_name,
+    warm_up,
+)
 
 from ..models import build_model
 
@@ -96,6 +108,13 @@ def random_model(seed: int) -> dict:
     return _mod(*[(n, _random_sub(rng, 1)) for n in names])
 
 
+# a random model's seed; -1 (an example) stands for DECOY
+SEED = st.integers(0, 2**31 - 1)
+FIND_CASES = dict(max_examples=6, examples=(-1,))
+BLOCKS_CASES = dict(max_examples=6, examples=(-1,))
+CUSTOM_CASES = dict(max_examples=4)
+
+
 @functools.lru_cache(maxsize=64)
 def _built(key: str) -> nn.Module:
     # key: a spec or a model name, as JSON (hashable for the cache); the grader only reads it
@@ -104,6 +123,18 @@ def _built(key: str) -> nn.Module:
 
 def model_of(model) -> nn.Module:
     return _built(json.dumps(model, sort_keys=True))
+
+
+@warm_up
+def _models() -> Iterator[None]:
+    """The models the tests scan (about 0.1 s), built while the fork server starts."""
+    for key, cases in (("q4 find", FIND_CASES), ("q4 blocks", BLOCKS_CASES), ("q4 blocks custom", CUSTOM_CASES)):
+        for seed in drawn_cases(key, SEED, **cases):
+            model_of(DECOY if seed < 0 else random_model(seed))
+            yield
+    for model in (SHARED, *(name for name, _, _ in DIFFUSERS)):
+        model_of(model)
+        yield
 
 
 def expected_convs(model, *, every_name: bool = False) -> list[tuple[str, nn.Module]]:
@@ -200,7 +231,7 @@ def test_find_conv2d(runner) -> None:
         model = DECOY if seed < 0 else random_model(seed)
         _check_find(runner, model, DECOY_WHERE if seed < 0 else f"a randomly nested model (model seed {seed})")
 
-    run_cases("q4 find", st.integers(0, 2**31 - 1), check, max_examples=6, examples=(-1,))
+    run_cases("q4 find", SEED, check, **FIND_CASES)
 
 
 # One Conv2d registered under two names: named_modules() visits it once, under its first name; a
@@ -231,7 +262,7 @@ def test_convs_in_blocks(runner) -> None:
         model = DECOY if seed < 0 else random_model(seed)
         _check_blocks(runner, model, None, DECOY_WHERE if seed < 0 else f"a randomly nested model (model seed {seed})")
 
-    run_cases("q4 blocks", st.integers(0, 2**31 - 1), check, max_examples=6, examples=(-1,))
+    run_cases("q4 blocks", SEED, check, **BLOCKS_CASES)
 
 
 @hidden_test("q4 convs_in_blocks honours a custom blocks_attr", weight=1)
@@ -244,7 +275,7 @@ def test_convs_in_blocks_custom(runner) -> None:
         attrs = [n for n, _ in model["children"] if n != "transformer_blocks"]
         _check_blocks(runner, model, attrs[seed % len(attrs)], f"a randomly nested model (model seed {seed})")
 
-    run_cases("q4 blocks custom", st.integers(0, 2**31 - 1), check, max_examples=4)
+    run_cases("q4 blocks custom", SEED, check, **CUSTOM_CASES)
 
 
 @hidden_test("q4 convs_in_blocks on diffusers' tiny DiT, U-Net and VAE, for each of their containers", weight=1)
