@@ -77,6 +77,21 @@ def test_uses_reach_the_top_level_code_graded_functions_rely_on(tmp_path: Path) 
     assert "unused" not in got.uses["q1"] and got.uses["q9"] == {"missing"}
 
 
+def test_uses_leave_out_a_functions_own_names(tmp_path: Path) -> None:
+    """Parameters, locals, loop and comprehension variables of the graded code are its own, not the
+    notebook's: a top-level loop over ``name, module`` is not what a function's own loop over those
+    names relies on (independent student round 24: every failure's feedback named such loops)."""
+    nb = notebook(tmp_path / "u.ipynb",
+                  "for name, module in [('a', 1)]:\n    print(name)\nC, H, W, p = 4, 8, 8, 2\nLIMIT = 3",
+                  "def convs(model, attr):\n    out = [name for name, module in model if name.startswith(attr)]\n"
+                  "    return [m for m in out][:LIMIT]\n\nclass Walker:\n    depth = LIMIT\n"
+                  "    def walk(self, p):\n        return lambda C: C + p\n\n"
+                  "def patchify(z, p):\n    C, H, W = z.shape[1:]\n    return z, C, H, W, Walker")
+    got = read_trusted(nb, graded={"q1": ["patchify"], "q4": ["convs"]})
+    assert got.uses["q4"] == {"convs", "LIMIT"}
+    assert got.uses["q1"] == {"patchify", "Walker", "LIMIT"}
+
+
 def test_plumbing_and_the_templates_exploration_cells_are_left_out(tmp_path: Path) -> None:
     driver = "x = patchify(z, 2)\ndef kept():\n    return 1\nimport math"
     nb = notebook(tmp_path / "d.ipynb", "import otter\ngrader = otter.Notebook('x.ipynb')\nimport torch",

@@ -35,6 +35,7 @@ import hashlib
 import io
 import json
 import re
+import symtable
 import sys
 import zipfile
 
@@ -154,6 +155,25 @@ def changes(node: ast.stmt, modules: set[str]) -> list[str]:
 def uses(node: ast.stmt) -> set[str]:
     """Every name the statement reads, nested scopes included (a function's globals)."""
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def global_reads(node: ast.stmt, source: str) -> set[str]:
+    """The notebook's names the statement reads: at its top level, and inside the functions,
+    lambdas, comprehensions and classes it makes wherever a name is not their own (a parameter or a
+    local is not: a skipped ``for name, module in ...`` at the top level has nothing to do with a
+    function's own loop variables of those names, which an independent student round found named
+    in every failure's feedback). Every name read where Python's symbol table cannot read it."""
+    try:
+        tables = [symtable.symtable(source, "<statement>", "exec")]
+    except Exception:  # noqa: BLE001 - SyntaxError, RecursionError ...: the coarser answer
+        return uses(node)
+    names: set[str] = set()
+    while tables:
+        table = tables.pop()
+        top = table.get_type() == "module"
+        names.update(s.get_name() for s in table.get_symbols() if s.is_referenced() and (top or s.is_global()))
+        tables += table.get_children()
+    return names
 
 
 def is_definition(node: ast.stmt) -> bool:
@@ -444,12 +464,14 @@ _PREDICTION = re.compile(r"^\*\*Your predictions(?: \((?P<label>[^)]*)\))?:\*\*\
 
 def _graded_uses(out: _Reading, graded: dict) -> dict[str, list[str]]:
     """Per question: its graded names and every name they reach through the student's top-level code
-    (the globals of their definitions, and what the statements binding those names read)."""
+    (the globals their definitions read, and what the statements binding those names read)."""
     by_name: dict[str, list[ast.stmt]] = {}
+    sources: dict[int, str] = {}
     for node, st in zip(out.trees, out.statements, strict=True):
+        sources[id(node)] = st["source"]
         for name in st["names"]:
             by_name.setdefault(name, []).append(node)
-    read = {id(node): uses(node) for node in out.trees}
+    read: dict[int, set[str]] = {}  # each statement's reads, found when a graded name first reaches it
     result = {}
     for question, names in graded.items():
         reached, todo = set(), [n for n in names if isinstance(n, str)]
@@ -459,6 +481,8 @@ def _graded_uses(out: _Reading, graded: dict) -> dict[str, list[str]]:
                 continue
             reached.add(name)
             for node in by_name.get(name, ()):
+                if id(node) not in read:
+                    read[id(node)] = global_reads(node, sources[id(node)])
                 todo += [n for n in read[id(node)] if n not in reached]
         result[str(question)] = sorted(reached)
     return result
