@@ -13,7 +13,7 @@ test = {   'name': 'q2',
                                                '>>> _out = _ada(torch.randn(3, 8))\n'
                                                ">>> assert isinstance(_out, tuple) and len(_out) == 6, f'AdaLNZero should return a tuple of six tensors, got {type(_out).__name__}'\n"
                                                ">>> assert all((tuple(o.shape) == (3, 5) for o in _out)), f'each of the six should be [B, d_model] = (3, 5), got {[tuple(o.shape) for o in _out]}'\n"
-                                               ">>> assert all((float(o.abs().max()) == 0.0 for o in _out)), 'at initialisation all six should be exactly zero'\n",
+                                               ">>> assert all((float(o.detach().abs().max()) == 0.0 for o in _out)), 'at initialisation all six should be exactly zero'\n",
                                        'hidden': False,
                                        'locked': False},
                                    {   'code': '>>> _blk = DiTBlock(16, 2)\n'
