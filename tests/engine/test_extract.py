@@ -80,16 +80,17 @@ def test_uses_reach_the_top_level_code_graded_functions_rely_on(tmp_path: Path) 
 def test_uses_leave_out_a_functions_own_names(tmp_path: Path) -> None:
     """Parameters, locals, loop and comprehension variables of the graded code are its own, not the
     notebook's: a top-level loop over ``name, module`` is not what a function's own loop over those
-    names relies on (independent student round 24: every failure's feedback named such loops)."""
+    names relies on (independent student round 24: every failure's feedback named such loops). A
+    class body reads a name it binds from the notebook until it has bound it (attack round 25)."""
     nb = notebook(tmp_path / "u.ipynb",
-                  "for name, module in [('a', 1)]:\n    print(name)\nC, H, W, p = 4, 8, 8, 2\nLIMIT = 3",
+                  "for name, module in [('a', 1)]:\n    print(name)\nC, H, W, p = 4, 8, 8, 2\nLIMIT = N = 3",
                   "def convs(model, attr):\n    out = [name for name, module in model if name.startswith(attr)]\n"
-                  "    return [m for m in out][:LIMIT]\n\nclass Walker:\n    depth = LIMIT\n"
+                  "    return [m for m in out][:LIMIT]\n\nclass Walker:\n    depth = LIMIT\n    N = N\n"
                   "    def walk(self, p):\n        return lambda C: C + p\n\n"
                   "def patchify(z, p):\n    C, H, W = z.shape[1:]\n    return z, C, H, W, Walker")
     got = read_trusted(nb, graded={"q1": ["patchify"], "q4": ["convs"]})
     assert got.uses["q4"] == {"convs", "LIMIT"}
-    assert got.uses["q1"] == {"patchify", "Walker", "LIMIT"}
+    assert got.uses["q1"] == {"patchify", "Walker", "LIMIT", "N"}  # a class body's N = N reads the notebook's N
 
 
 def test_plumbing_and_the_templates_exploration_cells_are_left_out(tmp_path: Path) -> None:

@@ -158,9 +158,9 @@ def uses(node: ast.stmt) -> set[str]:
 
 
 def global_reads(node: ast.stmt, source: str) -> set[str]:
-    """The notebook's names the statement reads: at its top level, and inside the functions,
-    lambdas, comprehensions and classes it makes wherever a name is not their own (a parameter or a
-    local is not: a skipped ``for name, module in ...`` at the top level has nothing to do with a
+    """The notebook's names the statement reads: at its top level and in the bodies of the classes
+    it makes, and inside the functions, lambdas and comprehensions it makes wherever a name is not
+    their own (a parameter or a local is not: a skipped ``for name, module in ...`` at the top level has nothing to do with a
     function's own loop variables of those names, which an independent student round found named
     in every failure's feedback). Every name read where Python's symbol table cannot read it."""
     try:
@@ -170,8 +170,10 @@ def global_reads(node: ast.stmt, source: str) -> set[str]:
     names: set[str] = set()
     while tables:
         table = tables.pop()
-        top = table.get_type() == "module"
-        names.update(s.get_name() for s in table.get_symbols() if s.is_referenced() and (top or s.is_global()))
+        # a class body reads a name it has not bound yet from the notebook (``N = N``), which the
+        # symbol table calls the class's own (independent attack round 25)
+        every = table.get_type() in ("module", "class")
+        names.update(s.get_name() for s in table.get_symbols() if s.is_referenced() and (every or s.is_global()))
         tables += table.get_children()
     return names
 
