@@ -302,8 +302,8 @@ def _diffusers_blocks() -> Iterator[None]:
     """diffusers' blocks the block tests compare with (about 0.2 s), built while the fork server
     starts."""
     for key, cases in (("q2 block", BLOCK_CASES), ("q2 backward", BACKWARD_CASES)):
-        for _B, _L, heads, hd, _scale, seed in drawn_cases(key, BLOCK, **cases):
-            diffusers_block(heads, hd, seed % 1000)
+        for case in drawn_cases(key, BLOCK, **cases):
+            case_block(case)
             yield
 
 
@@ -337,11 +337,17 @@ def dit_grads(block) -> dict[str, np.ndarray]:
     return grads
 
 
+def case_block(case: tuple):
+    """diffusers' block for ``case`` (B, L, heads, head_dim, scale, seed)."""
+    _B, _L, heads, hd, _scale, seed = case
+    return diffusers_block(heads, hd, seed % 1000)
+
+
 def block_case(case: tuple) -> tuple:
     """diffusers' block for ``case``, its inputs (x, its conditioning c, t, y) and where-text."""
     B, L, heads, hd, scale, seed = case
     d = heads * hd
-    block = diffusers_block(heads, hd, seed % 1000)
+    block = case_block(case)
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(B, L, d, generator=g) * scale
     t = torch.randint(0, 1000, (B,), generator=g)

@@ -108,11 +108,16 @@ def random_model(seed: int) -> dict:
     return _mod(*[(n, _random_sub(rng, 1)) for n in names])
 
 
-# a random model's seed; -1 (an example) stands for DECOY
+# a random model's seed; -1 (an example) stands for DECOY (``case_model``)
 SEED = st.integers(0, 2**31 - 1)
 FIND_CASES = dict(max_examples=6, examples=(-1,))
 BLOCKS_CASES = dict(max_examples=6, examples=(-1,))
 CUSTOM_CASES = dict(max_examples=4)
+
+
+def case_model(seed: int) -> dict:
+    """The model a drawn seed stands for: DECOY for the example -1, else a random model."""
+    return DECOY if seed < 0 else random_model(seed)
 
 
 @functools.lru_cache(maxsize=64)
@@ -130,7 +135,7 @@ def _models() -> Iterator[None]:
     """The models the tests scan (about 0.1 s), built while the fork server starts."""
     for key, cases in (("q4 find", FIND_CASES), ("q4 blocks", BLOCKS_CASES), ("q4 blocks custom", CUSTOM_CASES)):
         for seed in drawn_cases(key, SEED, **cases):
-            model_of(DECOY if seed < 0 else random_model(seed))
+            model_of(case_model(seed))
             yield
     for model in (SHARED, *(name for name, _, _ in DIFFUSERS)):
         model_of(model)
@@ -228,7 +233,7 @@ def _check_blocks(runner, model, blocks_attr: str | None, where: str) -> None:
 @hidden_test("q4 find_conv2d finds every Conv2d (subclasses too) at any depth, in named_modules() order", weight=2.5)
 def test_find_conv2d(runner) -> None:
     def check(seed):
-        model = DECOY if seed < 0 else random_model(seed)
+        model = case_model(seed)
         _check_find(runner, model, DECOY_WHERE if seed < 0 else f"a randomly nested model (model seed {seed})")
 
     run_cases("q4 find", SEED, check, **FIND_CASES)
@@ -259,7 +264,7 @@ def test_find_conv2d_diffusers(runner) -> None:
 @hidden_test("q4 convs_in_blocks lists exactly the Conv2d modules inside model.transformer_blocks", weight=2)
 def test_convs_in_blocks(runner) -> None:
     def check(seed):
-        model = DECOY if seed < 0 else random_model(seed)
+        model = case_model(seed)
         _check_blocks(runner, model, None, DECOY_WHERE if seed < 0 else f"a randomly nested model (model seed {seed})")
 
     run_cases("q4 blocks", SEED, check, **BLOCKS_CASES)

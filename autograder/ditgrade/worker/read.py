@@ -160,9 +160,10 @@ def uses(node: ast.stmt) -> set[str]:
 def global_reads(node: ast.stmt, source: str) -> set[str]:
     """The notebook's names the statement reads: at its top level and in the bodies of the classes
     it makes, and inside the functions, lambdas and comprehensions it makes wherever a name is not
-    their own (a parameter or a local is not: a skipped ``for name, module in ...`` at the top level has nothing to do with a
-    function's own loop variables of those names, which an independent student round found named
-    in every failure's feedback). Every name read where Python's symbol table cannot read it."""
+    their own. A parameter or a local is not: a skipped top-level ``for name, module in ...`` has
+    nothing to do with a function's own loop variables of those names, which an independent student
+    round found named in every failure's feedback. Every name read where Python's symbol table
+    cannot read the statement (``uses``)."""
     try:
         tables = [symtable.symtable(source, "<statement>", "exec")]
     except Exception:  # noqa: BLE001 - SyntaxError, RecursionError ...: the coarser answer
@@ -467,12 +468,10 @@ _PREDICTION = re.compile(r"^\*\*Your predictions(?: \((?P<label>[^)]*)\))?:\*\*\
 def _graded_uses(out: _Reading, graded: dict) -> dict[str, list[str]]:
     """Per question: its graded names and every name they reach through the student's top-level code
     (the globals their definitions read, and what the statements binding those names read)."""
-    by_name: dict[str, list[ast.stmt]] = {}
-    sources: dict[int, str] = {}
-    for node, st in zip(out.trees, out.statements, strict=True):
-        sources[id(node)] = st["source"]
+    by_name: dict[str, list[int]] = {}  # name -> the statements (by index) that bind or change it
+    for i, st in enumerate(out.statements):
         for name in st["names"]:
-            by_name.setdefault(name, []).append(node)
+            by_name.setdefault(name, []).append(i)
     read: dict[int, set[str]] = {}  # each statement's reads, found when a graded name first reaches it
     result = {}
     for question, names in graded.items():
@@ -482,10 +481,10 @@ def _graded_uses(out: _Reading, graded: dict) -> dict[str, list[str]]:
             if name in reached:
                 continue
             reached.add(name)
-            for node in by_name.get(name, ()):
-                if id(node) not in read:
-                    read[id(node)] = global_reads(node, sources[id(node)])
-                todo += [n for n in read[id(node)] if n not in reached]
+            for i in by_name.get(name, ()):
+                if i not in read:
+                    read[i] = global_reads(out.trees[i], out.statements[i]["source"])
+                todo += [n for n in read[i] if n not in reached]
         result[str(question)] = sorted(reached)
     return result
 
